@@ -5,7 +5,10 @@ Output channel `c * M + m` (M the depth multiplier, derived from the shapes as t
 ComputeDepthMultiplier does) filters input channel `c` alone with its own KHxKW taps. As for
 CONV_2D, interior output positions use a bias with the input offset folded in; border positions
 keep the reference form and skip the taps that fall in the padding. The filter, 1HWC in the
-model, is stored channel-major ([C*M][KH][KW]) so each channel's taps are contiguous.
+model, is stored channel-major ([C*M][KH][KW]) so each channel's taps are contiguous: one row of
+KH*KW weights per output channel, the rows the compressed weight formats encode (`--weights`,
+_weight_formats.py). A compressed filter runs the portable packed kernel on every core: each
+channel's row is decoded once into the scratch (KH*KW bytes) and reused at every output position.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ._dsp import acc_bytes, rounding_powers, uses_dsp_layout, uses_mve
+from ._weight_formats import encode
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
 from .base import ConstArray, Context, Kernel, Lowering, register
@@ -58,7 +62,19 @@ class DepthwiseConv2D(Lowering):
                                           bias if border else None, q)
         scratch = 0
         mve16 = False
-        if uses_dsp_layout(ctx.families):
+        dense_bytes = None
+        enc = encode(weights.reshape(n_out, taps), ctx.weights) if ctx.weights != "dense" else None
+        if enc is not None and enc.format != "dense":
+            # Compressed filters (portable packed kernel, on every core): a border position with
+            # the folded bias recovers the raw bias from the decoded row's sum, so the raw bias
+            # is stored only when there is no folded one.
+            dense_bytes = sum(c.nbytes for c in consts)
+            consts = [*enc.consts,
+                      *(c for c in consts[1:] if c.name != "bias" or cond is None)]
+            scratch = taps
+        else:
+            enc = None
+        if enc is None and uses_dsp_layout(ctx.families):
             # The DSP kernel reads padding taps as the input zero point and folds the input
             # offset into the bias modulo 2^32 (the accumulator wraps like the reference's);
             # with depth multiplier 1 it takes four channels a tap, so the filter stays tap-major.
@@ -92,10 +108,16 @@ class DepthwiseConv2D(Lowering):
             # Every channel shifts right only: the DSP requantisation skips the left shift.
             shifts_nonpositive=all(s <= 0 for _, s in q["mults"]),
         )
+        if enc is not None:
+            params["wf"] = dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
+                                cols=taps)
         return Kernel(
-            template="kernels/depthwise_conv_2d_s8.c.j2",
+            template=("kernels/depthwise_conv_2d_s8_packed.c.j2" if enc is not None
+                      else "kernels/depthwise_conv_2d_s8.c.j2"),
             params=params,
             consts=consts,
+            weight_format=enc.label if enc is not None else "dense",
+            dense_weights_bytes=dense_bytes,
             act_inputs=[op.inputs[0]],
             act_outputs=[op.outputs[0]],
             scratch_bytes=scratch,
