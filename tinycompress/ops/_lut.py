@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import TinyCompressError
 from ..ir import Graph, Op
-from .base import ConstArray, Kernel, need_int8, per_tensor
+from .base import ConstArray, Kernel, check_unary, need_int8, per_tensor
 
 _F32 = np.float32
 
@@ -83,14 +83,8 @@ def float_table(transform: Callable[[np.float32], np.float32], in_scale: float, 
 
 def check_unary_int8(op: Op, g: Graph) -> list[str]:
     """One int8 per-tensor input, one int8 per-tensor output of the same size."""
-    if len(op.inputs) != 1 or len(op.outputs) != 1 or not op.inputs[0]:
-        return [f"{op.describe()}: expected one input and one output"]
-    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-    problems = need_int8(op, g, [x.name, y.name])
-    problems += per_tensor(op, x) + per_tensor(op, y)
-    if x.size != y.size:
-        problems.append(f"{op.describe()}: input has {x.size} elements, output {y.size}")
-    return problems
+    return check_unary(op, g, lambda x, y: need_int8(op, g, [x.name, y.name])
+                       + per_tensor(op, x) + per_tensor(op, y))
 
 
 def lut_kernel(op: Op, g: Graph, table: np.ndarray, comment: str) -> Kernel:

@@ -15,7 +15,7 @@ a different template chosen by `lower` (see `template_for`), not a change to thi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -110,6 +110,23 @@ def per_tensor(op: Op, t: Tensor) -> list[str]:
     if t.quant is not None and t.quant.per_channel:
         return [f"{op.describe()}: tensor '{t.name}' is quantised per channel; per-tensor expected"]
     return []
+
+
+def check_unary(op: Op, g: Graph, tensor_problems: Callable[[Tensor, Tensor], list[str]],
+                allow_const: bool = True, const_note: str = "") -> list[str]:
+    """The checks of an op that maps one tensor onto another of as many elements: one input and
+    one output, then `tensor_problems(x, y)` (their types and quantisation), then, unless
+    `allow_const`, a constant input (`const_note` follows its name in the refusal), then the
+    element counts."""
+    if len(op.inputs) != 1 or len(op.outputs) != 1 or not op.inputs[0]:
+        return [f"{op.describe()}: expected one input and one output"]
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    problems = tensor_problems(x, y)
+    if not allow_const and x.is_const:
+        problems.append(f"{op.describe()}: constant input '{x.name}'{const_note} is not supported")
+    if x.size != y.size:
+        problems.append(f"{op.describe()}: input has {x.size} elements, output {y.size}")
+    return problems
 
 
 def activation_of(op: Op) -> str:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Op
-from .base import ConstArray, Context, Kernel, Lowering, need_int8, per_tensor, register
+from ..ir import Graph, Op, Tensor
+from .base import (ConstArray, Context, Kernel, Lowering, check_unary, need_int8, per_tensor,
+                   register)
 
 
 def dequantize_table(scale: float, zero_point: int) -> np.ndarray:
@@ -24,18 +25,14 @@ class Dequantize(Lowering):
     kind = "DEQUANTIZE"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        if len(op.inputs) != 1 or len(op.outputs) != 1 or not op.inputs[0]:
-            return [f"{op.describe()}: expected one input and one output"]
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems = need_int8(op, g, [x.name]) + per_tensor(op, x)
-        if y.dtype != "float32":
-            problems.append(f"{op.describe()}: output '{y.name}' is {y.dtype}, expected float32")
-        if x.is_const:
-            problems.append(f"{op.describe()}: constant input '{x.name}' (weight "
-                            "dequantisation) is not supported")
-        if x.size != y.size:
-            problems.append(f"{op.describe()}: input has {x.size} elements, output {y.size}")
-        return problems
+        def types(x: Tensor, y: Tensor) -> list[str]:
+            problems = need_int8(op, g, [x.name]) + per_tensor(op, x)
+            if y.dtype != "float32":
+                problems.append(f"{op.describe()}: output '{y.name}' is {y.dtype}, "
+                                "expected float32")
+            return problems
+        return check_unary(op, g, types, allow_const=False,
+                           const_note=" (weight dequantisation)")
 
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         x = g.tensors[op.inputs[0]]

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Op
+from ..ir import Graph, Op, Tensor
 from ..quant import multiply_by_quantized_multiplier_double_rounding, quantize_multiplier
 from ._lut import lut_kernel
-from .base import ConstArray, Context, Kernel, Lowering, need_int8, per_tensor, register
+from .base import (ConstArray, Context, Kernel, Lowering, check_unary, need_int8, per_tensor,
+                   register)
 
 KEY_NEG_INF = -1 - 0x7F800000
 KEY_POS_INF = 0x7F800000
@@ -73,20 +74,15 @@ class Quantize(Lowering):
     kind = "QUANTIZE"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        if len(op.inputs) != 1 or len(op.outputs) != 1 or not op.inputs[0]:
-            return [f"{op.describe()}: expected one input and one output"]
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems = need_int8(op, g, [y.name]) + per_tensor(op, y)
-        if x.dtype == "int8":
-            problems += need_int8(op, g, [x.name]) + per_tensor(op, x)
-        elif x.dtype != "float32":
-            problems.append(f"{op.describe()}: input '{x.name}' is {x.dtype}; QUANTIZE from "
-                            "float32 or int8 is supported")
-        if x.is_const:
-            problems.append(f"{op.describe()}: constant input '{x.name}' is not supported")
-        if x.size != y.size:
-            problems.append(f"{op.describe()}: input has {x.size} elements, output {y.size}")
-        return problems
+        def types(x: Tensor, y: Tensor) -> list[str]:
+            problems = need_int8(op, g, [y.name]) + per_tensor(op, y)
+            if x.dtype == "int8":
+                problems += need_int8(op, g, [x.name]) + per_tensor(op, x)
+            elif x.dtype != "float32":
+                problems.append(f"{op.describe()}: input '{x.name}' is {x.dtype}; QUANTIZE "
+                                "from float32 or int8 is supported")
+            return problems
+        return check_unary(op, g, types, allow_const=False)
 
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
