@@ -46,11 +46,19 @@ def _per_layer(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--no-cluster", is_flag=True, help="Prune only (no weight sharing).")
 @click.option("--epochs", type=click.FloatRange(0.1, 1000), default=2.0, show_default=True,
               help="Fine-tuning epochs per stage.")
+@click.option("--augment", default="", metavar="OPS",
+              help="Augment image batches while fine-tuning: comma-separated flip, shift or shiftN "
+                   "(random shift by up to N pixels, default 2), e.g. 'flip,shift'.")
+@click.option("--distill", type=click.FloatRange(0.0, 1.0), default=0.0, show_default=True, metavar="A",
+              help="Knowledge distillation from the uncompressed model: weight of its soft targets "
+                   "in the fine-tuning loss (classifiers only).")
+@click.option("--temperature", type=click.FloatRange(0.0, 100.0, min_open=True), default=4.0,
+              show_default=True, help="Distillation temperature.")
 @click.option("--val-split", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
               help="Fraction of TRAIN.npz held out to measure accuracy before and after.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, clusters, no_cluster,
-            epochs, val_split, as_json):
+            epochs, augment, distill, temperature, val_split, as_json):
     """Prune, share weights (k-means) and Huffman-account MODEL, as Deep Compression does."""
     from rich.console import Console
 
@@ -74,7 +82,8 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, cl
     n_val = int(len(x) * val_split)
     x_train, y_train = x[n_val:], y[n_val:]
     x_val, y_val = (x[:n_val], y[:n_val]) if n_val else (None, None)
-    train = TrainSpec(epochs=epochs)
+    regularise = dict(augment=augment, distill=distill, temperature=temperature)
+    train = TrainSpec(epochs=epochs, **regularise)
     prune_kw = {"train": train}
     if layer_sparsity:
         prune_kw["per_layer"] = _per_layer(layer_sparsity)
@@ -82,7 +91,7 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, cl
         prune_kw["sparsity"] = sparsity
     cluster = None
     if not no_cluster:
-        ckw = {"train": TrainSpec(epochs=max(0.1, epochs / 2), learning_rate=1e-4)}
+        ckw = {"train": TrainSpec(epochs=max(0.1, epochs / 2), learning_rate=1e-4, **regularise)}
         if bits is not None:
             ckw.update(conv_bits=bits, dense_bits=bits)
         cluster = ClusterSpec(**ckw)

@@ -181,8 +181,10 @@ class _CentroidRule(UpdateRule):
 
 
 def apply(model, spec: ClusterSpec, x: np.ndarray | None = None, y: np.ndarray | None = None,
-          progress: Progress | None = None):
+          progress: Progress | None = None, teacher=None):
     """Cluster every allow-listed kernel of ``model`` in place; return ``(model, ClusterReport)``.
+
+    ``teacher``: the model to distil from when ``spec.train.distill`` is above 0.
 
     Without ``x``/``y`` (or with ``spec.train.epochs == 0``) the centroids are not fine-tuned.
     """
@@ -215,7 +217,7 @@ def apply(model, spec: ClusterSpec, x: np.ndarray | None = None, y: np.ndarray |
         def report(step, total):
             if progress is not None:
                 progress("cluster", step, total)
-        losses = fine_tune(model, x, y, spec.train, rule, on_step=report)
+        losses = fine_tune(model, x, y, spec.train, rule, on_step=report, teacher=teacher)
     tuned = [_nonzero(c) for c in rule.centroids()]
     layers = []
     for t, idx, c0, c, b in zip(tgts, indices, centroids, tuned, bits):

@@ -155,6 +155,16 @@ def _sizes(kernel: np.ndarray, index_bits: int, clustered: bool, weight_bits: in
                 bytes_after=min(sparse, 4 * n))
 
 
+def _frozen_copy(model):
+    """The uncompressed model as a distillation teacher: same architecture and weights, frozen."""
+    import keras
+
+    teacher = keras.models.clone_model(model)
+    teacher.set_weights(model.get_weights())
+    teacher.trainable = False
+    return teacher
+
+
 def compress(model, x: np.ndarray, y: np.ndarray, spec: CompressSpec | None = None,
              x_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
              progress: Progress | None = None):
@@ -162,6 +172,8 @@ def compress(model, x: np.ndarray, y: np.ndarray, spec: CompressSpec | None = No
 
     ``model`` is changed in place, unless ``spec.structured`` is set: that first stage returns a
     new, smaller model, which the later stages then change.
+
+    A stage whose ``TrainSpec.distill`` is above 0 distils from a frozen copy of the input model.
 
     ``x``/``y`` train the fine-tuning; ``x_val``/``y_val`` (default: ``x``/``y``) measure the
     metric before and after and drive the pruning sensitivity analysis. ``progress(stage, step,
@@ -192,19 +204,20 @@ def compress(model, x: np.ndarray, y: np.ndarray, spec: CompressSpec | None = No
             progress(stage, 1, 1)
 
     before = evaluate(model, x_val, y_val, kind)
+    teacher = _frozen_copy(model) if any(t.distill > 0 for t in trains) else None
     after_prune = None
     prune_report = cluster_report = structured_report = None
     original = {t.name: int(np.prod(t.variable.shape)) for t in tgts}
     if spec.structured is not None:
-        model, structured_report = structured_pass.apply(model, spec.structured, x, y, progress)
+        model, structured_report = structured_pass.apply(model, spec.structured, x, y, progress, teacher)
         tgts = targets(model)
         stage_done("structured")
     if spec.prune is not None:
-        model, prune_report = prune_pass.apply(model, spec.prune, x, y, x_val, y_val, progress)
+        model, prune_report = prune_pass.apply(model, spec.prune, x, y, x_val, y_val, progress, teacher)
         after_prune = evaluate(model, x_val, y_val, kind)
         stage_done("prune")
     if spec.cluster is not None:
-        model, cluster_report = cluster_pass.apply(model, spec.cluster, x, y, progress)
+        model, cluster_report = cluster_pass.apply(model, spec.cluster, x, y, progress, teacher)
         stage_done("cluster")
     after = evaluate(model, x_val, y_val, kind)
 

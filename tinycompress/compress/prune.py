@@ -250,8 +250,10 @@ def _targets_for(model, spec: PruneSpec, x_val, y_val, tgts) -> tuple[dict[str, 
 
 
 def apply(model, spec: PruneSpec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
-          y_val: np.ndarray | None = None, progress: Progress | None = None):
-    """Prune ``model`` in place and fine-tune it; return ``(model, PruneReport)``."""
+          y_val: np.ndarray | None = None, progress: Progress | None = None, teacher=None):
+    """Prune ``model`` in place and fine-tune it; return ``(model, PruneReport)``.
+
+    ``teacher``: the model to distil from when ``spec.train.distill`` is above 0."""
     if not isinstance(spec, PruneSpec):
         raise UserError(f"prune.apply needs a PruneSpec, got {type(spec).__name__}")
     tgts = targets(model)
@@ -294,7 +296,7 @@ def apply(model, spec: PruneSpec, x: np.ndarray, y: np.ndarray, x_val: np.ndarra
             if progress is not None:
                 progress(stage, step, total)
 
-        losses += fine_tune(model, x, y, spec.train, rule, on_step=report_step)
+        losses += fine_tune(model, x, y, spec.train, rule, on_step=report_step, teacher=teacher)
         # The schedule ends at the goal; make sure of it even when there were few steps.
         rule.set({t.name: magnitude_mask(t.numpy(), goal[t.name]) for t in tgts})
 

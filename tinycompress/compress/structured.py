@@ -327,8 +327,10 @@ def _clone(model, edit: Callable):
 
 
 def apply(model, spec: StructuredSpec, x: np.ndarray | None = None, y: np.ndarray | None = None,
-          progress: Progress | None = None):
+          progress: Progress | None = None, teacher=None):
     """Remove the weakest filters; return ``(new smaller model, StructuredReport)``.
+
+    ``teacher``: the model to distil from when ``spec.train.distill`` is above 0.
 
     ``model`` is not modified. ``x``/``y`` are needed only when ``spec.train`` asks for
     fine-tuning; ``progress(stage, step, total)`` is called before every fine-tuning step.
@@ -375,7 +377,7 @@ def apply(model, spec: StructuredSpec, x: np.ndarray | None = None, y: np.ndarra
             if progress is not None:
                 progress("structured", step, total)
 
-        losses = fine_tune(new, x, y, spec.train, on_step=on_step)
+        losses = fine_tune(new, x, y, spec.train, on_step=on_step, teacher=teacher)
     return new, StructuredReport(results, skipped, int(model.count_params()), int(new.count_params()), losses)
 
 

@@ -4,6 +4,16 @@ A plain GradientTape loop (not ``model.fit``) so that a pass can rewrite gradien
 optimizer sees them and fix weights up after every step: pruning multiplies kernel gradients
 and kernels by their masks, clustering sums kernel gradients per cluster into centroid
 gradients and writes the centroids back. A pass hands that in as an :class:`UpdateRule`.
+
+Two regularisers help a heavily pruned network recover (both off by default):
+
+* ``augment``: random image augmentation of every batch (NHWC inputs): ``flip`` mirrors half
+  the images left-right, ``shift`` (or ``shiftN``) moves each image by up to 2 (N) pixels in
+  each direction, filling with zeros.
+* ``distill``: knowledge distillation (Hinton et al. 2015). The loss becomes
+  ``(1 - a) * CE(labels) + a * T^2 * CE(softmax(teacher / T), softmax(student / T))`` with the
+  uncompressed model as the teacher (:func:`tinycompress.compress.compress` passes it in). For a
+  model that ends in a softmax the logits are taken as the log of its probabilities.
 """
 
 from __future__ import annotations
@@ -15,7 +25,7 @@ import numpy as np
 
 from tinycompress.errors import UserError
 
-__all__ = ["TrainSpec", "UpdateRule", "fine_tune", "resolve_loss", "evaluate"]
+__all__ = ["TrainSpec", "UpdateRule", "fine_tune", "resolve_loss", "evaluate", "augment_batch"]
 
 LOSSES = ("auto", "sparse_categorical_crossentropy", "categorical_crossentropy", "mse")
 SCHEDULES = ("constant", "cosine")
@@ -31,6 +41,9 @@ class TrainSpec:
     loss: str = "auto"             # auto: sparse CE for integer labels, CE for one-hot, else MSE
     seed: int = 0
     schedule: str = "constant"     # learning rate: constant, or cosine decay to 1% over the steps
+    augment: str = ""              # comma-separated: flip, shift or shiftN (pixels, default 2)
+    distill: float = 0.0           # weight a of the teacher's soft targets (0: labels only)
+    temperature: float = 4.0       # distillation temperature T
 
     def __post_init__(self):
         if not (isinstance(self.epochs, (int, float)) and 0 <= self.epochs <= 1000):
@@ -43,6 +56,26 @@ class TrainSpec:
             raise UserError(f"unknown loss {self.loss!r}; use one of: {', '.join(LOSSES)}")
         if self.schedule not in SCHEDULES:
             raise UserError(f"unknown schedule {self.schedule!r}; use one of: {', '.join(SCHEDULES)}")
+        self.augmentations()  # validates
+        if not (isinstance(self.distill, (int, float)) and 0 <= self.distill <= 1):
+            raise UserError(f"distill must be a weight in 0..1, got {self.distill!r}")
+        if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature <= 100):
+            raise UserError(f"temperature must be in (0, 100], got {self.temperature!r}")
+
+    def augmentations(self) -> tuple[tuple[str, int], ...]:
+        """``augment`` parsed: ``(("flip", 0), ("shift", pixels))``, in the order given."""
+        if not isinstance(self.augment, str):
+            raise UserError(f"augment must be a string like 'flip,shift2', got {self.augment!r}")
+        ops = []
+        for item in filter(None, (p.strip() for p in self.augment.split(","))):
+            if item == "flip":
+                ops.append(("flip", 0))
+            elif item.startswith("shift") and (item == "shift" or item[5:].isdigit()):
+                ops.append(("shift", int(item[5:] or 2)))
+            else:
+                raise UserError(f"unknown augmentation {item!r} in {self.augment!r}; "
+                                "use flip, shift or shiftN (e.g. 'flip,shift2')")
+        return tuple(ops)
 
     def steps(self, n: int) -> int:
         """Number of optimizer steps for ``n`` training samples."""
@@ -110,12 +143,37 @@ def evaluate(model, x: np.ndarray, y: np.ndarray, kind: str, batch_size: int = 1
     return float(np.mean((pred - np.asarray(y, dtype=pred.dtype).reshape(pred.shape)) ** 2))
 
 
+def augment_batch(xb: np.ndarray, ops: tuple[tuple[str, int], ...], rng: np.random.Generator) -> np.ndarray:
+    """A randomly augmented copy of the image batch ``xb`` [N,H,W,C] (see the module docstring)."""
+    xb = np.array(xb, copy=True)
+    n, h, w = xb.shape[:3]
+    for kind, pixels in ops:
+        if kind == "flip":
+            flip = rng.random(n) < 0.5
+            xb[flip] = xb[flip, :, ::-1]
+        elif kind == "shift" and pixels > 0:
+            padded = np.pad(xb, ((0, 0), (pixels, pixels), (pixels, pixels), (0, 0)))
+            dy = rng.integers(0, 2 * pixels + 1, n)
+            dx = rng.integers(0, 2 * pixels + 1, n)
+            rows = (dy[:, None] + np.arange(h))[:, :, None]
+            cols = (dx[:, None] + np.arange(w))[:, None, :]
+            xb = padded[np.arange(n)[:, None, None], rows, cols]
+    return xb
+
+
+def _logits(pred, softmaxed: bool):
+    import keras
+
+    return keras.ops.log(keras.ops.maximum(pred, 1e-7)) if softmaxed else pred
+
+
 def fine_tune(model, x: np.ndarray, y: np.ndarray, spec: TrainSpec, rule: UpdateRule | None = None,
-              on_step: Callable[[int, int], None] | None = None) -> list[float]:
+              on_step: Callable[[int, int], None] | None = None, teacher=None) -> list[float]:
     """Train ``model`` in place for ``spec.steps(len(x))`` steps; return the per-step losses.
 
     ``on_step(step, total)`` is called before every step from Python (a pass uses it to move
-    its pruning schedule on); it may assign variables the rule reads.
+    its pruning schedule on); it may assign variables the rule reads. ``teacher`` (a model with
+    the same inputs and classes) is needed when ``spec.distill`` is above 0, and unused otherwise.
     """
     import keras
     import tensorflow as tf
@@ -127,7 +185,22 @@ def fine_tune(model, x: np.ndarray, y: np.ndarray, spec: TrainSpec, rule: Update
     if len(x) == 0:
         raise UserError("no training samples; fine-tuning needs at least one (x, y) pair")
     rule = rule or UpdateRule()
-    loss_fn, _ = resolve_loss(model, y, spec.loss)
+    loss_fn, kind = resolve_loss(model, y, spec.loss)
+    augment = spec.augmentations()
+    if augment and x.ndim != 4:
+        raise UserError(f"augment={spec.augment!r} needs image inputs [N,H,W,C], got shape {x.shape}; "
+                        "drop the augmentation for this model")
+    distill = float(spec.distill) if spec.distill > 0 else 0.0
+    if distill:
+        if kind != "classification":
+            raise UserError("distill needs a classifier (class labels); use distill=0 for this model")
+        if teacher is None:
+            raise UserError("distill > 0 needs a teacher model; pass teacher= (compress() passes the input model)")
+        if tuple(teacher.output_shape) != tuple(model.output_shape):
+            raise UserError(f"teacher output {teacher.output_shape} does not match the model's "
+                            f"{model.output_shape}; distil from a model with the same classes")
+        student_softmax, teacher_softmax = _ends_in_softmax(model), _ends_in_softmax(teacher)
+        temp = float(spec.temperature)
     total = spec.steps(len(x))
     if total == 0:
         rule_after = tf.function(rule.after_step)
@@ -144,6 +217,11 @@ def fine_tune(model, x: np.ndarray, y: np.ndarray, spec: TrainSpec, rule: Update
         with tf.GradientTape() as tape:
             pred = model(xb, training=True)
             loss = loss_fn(yb, pred)
+            if distill:
+                soft = keras.ops.softmax(_logits(teacher(xb, training=False), teacher_softmax) / temp)
+                log_p = keras.ops.log_softmax(_logits(pred, student_softmax) / temp)
+                kd = -keras.ops.mean(keras.ops.sum(soft * log_p, axis=-1))
+                loss = (1.0 - distill) * loss + distill * temp * temp * kd
             if model.losses:
                 loss = loss + tf.add_n(model.losses)
         grads = tape.gradient(loss, model_vars)
@@ -164,5 +242,6 @@ def fine_tune(model, x: np.ndarray, y: np.ndarray, spec: TrainSpec, rule: Update
             order, pos = rng.permutation(len(x)), 0
         idx = order[pos:pos + spec.batch_size]
         pos += spec.batch_size
-        losses.append(float(step(tf.convert_to_tensor(x[idx]), tf.convert_to_tensor(y[idx]))))
+        xb = augment_batch(x[idx], augment, rng) if augment else x[idx]
+        losses.append(float(step(tf.convert_to_tensor(xb), tf.convert_to_tensor(y[idx]))))
     return losses
