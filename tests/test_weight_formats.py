@@ -1,7 +1,7 @@
-"""Compressed weight formats (lut, sparse, sparse+lut, huffman) for FULLY_CONNECTED and CONV_2D:
-bit-exact against the reference interpreter over shapes, sparsities (0% to 100%), codebook sizes
-(1 to 8 bits, one cluster), per-channel and per-tensor quantisation; byte counts and the `auto`
-rule; strict C99 on gcc and arm-none-eabi-gcc."""
+"""Compressed weight formats (lut, sparse, sparse+lut, huffman) for FULLY_CONNECTED, CONV_2D and
+DEPTHWISE_CONV_2D: bit-exact against the reference interpreter over shapes, sparsities (0% to
+100%), codebook sizes (1 to 8 bits, one cluster), per-channel and per-tensor quantisation; byte
+counts and the `auto` rule; strict C99 on gcc and arm-none-eabi-gcc."""
 
 import json
 import shutil
@@ -72,6 +72,31 @@ def conv(w, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="SAME", per_chann
                  {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
                   "dilation_h_factor": dilation[0], "dilation_w_factor": dilation[1],
                   "fused_activation_function": "RELU"}, version=3)
+
+
+def dw(rows, kh, kw, dm=1, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="SAME",
+       per_channel=True, in_zp=-3, bias_range=(-5000, 5000)):
+    """A DEPTHWISE_CONV_2D whose filter holds `rows` (one row of kh*kw weights per output
+    channel, the rows the formats encode) as its 1HWC tensor."""
+    cout = rows.shape[0]
+    cin = cout // dm
+    w = rows.T.reshape(1, kh, kw, cout)
+    rng = np.random.default_rng(2)
+    ws = list(rng.uniform(0.5, 1.5, cout) * 0.01) if per_channel else 0.01
+    bs = (list(np.float32(0.05) * np.float32(ws)) if per_channel
+          else float(np.float32(0.05) * np.float32(0.01)))
+    zeros = [0] * cout if per_channel else 0
+    b = rng.integers(*bias_range, cout).astype(np.int32)
+    oh = out_size(padding, h, kh, stride[0], dilation[0])
+    ow = out_size(padding, wd, kw, stride[1], dilation[1])
+    return model("DEPTHWISE_CONV_2D",
+                 [T((1, h, wd, cin), scale=0.05, zero_point=in_zp),
+                  T((1, kh, kw, cout), scale=ws, zero_point=zeros, axis=3, data=w),
+                  T((cout,), "int32", scale=bs, zero_point=zeros, data=b)],
+                 [T((1, oh, ow, cout), scale=0.1, zero_point=5)],
+                 {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
+                  "dilation_h_factor": dilation[0], "dilation_w_factor": dilation[1],
+                  "depth_multiplier": dm, "fused_activation_function": "RELU"}, version=3)
 
 
 def layer(manifest):
@@ -189,6 +214,72 @@ def test_conv_bit_exact(case, fmt):
     assert layer(m)["weight_format"].split("+")[0] == fmt
 
 
+DW_CASES = {  # name: (rows [C*M][KH*KW], kh, kw, geometry)
+    "3x3-c5-50pct-6-clusters": (structured(5, 9, 0.5, 6), 3, 3, {}),
+    "3x3-c7-dm1-valid-per-tensor": (structured(7, 9, 0.3, 4, seed=1), 3, 3,
+                                    dict(h=7, wd=5, padding="VALID", per_channel=False)),
+    "3x3-c3-dm2-stride2": (structured(6, 9, 0.6, 5, seed=2), 3, 3,
+                           dict(dm=2, h=7, wd=8, stride=(2, 2))),
+    "3x3-c2-dm2-dilation-stride": (structured(4, 9, 0.5, 3, seed=3), 3, 3,
+                                   dict(dm=2, h=9, wd=7, stride=(1, 2), dilation=(2, 1))),
+    "5x5-c6-90pct-dilation2": (structured(6, 25, 0.9, 9, seed=4), 5, 5,
+                               dict(h=9, wd=9, dilation=(2, 2))),
+    "5x5-c3-dm2-stride2x1-valid": (structured(6, 25, 0.7, 12, seed=5), 5, 5,
+                                   dict(dm=2, h=9, wd=7, stride=(2, 1), padding="VALID")),
+    "3x3-c7-all-zero": (np.zeros((7, 9), np.int8), 3, 3, {}),
+    "3x3-c5-dense-one-cluster": (np.full((5, 9), 23, np.int8), 3, 3, dict(in_zp=-128)),
+    "3x3-c6-per-row-clusters": (structured(6, 9, 0.0, 2, seed=6, per_row=True), 3, 3, {}),
+    # no interior position (the filter is larger than the input): every position in the
+    # reference's form, with the raw bias
+    "5x5-c3-on-3x3-no-interior": (structured(3, 25, 0.4, 7, seed=7), 5, 5, dict(h=3, wd=3)),
+    # a bias too big to fold (within 128 * 128 * 9 of INT32_MAX), yet the reference's sums
+    # (at most 127 * 128 * 9) never overflow: the raw bias everywhere
+    "3x3-c5-bias-too-big-to-fold": (structured(5, 9, 0.5, 6, seed=8), 3, 3,
+                                    dict(in_zp=0, bias_range=(2**31 - 128 * 128 * 9,
+                                                              2**31 - 146400))),
+}
+
+
+@pytest.mark.parametrize("fmt", COMPRESSED + ["auto"])
+@pytest.mark.parametrize("case", sorted(DW_CASES))
+def test_dw_bit_exact(case, fmt):
+    rows, kh, kw, geo = DW_CASES[case]
+    m = assert_bit_exact(dw(rows, kh, kw, **geo), count=4, weights=fmt)
+    lay = layer(m)
+    want = encode(rows, fmt).label
+    assert lay["weight_format"] == want
+    if want != "dense":
+        assert lay["scratch_bytes"] == kh * kw
+        assert lay["weights_bytes"] < lay["dense_weights_bytes"] or fmt != "auto"
+
+
+@pytest.mark.parametrize("clusters,bits", [(1, 1), (2, 1), (3, 2), (5, 3), (9, 4), (17, 5),
+                                           (33, 6), (65, 7), (200, 8)])
+def test_dw_lut_every_index_width(clusters, bits):
+    """Codebooks of 1..8-bit indices over 16 channels of 5x5 taps: 25 columns, so rows start off
+    the index groups and widths that do not divide 8 cross byte boundaries."""
+    rows = structured(16, 25, 0.0, clusters, seed=clusters)
+    assert lut(rows.astype(np.int64)).params["lut_bits"] == bits
+    assert_bit_exact(dw(rows, 5, 5, h=6, wd=5), count=3, sanitize=clusters in (3, 200),
+                     weights="lut")
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cin=st.integers(1, 9), dm=st.integers(1, 2), k=st.sampled_from([3, 5]),
+       stride=st.integers(1, 2), dilation=st.integers(1, 2),
+       padding=st.sampled_from(["SAME", "VALID"]),
+       sparsity=st.sampled_from([0.0, 0.5, 0.8, 0.95, 1.0]), clusters=st.integers(1, 40),
+       fmt=st.sampled_from(COMPRESSED + ["auto"]), per_channel=st.booleans(),
+       seed=st.integers(0, 1000))
+def test_dw_random_structures(cin, dm, k, stride, dilation, padding, sparsity, clusters, fmt,
+                              per_channel, seed):
+    rows = structured(cin * dm, k * k, sparsity, clusters, seed)
+    size = (k - 1) * dilation + 1 + seed % 4
+    assert_bit_exact(dw(rows, k, k, dm=dm, h=size, wd=size + 1, stride=(stride, stride),
+                        dilation=(dilation, dilation), padding=padding,
+                        per_channel=per_channel), count=3, sanitize=False, weights=fmt)
+
+
 # --- bytes and the auto rule -------------------------------------------------------------------
 
 def test_compressed_formats_are_smaller_on_a_deep_compressed_layer():
@@ -213,6 +304,48 @@ def test_compressed_formats_are_smaller_on_a_deep_compressed_layer():
     assert sizes["auto"] == min(sizes[f] for f in ("lut", "sparse")) or \
         sizes["auto"] == sizes["huffman"]
     assert sizes["auto"] <= (1 - AUTO_MIN_SAVING) * sizes["dense"]
+
+
+def test_dw_bytes_count_every_array():
+    """A 90%-sparse 16-cluster depthwise 3x3 over 32 channels: weights_bytes is every array of
+    the weights file (the format's, the folded bias, multipliers and shifts; no raw bias: the
+    border recovers it from the decoded row's sum), dense_weights_bytes what dense stores."""
+    rows = structured(32, 9, 0.9, 16)
+    tfl = dw(rows, 3, 3, h=8, wd=8)
+    _, dense_m = compile_tflite(tfl, name="m", weights="dense")
+    dense_bytes = layer(dense_m)["weights_bytes"]
+    assert dense_bytes == 32 * 9 + 2 * 32 * 4 + 32 * 4 + 32  # weights, 2 biases, mult, shift
+    sizes = {}
+    for fmt in COMPRESSED + ["auto"]:
+        files, m = compile_tflite(tfl, name="m", weights=fmt)
+        lay = layer(m)
+        enc = encode(rows, fmt)
+        assert lay["weight_format"] == enc.label
+        assert lay["dense_weights_bytes"] == dense_bytes
+        assert lay["weights_bytes"] == m["weights_bytes"] == enc.nbytes + 32 * 4 + 32 * 4 + 32
+        text = files["m_weights.c"].decode()
+        assert f"{m['weights_bytes']} bytes of constant parameter data" in text
+        assert lay["scratch_bytes"] == 9
+        sizes[fmt] = lay["weights_bytes"]
+    assert sizes["sparse"] < 0.7 * dense_bytes, sizes
+    assert sizes["auto"] <= (1 - AUTO_MIN_SAVING) * dense_bytes
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_dw_compressed_falls_back_to_the_portable_kernel_on_cores(board):
+    """DSP and Helium cores have no compressed depthwise kernel: the portable packed one runs
+    (same consts, same bytes as without a board); dense keeps the core's kernel."""
+    rows, kh, kw, geo = DW_CASES["3x3-c5-50pct-6-clusters"]
+    tfl = dw(rows, kh, kw, **geo)
+    for fmt in COMPRESSED:
+        files, m = compile_tflite(tfl, name="m", weights=fmt, board=board)
+        _, portable = compile_tflite(tfl, name="m", weights=fmt)
+        assert "dsp" in m["kernel_families"]
+        assert f"DEPTHWISE_CONV_2D s8 on {layer(m)['weight_format']} filters" in \
+            files["m.c"].decode()
+        assert layer(m)["weights_bytes"] == layer(portable)["weights_bytes"]
+    files, m = compile_tflite(tfl, name="m", weights="dense", board=board)
+    assert layer(m)["weight_format"] == "dense" and " filters:" not in files["m.c"].decode()
 
 
 def test_auto_keeps_a_random_dense_layer_dense():
@@ -247,7 +380,9 @@ def test_filter_zero_point_keeps_fc_dense():
 
 @pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="no arm-none-eabi-gcc")
 def test_strict_c99_on_cortex_m4():
-    models = [fc(structured(6, 50, 0.9, 5), True), conv(CONV_CASES["3x3-80pct-6-clusters"][0])]
+    rows, kh, kw, geo = DW_CASES["3x3-c3-dm2-stride2"]
+    models = [fc(structured(6, 50, 0.9, 5), True), conv(CONV_CASES["3x3-80pct-6-clusters"][0]),
+              dw(rows, kh, kw, **geo)]
     with tempfile.TemporaryDirectory(prefix="tc-wf-") as tmp:
         for i, tfl in enumerate(models):
             for fmt in COMPRESSED:
