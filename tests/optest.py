@@ -1,9 +1,10 @@
 """Shared machinery of the per-op tests: compile a TFLite model, run the generated C on the host
-under AddressSanitizer and UBSan, and compare every output element with the reference
-interpreter (tolerance 0)."""
+under AddressSanitizer and UBSan (or cross-compiled under QEMU), and compare every output element
+with the reference interpreter (tolerance 0)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -11,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinycompress.boards import get_board
 from tinycompress.compiler import compile_tflite, write_outdir
 from tinycompress.reference import Reference
-from tinycompress.targets import host
+from tinycompress.targets import host, qemu
 
 VECTORS = 24
 
@@ -66,4 +68,29 @@ def assert_bit_exact(tflite: bytes, count: int = VECTORS, seed: int = 0,
             raise AssertionError(
                 f"output {k}: {len(bad)} of {e.size} elements differ; first at vector {v} "
                 f"element {i}: got {g[v, i]}, expected {e[v, i]}")
+    return manifest
+
+
+def assert_bit_exact_on_qemu(tflite: bytes, board: str, weights: str = "dense", count: int = 6,
+                             seed: int = 0, portable: bool = False) -> dict:
+    """Compile for `board` (its core's kernels; with `portable`, the portable C, as without
+    --board), layer weights stored as `weights`; run `count` random vectors under QEMU on `board`
+    and compare with the reference; on mismatch, fail naming the first differing element."""
+    files, manifest = compile_tflite(tflite, name="m", board=None if portable else board,
+                                     weights=weights)
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-128, 128, (count, manifest["input"]["size"])).astype(np.int8)
+    expected = np.asarray(Reference(tflite).run_batch(x))
+    with tempfile.TemporaryDirectory(prefix="tc-qemutest-") as tmp:
+        out = Path(tmp) / "out"
+        files["manifest.json"] = (json.dumps(manifest) + "\n").encode()
+        write_outdir(out, files)
+        got = qemu.run(out, get_board(board), x).outputs
+    expected = expected.reshape(got.shape)
+    bad = np.argwhere(got != expected)
+    if bad.size:
+        v, i = bad[0]
+        raise AssertionError(f"{board}, --weights {weights}: {len(bad)} of {expected.size} "
+                             f"elements differ; first at vector {v} element {i}: got {got[v, i]}, "
+                             f"expected {expected[v, i]}")
     return manifest

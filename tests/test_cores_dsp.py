@@ -5,23 +5,13 @@ padding, strides, dilation, per-tensor and per-channel requantisation."""
 
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
-
-import numpy as np
 import pytest
-
-from tinycompress.boards import get_board
-from tinycompress.compiler import compile_tflite, write_outdir
-from tinycompress.reference import Reference
-from tinycompress.targets import qemu
 
 from test_op_add import binary_model
 from test_op_conv_2d import conv_model
 from test_op_depthwise_conv_2d import dw_model
 from test_op_fully_connected import fc_model
-from optest import QEMU_MARKS
+from optest import QEMU_MARKS, assert_bit_exact_on_qemu
 
 pytestmark = QEMU_MARKS
 
@@ -29,24 +19,9 @@ BOARD = "mps2-an386"  # Cortex-M4F
 
 
 def assert_bit_exact_on(tflite: bytes, board: str = BOARD, count: int = 6, seed: int = 0) -> dict:
-    """Compile for `board`, run `count` random vectors under QEMU, compare with the reference;
-    a failure names the first differing element."""
-    files, manifest = compile_tflite(tflite, name="m", board=board)
+    """Compile for `board` with its DSP kernels, run under QEMU, compare with the reference."""
+    manifest = assert_bit_exact_on_qemu(tflite, board, count=count, seed=seed)
     assert "dsp" in manifest["kernel_families"]
-    rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, (count, manifest["input"]["size"])).astype(np.int8)
-    expected = Reference(tflite).run_batch(x)
-    with tempfile.TemporaryDirectory(prefix="tc-dsp-") as tmp:
-        out = Path(tmp) / "out"
-        files["manifest.json"] = (json.dumps(manifest) + "\n").encode()
-        write_outdir(out, files)
-        got = qemu.run(out, get_board(board), x).outputs
-    expected = np.asarray(expected).reshape(got.shape)
-    bad = np.argwhere(got != expected)
-    if bad.size:
-        v, i = bad[0]
-        raise AssertionError(f"{len(bad)} of {expected.size} elements differ; first at vector "
-                             f"{v} element {i}: got {got[v, i]}, expected {expected[v, i]}")
     return manifest
 
 

@@ -1,54 +1,31 @@
 """Compressed weight formats under QEMU (Cortex-M4): the lut (every index width 1..8 bits, rows
-on and off byte boundaries), sparse, sparse+lut and table-driven huffman kernels, FULLY_CONNECTED
-and CONV_2D (filter rows decoded into the scratch), cross-compiled with the core's flags and
-compared bit for bit with the reference interpreter."""
+on and off byte boundaries), sparse, sparse+lut and table-driven huffman kernels, FULLY_CONNECTED,
+CONV_2D and DEPTHWISE_CONV_2D (filter rows decoded into the scratch), cross-compiled with the
+core's flags and compared bit for bit with the reference interpreter."""
 
 from __future__ import annotations
 
-import json
-import tempfile
-from pathlib import Path
-
-import numpy as np
 import pytest
 
-from tinycompress.boards import get_board
-from tinycompress.compiler import compile_tflite, write_outdir
-from tinycompress.reference import Reference
-from tinycompress.targets import qemu
-
-from test_weight_formats import CONV_CASES, conv, fc, structured
-from optest import QEMU_MARKS
+from test_weight_formats import CONV_CASES, DW_CASES, conv, dw, fc, structured
+from optest import QEMU_MARKS, assert_bit_exact_on_qemu
 
 pytestmark = QEMU_MARKS
 
 BOARD = "mps2-an386"  # Cortex-M4F
 
 
-def assert_bit_exact_on_qemu(tflite: bytes, weights: str, count: int = 3) -> dict:
-    files, manifest = compile_tflite(tflite, name="m", weights=weights)
-    rng = np.random.default_rng(0)
-    x = rng.integers(-128, 128, (count, manifest["input"]["size"])).astype(np.int8)
-    expected = np.asarray(Reference(tflite).run_batch(x))
-    with tempfile.TemporaryDirectory(prefix="tc-wfq-") as tmp:
-        out = Path(tmp) / "out"
-        files["manifest.json"] = (json.dumps(manifest) + "\n").encode()
-        write_outdir(out, files)
-        got = qemu.run(out, get_board(BOARD), x).outputs
-    expected = expected.reshape(got.shape)
-    bad = np.argwhere(got != expected)
-    if bad.size:
-        v, i = bad[0]
-        raise AssertionError(f"{weights}: {len(bad)} of {expected.size} elements differ; first at "
-                             f"vector {v} element {i}: got {got[v, i]}, expected {expected[v, i]}")
-    return manifest
+def on_m4(tflite: bytes, weights: str, portable: bool = True) -> dict:
+    """Three vectors on BOARD. The portable C (the compressed kernels are portable), unless
+    `portable` is False: then the core's kernels, compressed layers falling back to portable."""
+    return assert_bit_exact_on_qemu(tflite, BOARD, weights=weights, count=3, portable=portable)
 
 
 @pytest.mark.parametrize("clusters", [2, 3, 5, 9, 17, 33, 65, 129])
 def test_fc_lut_every_index_width(clusters):
     """53 columns: rows start off the index groups (head and tail decoded one at a time)."""
     w = structured(6, 53, 0.0, clusters, seed=clusters)
-    m = assert_bit_exact_on_qemu(fc(w, per_channel=clusters % 2 == 1), "lut")
+    m = on_m4(fc(w, per_channel=clusters % 2 == 1), "lut")
     assert m["layers"][0]["weight_format"] == "lut"
 
 
@@ -56,15 +33,37 @@ def test_fc_lut_every_index_width(clusters):
 @pytest.mark.parametrize("sparsity", [0.0, 0.9, 1.0])
 def test_fc_entries(fmt, sparsity):
     """Huffman at 90%: gap codes longer than the lookup take the bit-serial fallback."""
-    assert_bit_exact_on_qemu(fc(structured(16, 100, sparsity, 16), batch=2), fmt)
+    on_m4(fc(structured(16, 100, sparsity, 16), batch=2), fmt)
 
 
 @pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman"])
 def test_conv_rows_in_scratch(fmt):
-    m = assert_bit_exact_on_qemu(conv(CONV_CASES["3x3-80pct-6-clusters"][0]), fmt)
+    m = on_m4(conv(CONV_CASES["3x3-80pct-6-clusters"][0]), fmt)
     assert m["layers"][0]["scratch_bytes"] == 2 * 3 * 3 * 5
 
 
 def test_conv_odd_channels_strided_dilated():
     w, geo = CONV_CASES["3x3-stride2-dilation-ic1"]
-    assert_bit_exact_on_qemu(conv(w[:3], **geo), "lut")
+    on_m4(conv(w[:3], **geo), "lut")
+
+
+@pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman", "auto"])
+@pytest.mark.parametrize("case", ["3x3-c5-50pct-6-clusters", "3x3-c3-dm2-stride2",
+                                  "5x5-c6-90pct-dilation2", "3x3-c7-all-zero",
+                                  "3x3-c5-dense-one-cluster"])
+def test_dw_rows_in_scratch(case, fmt):
+    """Compiled for the board (DSP kernels elsewhere): the compressed depthwise layer runs the
+    portable kernel with one channel's row (kh*kw bytes) in the scratch."""
+    rows, kh, kw, geo = DW_CASES[case]
+    m = on_m4(dw(rows, kh, kw, **geo), fmt, portable=False)
+    assert "dsp" in m["kernel_families"]
+    if m["layers"][0]["weight_format"] != "dense":
+        assert m["layers"][0]["scratch_bytes"] == kh * kw
+
+
+@pytest.mark.parametrize("clusters", [2, 3, 5, 9, 17, 33, 65, 200])
+def test_dw_lut_every_index_width(clusters):
+    """25 taps a row: rows start off the index groups."""
+    rows = structured(16, 25, 0.0, clusters, seed=clusters)
+    m = on_m4(dw(rows, 5, 5, h=6, wd=5), "lut")
+    assert m["layers"][0]["weight_format"] == "lut"
