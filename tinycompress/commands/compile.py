@@ -21,9 +21,10 @@ from ..ops._weight_formats import CHOICES
 @click.option("--board", default=None,
               help="Target board (see 'tinycompress boards'): selects the core's kernels.")
 @click.option("--weights", type=click.Choice(CHOICES), default="dense", show_default=True,
-              help="Storage of FULLY_CONNECTED / CONV_2D weights in flash: dense int8, lut "
-                   "(codebook + b-bit indices), sparse (nonzeros + gaps), huffman (coded sparse "
-                   "streams), or auto (per layer, the fewest bytes unless it saves < 10%).")
+              help="Storage of FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D weights in flash: "
+                   "dense int8, lut (codebook + b-bit indices), sparse (nonzeros + gaps), huffman "
+                   "(coded sparse streams), or auto (per layer, the fewest bytes unless it saves "
+                   "< 10%).")
 @click.option("--per-tensor-weights", is_flag=True,
               help="Quantise each weight tensor with one scale instead of one per output channel "
                    "(keeps the shared values of a weight-shared model few; float models only).")

@@ -1,7 +1,9 @@
 """Compressed weight formats that kernels execute directly (Deep Compression, stored in flash).
 
 A layer's weights are a matrix of int8 values, one row per output channel (FULLY_CONNECTED: a row
-of `depth` weights; CONV_2D: the OHWI filter of one output channel, `kh*kw*ic` weights). Every
+of `depth` weights; CONV_2D: the OHWI filter of one output channel, `kh*kw*ic` weights;
+DEPTHWISE_CONV_2D: the `kh*kw` taps of one output channel, its 1HWC filter transposed to
+[C*M][KH*KW] at compile time). Every
 format keeps the exact int8 values, so a kernel computes the same accumulators as with dense
 weights; only the storage and the walk over a row change. Each row can be decoded on its own
 (row-at-a-time), nothing is expanded in RAM.
@@ -35,7 +37,10 @@ decode PEEK_COVER of the stream's symbols by lookup. All of it is counted.
 Kernels (templates/kernels/wdecode.c.j2): lut reads a group of indices that fills whole bytes at a
 time with compile-time shifts; sparse reads gaps and codebook indices by entry number; huffman
 decodes with the lookups. CONV_2D decodes two output channels' rows into the kernel's scratch
-(2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias.
+(2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias;
+DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its border positions taking the raw bias back
+from the folded one and the row's sum (templates/kernels/depthwise_conv_2d_s8_packed.c.j2). The
+kernels are portable C; on DSP and Helium cores a compressed layer runs them too.
 
 `auto` rule: formats are ranked by measured decode cost, dense < sparse < lut < huffman. Starting
 from dense, the smallest format of each next rank replaces the current choice only when it saves at
@@ -45,10 +50,12 @@ over the faster choice. Measured on Cortex-M4 (QEMU, instructions per inference,
 `python benchmarks/weight_formats.py`): FULLY_CONNECTED 64x256 90% sparse 16 clusters: dense 83k,
 sparse+lut 70k, lut 100k, huffman 108k (the bit-serial decoders before: lut 317k, huffman 340k);
 CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 670k, lut 671k, huffman 686k
-(before, rows walked per output position: sparse+lut 1.46M, lut 5.79M, huffman 6.12M). The order
+(before, rows walked per output position: sparse+lut 1.46M, lut 5.79M, huffman 6.12M);
+DEPTHWISE_CONV_2D 3x3 x32 on 16x16 50% sparse: dense 1.32M, sparse+lut 793k, lut 797k, huffman
+797k (one channel a pass with unrolled taps, against the portable dense loop). The order
 holds: in FULLY_CONNECTED sparse skips the zeros, lut pays an unpack and huffman a table decode per
-stored weight; in CONV_2D the decode is paid once per output channel, so all formats run about as
-fast as dense and the rule picks the smallest (after the 10% steps).
+stored weight; in CONV_2D and DEPTHWISE_CONV_2D the decode is paid once per output channel, so all
+formats run about as fast as each other and the rule picks the smallest (after the 10% steps).
 """
 
 from __future__ import annotations
