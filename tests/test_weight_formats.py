@@ -226,6 +226,9 @@ DW_CASES = {  # name: (rows [C*M][KH*KW], kh, kw, geometry)
                                dict(h=9, wd=9, dilation=(2, 2))),
     "5x5-c3-dm2-stride2x1-valid": (structured(6, 25, 0.7, 12, seed=5), 5, 5,
                                    dict(dm=2, h=9, wd=7, stride=(2, 1), padding="VALID")),
+    # more than 25 taps: the interior's taps in loops, not unrolled
+    "7x7-c4-80pct-dilation-1x2": (structured(4, 49, 0.8, 10, seed=9), 7, 7,
+                                  dict(h=9, wd=15, dilation=(1, 2))),
     "3x3-c7-all-zero": (np.zeros((7, 9), np.int8), 3, 3, {}),
     "3x3-c5-dense-one-cluster": (np.full((5, 9), 23, np.int8), 3, 3, dict(in_zp=-128)),
     "3x3-c6-per-row-clusters": (structured(6, 9, 0.0, 2, seed=6, per_row=True), 3, 3, {}),
