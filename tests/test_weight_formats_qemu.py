@@ -67,3 +67,12 @@ def test_dw_lut_every_index_width(clusters):
     rows = structured(16, 25, 0.0, clusters, seed=clusters)
     m = on_m4(dw(rows, 5, 5, h=6, wd=5), "lut")
     assert m["layers"][0]["weight_format"] == "lut"
+
+
+@pytest.mark.parametrize("fmt", ["lut", "huffman"])
+def test_dw_on_a_helium_core(fmt):
+    """Cortex-M55 (mps3-an547): the compressed depthwise layer runs the portable kernel beside the
+    core's MVE/DSP requantisation templates."""
+    rows, kh, kw, geo = DW_CASES["3x3-c3-dm2-stride2"]
+    m = assert_bit_exact_on_qemu(dw(rows, kh, kw, **geo), "mps3-an547", weights=fmt, count=3)
+    assert m["kernel_families"][0] == "mve" and m["layers"][0]["weight_format"] == fmt
