@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings, strategies as st
 
 from tinycompress.boards import get_board
 from tinycompress.compiler import compile_tflite, write_outdir
+from tinycompress.errors import UnsupportedModelError
 from tinycompress.reference import Reference
 from tinycompress.targets import host, qemu
 
@@ -69,6 +71,51 @@ def assert_bit_exact(tflite: bytes, count: int = VECTORS, seed: int = 0,
                 f"output {k}: {len(bad)} of {e.size} elements differ; first at vector {v} "
                 f"element {i}: got {g[v, i]}, expected {e[v, i]}")
     return manifest
+
+
+def compile_problems(tflite: bytes) -> list[str]:
+    """The problems compile_tflite refuses `tflite` with (failing if it compiles)."""
+    with pytest.raises(UnsupportedModelError) as e:
+        compile_tflite(tflite, name="m")
+    return e.value.problems
+
+
+# --- the CONV_2D and DEPTHWISE_CONV_2D tests -------------------------------------------------
+# Their models (tflite_builder.conv_model / dw_model) take h, w, cin, then the output channels
+# (cout) or the depth multiplier, kh, kw, stride, dilation, padding.
+
+def conv_shape_id(shape: tuple) -> str:
+    """The test id of a (h, w, cin, cout or mult, kh, kw, stride, dilation, padding) case."""
+    (sh, sw), (dh, dw), padding = shape[6:]
+    return "x".join(map(str, shape[:6])) + f"-s{sh}{sw}-d{dh}{dw}-{padding}"
+
+
+# (fused activation, per-channel filter scales) pairs covering every supported activation.
+CONV_ACTIVATIONS = [("NONE", True), ("RELU", False), ("RELU6", True), ("RELU_N1_TO_1", False)]
+
+conv_random_settings = settings(max_examples=15, deadline=None,
+                                suppress_health_check=[HealthCheck.too_slow])
+
+# Hypothesis strategies of a random conv case, but for the output channels (cout or mult).
+CONV_RANDOM_CASE = dict(
+    h=st.integers(1, 10), w=st.integers(1, 10), cin=st.integers(1, 9),
+    kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
+    dh=st.integers(1, 2), dw=st.integers(1, 2), padding=st.sampled_from(["SAME", "VALID"]),
+    in_zp=st.integers(-128, 127), out_zp=st.integers(-128, 127),
+    in_s=st.floats(1e-3, 1.0), w_s=st.floats(1e-4, 1.0), out_s=st.floats(1e-3, 2.0),
+    act=st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]),
+    per_channel=st.booleans(), seed=st.integers(0, 1000))
+
+
+def assert_random_conv_bit_exact(build, channels, h, w, cin, kh, kw, sh, sw, dh, dw, padding,
+                                 act, per_channel, seed, **quant) -> None:
+    """assert_bit_exact on `build(h, w, cin, channels, kh, kw, ...)` for a CONV_RANDOM_CASE
+    (skipped where a VALID filter does not fit the input)."""
+    if padding == "VALID" and (h < (kh - 1) * dh + 1 or w < (kw - 1) * dw + 1):
+        return
+    assert_bit_exact(build(h, w, cin, channels, kh, kw, (sh, sw), (dh, dw), padding, act,
+                           per_channel=per_channel, scale_spread=(1e-2, 1.0), seed=seed, **quant),
+                     count=4, sanitize=False)
 
 
 def assert_bit_exact_on_qemu(tflite: bytes, board: str, weights: str = "dense", count: int = 6,

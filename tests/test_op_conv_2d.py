@@ -6,38 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, HealthCheck, strategies as st
+from hypothesis import given, strategies as st
 
-from tflite_builder import T, model
-from optest import assert_bit_exact, random_inputs
+from tflite_builder import T, conv_model, model
+from optest import (CONV_ACTIVATIONS, CONV_RANDOM_CASE, assert_bit_exact,
+                    assert_random_conv_bit_exact, compile_problems, conv_random_settings,
+                    conv_shape_id, random_inputs)
 from tinycompress.compiler import compile_tflite, write_outdir
 from tinycompress.reference import Reference
 from tinycompress.targets import host
-from tinycompress.ops._conv_common import out_size
-
-
-def conv_model(h, w, cin, cout, kh, kw, stride=(1, 1), dilation=(1, 1), padding="SAME",
-               act="NONE", in_zp=-3, out_zp=5, in_s=0.05, w_s=0.01, out_s=0.1, bias=True,
-               per_channel=True, scale_spread=(0.5, 1.5), seed=0, batch=1, bias_range=(-5000, 5000),
-               zero_bias=False):
-    rng = np.random.default_rng(seed)
-    wt = rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8)
-    w_scale = (list(rng.uniform(*scale_spread, cout) * w_s) if per_channel else w_s)
-    b = rng.integers(*bias_range, cout).astype(np.int32) * (0 if zero_bias else 1)
-    bias_scale = (list(np.float32(in_s) * np.float32(w_scale)) if per_channel
-                  else float(np.float32(in_s) * np.float32(w_s)))
-    oh = out_size(padding, h, kh, stride[0], dilation[0])
-    ow = out_size(padding, w, kw, stride[1], dilation[1])
-    zeros = [0] * cout if per_channel else 0
-    inputs = [T((batch, h, w, cin), scale=in_s, zero_point=in_zp),
-              T((cout, kh, kw, cin), scale=w_scale, zero_point=zeros, axis=0, data=wt),
-              T((cout,), "int32", scale=bias_scale, zero_point=zeros, data=b)]
-    if not bias:  # the interpreter wants an absent bias left out, not marked -1
-        inputs = inputs[:2]
-    return model("CONV_2D", inputs, [T((batch, oh, ow, cout), scale=out_s, zero_point=out_zp)],
-                 {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
-                  "dilation_h_factor": dilation[0], "dilation_w_factor": dilation[1],
-                  "fused_activation_function": act}, version=3)
 
 
 def assert_same_as_reference(ours: bytes, reference: bytes, count: int = 8) -> None:
@@ -76,15 +53,14 @@ SHAPES = [  # h, w, cin, cout, kh, kw, stride, dilation, padding
 ]
 
 
-@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s[:6])) + f"-s{s[6][0]}{s[6][1]}-d{s[7][0]}{s[7][1]}-{s[8]}")
+@pytest.mark.parametrize("shape", SHAPES, ids=conv_shape_id)
 def test_conv_shapes(shape):
     h, w, cin, cout, kh, kw, stride, dilation, padding = shape
     assert_bit_exact(conv_model(h, w, cin, cout, kh, kw, stride, dilation, padding, act="RELU"),
                      count=8)
 
 
-@pytest.mark.parametrize("act,per_channel", [("NONE", True), ("RELU", False), ("RELU6", True),
-                                              ("RELU_N1_TO_1", False)])
+@pytest.mark.parametrize("act,per_channel", CONV_ACTIVATIONS)
 def test_conv_activations(act, per_channel):
     assert_bit_exact(conv_model(7, 6, 3, 5, 3, 3, act=act, in_zp=17, out_zp=-9, in_s=0.02,
                                 w_s=0.05, out_s=0.08, per_channel=per_channel), count=8)
@@ -112,22 +88,10 @@ def test_pointwise_64():
                                 in_s=0.03, w_s=0.004, out_s=0.05), count=6)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(h=st.integers(1, 10), w=st.integers(1, 10), cin=st.integers(1, 9), cout=st.integers(1, 9),
-       kh=st.integers(1, 5), kw=st.integers(1, 5), sh=st.integers(1, 3), sw=st.integers(1, 3),
-       dh=st.integers(1, 2), dw=st.integers(1, 2), padding=st.sampled_from(["SAME", "VALID"]),
-       in_zp=st.integers(-128, 127), out_zp=st.integers(-128, 127),
-       in_s=st.floats(1e-3, 1.0), w_s=st.floats(1e-4, 1.0), out_s=st.floats(1e-3, 2.0),
-       act=st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]),
-       per_channel=st.booleans(), seed=st.integers(0, 1000))
-def test_conv_random(h, w, cin, cout, kh, kw, sh, sw, dh, dw, padding, in_zp, out_zp, in_s, w_s,
-                     out_s, act, per_channel, seed):
-    if padding == "VALID" and (h < (kh - 1) * dh + 1 or w < (kw - 1) * dw + 1):
-        return
-    assert_bit_exact(conv_model(h, w, cin, cout, kh, kw, (sh, sw), (dh, dw), padding, act,
-                                in_zp, out_zp, in_s, w_s, out_s, per_channel=per_channel,
-                                scale_spread=(1e-2, 1.0), seed=seed),
-                     count=4, sanitize=False)
+@conv_random_settings
+@given(cout=st.integers(1, 9), **CONV_RANDOM_CASE)
+def test_conv_random(cout, **case):
+    assert_random_conv_bit_exact(conv_model, cout, **case)
 
 
 @pytest.mark.parametrize("per_channel", [True, False])
@@ -143,13 +107,6 @@ def test_conv_small_scales():
                                 scale_spread=(1e-4, 1.0), seed=3), count=8)
 
 
-def _problems(tflite: bytes) -> list[str]:
-    from tinycompress.errors import UnsupportedModelError
-    with pytest.raises(UnsupportedModelError) as e:
-        compile_tflite(tflite, name="m")
-    return e.value.problems
-
-
 def test_conv_refuses_grouped_and_filter_zero_point_and_activation():
     rng = np.random.default_rng(0)
     inputs = [T((1, 6, 6, 4), scale=0.05, zero_point=0),
@@ -157,9 +114,9 @@ def test_conv_refuses_grouped_and_filter_zero_point_and_activation():
                 data=rng.integers(-127, 128, (3, 3, 3, 2)).astype(np.int8)),
               T((3,), "int32", scale=[0.0005] * 3, zero_point=[0] * 3,
                 data=np.zeros(3, np.int32))]
-    problems = _problems(model("CONV_2D", inputs, [T((1, 6, 6, 3), scale=0.1)],
-                               {"padding": "SAME", "stride_h": 1, "stride_w": 1,
-                                "fused_activation_function": "TANH"}))
+    problems = compile_problems(model("CONV_2D", inputs, [T((1, 6, 6, 3), scale=0.1)],
+                                      {"padding": "SAME", "stride_h": 1, "stride_w": 1,
+                                       "fused_activation_function": "TANH"}))
     text = "\n".join(problems)
     assert "CONV_2D (op 0" in text
     assert "fused activation TANH" in text
@@ -172,8 +129,8 @@ def test_conv_refuses_wrong_output_shape():
     inputs = [T((1, 6, 6, 2), scale=0.05, zero_point=0),
               T((3, 3, 3, 2), scale=0.01, data=rng.integers(-127, 128, (3, 3, 3, 2)).astype(np.int8)),
               T((3,), "int32", scale=0.0005, data=np.zeros(3, np.int32))]
-    problems = _problems(model("CONV_2D", inputs, [T((1, 6, 6, 3), scale=0.1)],
-                               {"padding": "VALID", "stride_h": 1, "stride_w": 1}))
+    problems = compile_problems(model("CONV_2D", inputs, [T((1, 6, 6, 3), scale=0.1)],
+                                      {"padding": "VALID", "stride_h": 1, "stride_w": 1}))
     assert any("output height 6 != 4" in p for p in problems), problems
 
 

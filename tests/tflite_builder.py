@@ -12,6 +12,8 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as s
 
+from tinycompress.ops._conv_common import out_size
+
 _TYPES = {
     "int8": s.TensorType.INT8,
     "int16": s.TensorType.INT16,
@@ -135,3 +137,44 @@ def model(kind: str, inputs: list[T], outputs: list[T], options: dict | None = N
     b = flatbuffers.Builder(1024)
     b.Finish(m.Pack(b), file_identifier=b"TFL3")
     return bytes(b.Output())
+
+
+def conv_model(h, w, cin, cout, kh, kw, stride=(1, 1), dilation=(1, 1), padding="SAME",
+               act="NONE", in_zp=-3, out_zp=5, in_s=0.05, w_s=0.01, out_s=0.1, bias=True,
+               per_channel=True, scale_spread=(0.5, 1.5), seed=0, batch=1, bias_range=(-5000, 5000),
+               zero_bias=False, depth_multiplier=None) -> bytes:
+    """A CONV_2D over a (batch, h, w, cin) input with random int8 filters (cout, kh, kw, cin) and
+    int32 bias drawn from `bias_range` (all zero with `zero_bias`; left out without `bias`).
+    Per-channel filter scales are w_s times a factor drawn from `scale_spread`. With
+    `depth_multiplier`, a DEPTHWISE_CONV_2D instead, its filters (1, kh, kw, cout) quantised
+    along axis 3 (see dw_model)."""
+    depthwise = depth_multiplier is not None
+    rng = np.random.default_rng(seed)
+    filter_shape = (1, kh, kw, cout) if depthwise else (cout, kh, kw, cin)
+    wt = rng.integers(-127, 128, filter_shape).astype(np.int8)
+    w_scale = (list(rng.uniform(*scale_spread, cout) * w_s) if per_channel else w_s)
+    b = rng.integers(*bias_range, cout).astype(np.int32) * (0 if zero_bias else 1)
+    bias_scale = (list(np.float32(in_s) * np.float32(w_scale)) if per_channel
+                  else float(np.float32(in_s) * np.float32(w_s)))
+    oh = out_size(padding, h, kh, stride[0], dilation[0])
+    ow = out_size(padding, w, kw, stride[1], dilation[1])
+    zeros = [0] * cout if per_channel else 0
+    inputs = [T((batch, h, w, cin), scale=in_s, zero_point=in_zp),
+              T(filter_shape, scale=w_scale, zero_point=zeros, axis=3 if depthwise else 0,
+                data=wt),
+              T((cout,), "int32", scale=bias_scale, zero_point=zeros, data=b)]
+    if not bias:  # the interpreter wants an absent bias left out, not marked -1
+        inputs = inputs[:2]
+    options = {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
+               "dilation_h_factor": dilation[0], "dilation_w_factor": dilation[1],
+               "fused_activation_function": act}
+    if depthwise:
+        options["depth_multiplier"] = depth_multiplier
+    return model("DEPTHWISE_CONV_2D" if depthwise else "CONV_2D", inputs,
+                 [T((batch, oh, ow, cout), scale=out_s, zero_point=out_zp)], options, version=3)
+
+
+def dw_model(h, w, cin, mult, kh, kw, *args, **kwargs) -> bytes:
+    """A DEPTHWISE_CONV_2D with `mult` output channels per input channel; the other arguments
+    as conv_model's."""
+    return conv_model(h, w, cin, cin * mult, kh, kw, *args, depth_multiplier=mult, **kwargs)
