@@ -14,8 +14,6 @@ reference interpreter."""
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
 import os
 import re
 import sys
@@ -23,6 +21,8 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from _table import finish, print_table, run, yes_no
 
 ROOT = Path(__file__).resolve().parents[1]
 MLPERF = ROOT.parent / "shared" / "models" / "mlperf-tiny"
@@ -108,21 +108,20 @@ def main(argv=None) -> int:
                 print(f"  {key} on {board.name}: {ipi:,} instructions, bit-exact {exact}",
                       file=sys.stderr)
 
-    head = ["model", "core", "MACs", "instr/inf", "MACs/instr", "flash B", "static RAM B",
-            "stack B", ".tflite B", "TFLM arena B", "bit-exact"]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
-    for r in rows:
-        print(f"| {r['model']} | {r['core']} | {r['macs']:,} | {r['instructions']:,} | "
-              f"{r['macs_per_instruction']} | {r['flash_bytes']:,} | {r['static_ram_bytes']:,} | "
-              f"{r['stack_bytes']:,} | {r['tflite_bytes']:,} | "
-              f"{r['tflm_arena_bytes'] if r['tflm_arena_bytes'] is not None else 'n/a'} | "
-              f"{'yes' if r['bit_exact'] else 'NO'} |")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    return 0 if all(r["bit_exact"] for r in rows) else 1
+    print_rows(rows)
+    return finish(rows, args.json)
+
+
+def print_rows(rows: list[dict]) -> None:
+    print_table(["model", "core", "MACs", "instr/inf", "MACs/instr", "flash B", "static RAM B",
+                 "stack B", ".tflite B", "TFLM arena B", "bit-exact"],
+                ([r["model"], r["core"], f"{r['macs']:,}", f"{r['instructions']:,}",
+                  r["macs_per_instruction"], f"{r['flash_bytes']:,}",
+                  f"{r['static_ram_bytes']:,}", f"{r['stack_bytes']:,}",
+                  f"{r['tflite_bytes']:,}",
+                  r["tflm_arena_bytes"] if r["tflm_arena_bytes"] is not None else "n/a",
+                  yes_no(r["bit_exact"])] for r in rows))
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
+    run(main)

@@ -13,13 +13,14 @@ clusters). The C is the portable C (compiled without `--board`), as the compress
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from _table import finish, print_table, run, yes_no
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # the test suite's small TFLite model builder
@@ -120,22 +121,20 @@ def main(argv=None) -> int:
                 })
                 print(f"  {key} {fmt}: {rows[-1]['instructions']:,}", file=sys.stderr)
 
+    print_rows(rows, board)
+    return finish(rows, args.json)
+
+
+def print_rows(rows: list[dict], board) -> None:
     print(f"instructions per inference on {board.name} ({board.core}), portable C")
-    head = ["layer", "--weights", "stored as", "weights B", "scratch B", "instr/inf", "x dense",
-            "bit-exact"]
-    print("| " + " | ".join(head) + " |")
-    print("|" + "---|" * len(head))
     dense = {r["case"]: r["instructions"] for r in rows if r["format"] == "dense"}
-    for r in rows:
-        ratio = f"{r['instructions'] / dense[r['case']]:.2f}" if r["case"] in dense else "n/a"
-        print(f"| {r['title']} | {r['format']} | {r['label']} | {r['weights_bytes']:,} | "
-              f"{r['scratch_bytes']} | {r['instructions']:,} | {ratio} | "
-              f"{'yes' if r['bit_exact'] else 'NO'} |")
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
-    return 0 if all(r["bit_exact"] for r in rows) else 1
+    print_table(["layer", "--weights", "stored as", "weights B", "scratch B", "instr/inf",
+                 "x dense", "bit-exact"],
+                ([r["title"], r["format"], r["label"], f"{r['weights_bytes']:,}",
+                  r["scratch_bytes"], f"{r['instructions']:,}",
+                  f"{r['instructions'] / dense[r['case']]:.2f}" if r["case"] in dense else "n/a",
+                  yes_no(r["bit_exact"])] for r in rows))
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):
-        sys.exit(main())
+    run(main)
