@@ -77,10 +77,21 @@ def test_builders_are_deterministic_per_seed_and_names_are_stable():
     (lambda: zoo.resnet8(widths=(16, 32)), "widths must be 3"),
     (lambda: zoo.ds_cnn(filters=-1), "filters must be a positive integer"),
     (lambda: zoo.lenet5(seed=-1), "seed must be a non-negative integer"),
+    (lambda: zoo.lenet5(dropout=1.0), r"dropout must be a rate in \[0, 1\), got 1.0"),
 ])
 def test_builder_errors(call, pattern):
     with pytest.raises(UserError, match=pattern):
         call()
+
+
+def test_lenet5_dropout_is_training_only():
+    plain, dropped = zoo.lenet5(seed=1), zoo.lenet5(seed=1, dropout=0.5)
+    assert [l.name for l in dropped.layers if isinstance(l, keras.layers.Dropout)] == ["drop1", "drop2", "drop3"]
+    for wa, wb in zip(plain.get_weights(), dropped.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    x = np.random.default_rng(0).random((4, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_allclose(plain.predict(x, verbose=0), dropped.predict(x, verbose=0), rtol=1e-6)
+    assert not np.allclose(plain(x, training=True), dropped(x, training=True))
 
 
 def test_lenet5_converts_to_tflite():

@@ -57,22 +57,38 @@ def _check_positive(name: str, **values: int) -> None:
             raise UserError(f"{name}: {key} must be a positive integer, got {v!r}")
 
 
-def lenet5(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: int = 0):
-    """LeNet-5: Conv(6,5x5,same)-MaxPool-Conv(16,5x5)-MaxPool-Dense120-Dense84-Dense10-Softmax."""
+def _check_dropout(name: str, dropout: float) -> float:
+    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+        raise UserError(f"{name}: dropout must be a rate in [0, 1), got {dropout!r}")
+    return float(dropout)
+
+
+def lenet5(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: int = 0,
+           dropout: float = 0.0):
+    """LeNet-5: Conv(6,5x5,same)-MaxPool-Conv(16,5x5)-MaxPool-Dense120-Dense84-Dense10-Softmax.
+
+    ``dropout`` > 0 puts a Dropout layer (``drop1``..``drop3``) before each Dense layer; it acts in
+    training only, so the converted model and the generated C are the same as without it.
+    """
     keras = _keras()
     L = keras.layers
     shape = _check_shape("lenet5", input_shape, 3)
     _check_positive("lenet5", classes=classes)
+    dropout = _check_dropout("lenet5", dropout)
     init = _Seeds(seed)
+
+    def drop(x, i):
+        return L.Dropout(dropout, name=f"drop{i}")(x) if dropout else x
+
     inp = keras.Input(shape=shape, name="input")
     x = L.Conv2D(6, 5, padding="same", activation="relu", kernel_initializer=init(), name="conv1")(inp)
     x = L.MaxPooling2D(2, name="pool1")(x)
     x = L.Conv2D(16, 5, padding="valid", activation="relu", kernel_initializer=init(), name="conv2")(x)
     x = L.MaxPooling2D(2, name="pool2")(x)
     x = L.Flatten(name="flatten")(x)
-    x = L.Dense(120, activation="relu", kernel_initializer=init(), name="fc1")(x)
-    x = L.Dense(84, activation="relu", kernel_initializer=init(), name="fc2")(x)
-    x = L.Dense(classes, kernel_initializer=init(), name="fc3")(x)
+    x = L.Dense(120, activation="relu", kernel_initializer=init(), name="fc1")(drop(x, 1))
+    x = L.Dense(84, activation="relu", kernel_initializer=init(), name="fc2")(drop(x, 2))
+    x = L.Dense(classes, kernel_initializer=init(), name="fc3")(drop(x, 3))
     out = L.Softmax(name="softmax")(x)
     return keras.Model(inp, out, name="lenet5")
 
