@@ -65,8 +65,14 @@ class Recipe:
     dense_bits: int = 5
     cluster_epochs: float = 2.0
     cluster_lr: float = 1e-4
+    base_augment: str = ""        # baseline training: "flip,shift" (tf.image, shift by 2 pixels)
+    base_dropout: float = 0.0     # baseline training: Dropout before each Dense layer (LeNet-5)
+    augment: str = ""             # fine-tuning (TrainSpec.augment)
+    distill: float = 0.0          # fine-tuning: weight of the baseline's soft targets
+    temperature: float = 4.0
 
 
+LATER_FIELDS = ("base_augment", "base_dropout", "augment", "distill", "temperature")
 RECIPES = {
     "lenet300_100": Recipe(base_epochs=30, base_lr=1e-3, base_batch=128,
                            per_layer={"fc1": 0.92, "fc2": 0.88, "fc3": 0.6}, dense_bits=3,
@@ -95,21 +101,47 @@ def baseline(name: str, recipe: Recipe, seed: int, cache_dir: Path, train_limit:
     """The float model trained to convergence (Adam with cosine decay), cached; its path."""
     import keras
 
+    regular = (f"_{recipe.base_augment.replace(',', '+')}" if recipe.base_augment else "") + \
+        (f"_d{recipe.base_dropout:g}" if recipe.base_dropout else "")
     path = cache_dir / (f"{name}_fashion_e{recipe.base_epochs}_lr{recipe.base_lr:g}_b{recipe.base_batch}"
-                        f"_cos_s{seed}{f'_n{train_limit}' if train_limit else ''}.keras")
+                        f"_cos{regular}_s{seed}{f'_n{train_limit}' if train_limit else ''}.keras")
     if path.is_file():
         return keras.models.load_model(path), path
     x, y = zoo.fashion_arrays("train", limit=train_limit)
     keras.utils.set_random_seed(seed)
-    model = zoo.MODELS[name](seed=seed)
+    model = zoo.MODELS[name](seed=seed, **({"dropout": recipe.base_dropout} if recipe.base_dropout else {}))
     steps = recipe.base_epochs * -(-len(x) // recipe.base_batch)
     lr = keras.optimizers.schedules.CosineDecay(recipe.base_lr, steps, alpha=0.01)
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy")
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
     t0 = time.perf_counter()
-    model.fit(x, y, epochs=recipe.base_epochs, batch_size=recipe.base_batch, shuffle=True, verbose=0)
+    if recipe.base_augment:
+        model.fit(_augmented(x, y, recipe.base_augment, recipe.base_batch, seed), epochs=recipe.base_epochs,
+                  verbose=0)
+    else:
+        model.fit(x, y, epochs=recipe.base_epochs, batch_size=recipe.base_batch, shuffle=True, verbose=0)
     log(f"  trained {name} baseline: {recipe.base_epochs} epochs in {time.perf_counter() - t0:.0f} s")
     _save(model, path)
     return model, path
+
+
+def _augmented(x: np.ndarray, y: np.ndarray, augment: str, batch: int, seed: int):
+    """A tf.data pipeline of randomly flipped and/or shifted (by up to 2 pixels) training batches."""
+    import tensorflow as tf
+
+    ops = set(augment.split(","))
+    if not ops <= {"flip", "shift"}:
+        raise SystemExit(f"base_augment {augment!r}: use flip and/or shift")
+
+    def aug(a, b):
+        if "flip" in ops:
+            a = tf.image.random_flip_left_right(a)
+        if "shift" in ops:
+            a = tf.image.random_crop(tf.pad(a, [[2, 2], [2, 2], [0, 0]]), [28, 28, 1])
+        return a, b
+
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
+    return ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2)
 
 
 def compressed(name: str, base_path: Path, recipe: Recipe, seed: int, cache_dir: Path,
@@ -117,16 +149,20 @@ def compressed(name: str, base_path: Path, recipe: Recipe, seed: int, cache_dir:
     """The Deep-Compressed model (cached by baseline and recipe); its path and the report text."""
     import keras
 
+    regular = dict(augment=recipe.augment, distill=recipe.distill, temperature=recipe.temperature)
     spec = CompressSpec(
         prune=PruneSpec(sparsity=recipe.sparsity, per_layer=recipe.per_layer,
                         iterations=recipe.prune_iterations,
                         train=TrainSpec(epochs=recipe.prune_epochs, learning_rate=recipe.prune_lr, seed=seed,
-                                        schedule="cosine")),
+                                        schedule="cosine", **regular)),
         cluster=ClusterSpec(conv_bits=recipe.conv_bits, dense_bits=recipe.dense_bits, per_layer=recipe.bits,
                             train=TrainSpec(epochs=recipe.cluster_epochs, learning_rate=recipe.cluster_lr,
-                                            seed=seed, schedule="cosine")),
+                                            seed=seed, schedule="cosine", **regular)),
     )
-    path = cache_dir / f"{name}_dc_{_key(base_path.name, asdict(recipe), seed, train_limit)}.keras"
+    # Fields added later enter the key only when set, so earlier recipes keep their cache entries.
+    fields = {k: v for k, v in asdict(recipe).items()
+              if k not in LATER_FIELDS or v != Recipe.__dataclass_fields__[k].default}
+    path = cache_dir / f"{name}_dc_{_key(base_path.name, fields, seed, train_limit)}.keras"
     text = path.with_suffix(".txt")
     if path.is_file() and text.is_file():
         return keras.models.load_model(path), path, text.read_text()
@@ -267,6 +303,10 @@ def main(argv=None) -> int:
                    help="overall sparsity spread by sensitivity (replaces the recipe's per-layer sparsity)")
     p.add_argument("--layer-sparsity",
                    help="per-layer sparsity, e.g. fc1=0.92,fc2=0.88 (replaces the recipe's)")
+    p.add_argument("--augment", help="fine-tuning augmentation, e.g. flip,shift (replaces the recipe's)")
+    p.add_argument("--distill", type=float, help="fine-tuning distillation weight (replaces the recipe's)")
+    p.add_argument("--base-augment", help="baseline augmentation: flip,shift or '' (replaces the recipe's)")
+    p.add_argument("--base-dropout", type=float, help="baseline dropout (replaces the recipe's)")
     p.add_argument("--dense-bits", type=int)
     p.add_argument("--conv-bits", type=int)
     p.add_argument("--weights", default="auto,huffman", help="compiler formats for the compressed model")
@@ -297,7 +337,9 @@ def main(argv=None) -> int:
             over = {"base_epochs": args.base_epochs, "prune_epochs": args.prune_epochs,
                     "prune_iterations": args.prune_iterations, "prune_lr": args.prune_lr,
                     "cluster_epochs": args.cluster_epochs,
-                    "dense_bits": args.dense_bits, "conv_bits": args.conv_bits}
+                    "dense_bits": args.dense_bits, "conv_bits": args.conv_bits, "augment": args.augment,
+                    "distill": args.distill, "base_augment": args.base_augment,
+                    "base_dropout": args.base_dropout}
             kw = {k: v for k, v in over.items() if v is not None}
             if args.quick:
                 kw.setdefault("base_epochs", QUICK["base_epochs"])
