@@ -9,9 +9,11 @@
 #if defined(__GNUC__)
 #define TC_ALIGNED(n) __attribute__((aligned(n)))
 #define TC_INLINE static inline __attribute__((always_inline))
+#define TC_NOINLINE static __attribute__((noinline, unused))
 #else
 #define TC_ALIGNED(n)
 #define TC_INLINE static inline
+#define TC_NOINLINE static inline
 #endif
 
 #ifndef TC_WEIGHTS_SECTION
@@ -157,6 +159,56 @@ TC_INLINE int32_t tc_get_reciprocal(int32_t x, int x_integer_digits, int *num_bi
     const uint32_t shifted = (uint32_t)((uint64_t)(uint32_t)x << headroom_plus_one);
     *num_bits_over_unit = x_integer_digits - headroom_plus_one;
     return tc_one_over_one_plus_x((int32_t)(shifted - UINT32_C(0x80000000)));
+}
+
+/* gemmlowp exp_on_interval_between_negative_one_quarter_and_0_excl: Q0.31 a in [-1/4, 0) ->
+ * Q0.31 exp(a), the Taylor expansion to x^4 / 24 around -1/8 (x = a + 1/8). No operand is
+ * INT32_MIN, so tc_srdhm_m is exact, and every sum stays within int32 (the result is below
+ * 2^31 - 400 over the whole interval). */
+TC_INLINE int32_t tc_exp_on_quarter_interval(int32_t a)
+{
+    const int32_t exp_minus_one_eighth = 1895147668; /* exp(-1/8), Q0.31 */
+    const int32_t one_third = 715827883;             /* 1/3, Q0.31 */
+    const int32_t x = a + (INT32_C(1) << 28);
+    const int32_t x2 = tc_srdhm_m(x, x);
+    const int32_t x3 = tc_srdhm_m(x2, x);
+    const int32_t x4 = tc_srdhm_m(x2, x2);
+    /* x^4 / 24 + x^3 / 6 + x^2 / 2 = ((x^4 / 4 + x^3) / 3 + x^2) / 2 */
+    const int32_t poly = tc_rdbpot(tc_srdhm_m(tc_rdbpot(x4, 2) + x3, one_third) + x2, 1);
+    return exp_minus_one_eighth + tc_srdhm_m(exp_minus_one_eighth, x + poly);
+}
+
+/* gemmlowp exp_on_negative_values<5>: Q5.26 a <= 0 -> Q0.31 exp(a). a = r - k with r in
+ * [-1/4, 0) and k a multiple of 1/4: exp(r) by the polynomial above, then one multiply by
+ * exp(-2^j / 4) for every bit 24 + j (j = 0..6, i.e. 1/4 .. 16) set in the raw k. Defined for any int32 a (the bit arithmetic is unsigned);
+ * TFLite's SOFTMAX only passes a >= -31 * 2^26 (CalculateInputRadius). Kept out of line: the
+ * SOFTMAX kernel calls it twice per element, and one copy is what saves flash over a table. */
+TC_NOINLINE int32_t tc_exp_on_negative_q5(int32_t a)
+{
+    static const int32_t barrel[7] = {
+        1672461947, /* exp(-1/4) */
+        1302514674, /* exp(-1/2) */
+        790015084,  /* exp(-1) */
+        290630308,  /* exp(-2) */
+        39332535,   /* exp(-4) */
+        720401,     /* exp(-8) */
+        242,        /* exp(-16) */
+    };
+    const int32_t quarter = INT32_C(1) << 24; /* 1/4 in Q5.26 */
+    const int32_t r = (a & (quarter - 1)) - quarter;
+    const uint32_t k = (uint32_t)r - (uint32_t)a; /* r - a, a multiple of 2^24 (1/4) */
+    int32_t result;
+    int j;
+    if (a == 0) {
+        return INT32_MAX;
+    }
+    result = tc_exp_on_quarter_interval(r * 32); /* Q5.26 -> Q0.31, |r| <= 2^24: no overflow */
+    for (j = 0; j < 7; ++j) {
+        if (k & (UINT32_C(1) << (24 + j))) {
+            result = tc_srdhm_m(result, barrel[j]);
+        }
+    }
+    return result;
 }
 
 /* ---- Cortex-M DSP extension (M4, M7, M33, M55): used by templates/cores/dsp kernels only ---- */

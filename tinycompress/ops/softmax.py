@@ -10,10 +10,33 @@ The reference interpreter (BUILTIN_REF) runs reference_ops::Softmax, gemmlowp fi
     scale, n = GetReciprocal(sum, 12)
     out = clamp(RoundingDivideByPOT(SRDHM(scale, e(d)), n + 31 - bits) + min, min, max)
           (entries with d < diff_min give min)
-e(d) depends on d = max - x in [0, 255] only, so the compiler evaluates it once per d and bakes
-the table into flash; the C does sums, one reciprocal per row and one multiply per element, all
-in integers. An excluded entry (d < diff_min) behaves exactly like an entry with e(d) = 0, so
-the table simply ends where e(d) stays zero.
+e(d) depends on d = max - x in [0, 255] only. An excluded entry (d < diff_min) behaves exactly
+like an entry with e(d) = 0, so the C only evaluates e(d) for d < n_exp, where n_exp ends the
+non-zero range (exp_table). Two kernels, both bit-exact; the C does the sums, one reciprocal per
+row and one multiply per element, all in integers, and differs only in where e(d) comes from:
+
+- table (softmax_s8.c.j2): the compiler evaluates e(d) for d < n_exp and bakes the n_exp int32
+  into flash (up to 1 KB: 888 B at input scale 0.1, 444 B at 0.2). One load per use.
+- run time (softmax_s8_exp.c.j2): tc_exp_on_negative_q5(tc_mul_by_qm(-d, multiplier, shift)),
+  gemmlowp's polynomial on [-1/4, 0) and up to seven barrel multiplies (tc_runtime.h), evaluated
+  twice per element (sum, then output) so that it needs no scratch. No table.
+
+Rule (exp_variant): run time when the table would be read fewer times per inference than it has
+entries, outer * depth < n_exp, the table otherwise. A classifier head (one row of 10 classes,
+n_exp 100-256 at the usual input scales) computes; long rows or many rows read a table.
+
+Measured on one row of 10 classes, beta 1, each variant forced (arm-none-eabi-gcc 12
+-mcpu=cortex-m4 -mthumb -c on the generated m.c and m_weights.c, text + data by
+arm-none-eabi-size; `tinycompress verify OUT --target qemu --board mps2-an386`):
+- flash: the run-time kernel is 308 B more code at -Os (368 B at -O2, the build of `compile`'s
+  flash figure and of QEMU): tc_exp_on_negative_q5 220 B (248 B) + 28 B of barrel constants,
+  the rest in the kernel function. The table is 4 * n_exp B: 888 B at input scale 0.1 (n_exp 222), 444 B
+  at 0.2, 128 B at 0.5. So computing saves flash only when n_exp exceeds about 77 (-Os) or 92
+  (-O2); below that (input scale above ~0.25 with beta 1) the rule still computes and costs
+  up to ~330 B more. A second SOFTMAX in the model shares the one copy of the function.
+- time (QEMU mps2-an386, exact TCG count, worst of 50 random rows): 774 -> 3,120 instructions
+  per inference at input scale 0.1, 694 -> 2,486 at 0.2: about 90-120 per e(d) evaluation,
+  20 evaluations per row of 10, noise beside any convolution.
 
 The reference aborts (gemmlowp assert in RoundingDivideByPOT) when a row's sum of exponentials
 reaches 512 (int8 output); the C then clamps the shift to 31 rather than invoking undefined
@@ -40,10 +63,15 @@ def beta_of(op: Op) -> float:
     return float(np.float32(op.options.get("beta", 1.0)))
 
 
+def exp_scaling(input_scale: float, beta: float) -> tuple[int, int]:
+    """(multiplier, shift) of MultiplyByQuantizedMultiplier taking -d to Q5.26."""
+    return preprocess_softmax_scaling(beta, float(np.float32(input_scale)),
+                                      SCALED_DIFF_INTEGER_BITS)
+
+
 def exp_table(input_scale: float, beta: float) -> np.ndarray:
     """e(d) for d = max - x = 0, 1, ..., as Q0.31, up to the last non-zero entry."""
-    multiplier, shift = preprocess_softmax_scaling(beta, float(np.float32(input_scale)),
-                                                   SCALED_DIFF_INTEGER_BITS)
+    multiplier, shift = exp_scaling(input_scale, beta)
     radius = calculate_input_radius(SCALED_DIFF_INTEGER_BITS, shift)
     table = []
     for d in range(min(255, radius) + 1):
@@ -52,6 +80,12 @@ def exp_table(input_scale: float, beta: float) -> np.ndarray:
     while len(table) > 1 and table[-1] == 0:
         table.pop()
     return np.array(table, np.int32)
+
+
+def exp_variant(outer: int, depth: int, n_exp: int) -> str:
+    """"runtime" when the table would be read fewer times per inference (once per element,
+    outer * depth) than it has entries, "table" otherwise (see the module docstring)."""
+    return "runtime" if outer * depth < n_exp else "table"
 
 
 @register
@@ -88,13 +122,22 @@ class Softmax(Lowering):
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         bits, _, out_min = OUTPUTS[y.dtype]
         depth = x.shape[-1]
+        outer = x.size // depth
         table = exp_table(x.quant.s, beta_of(op))
+        params = dict(outer=outer, depth=depth, n_exp=len(table), bits=bits,
+                      out_min=out_min, out_max=-out_min - 1, otype=y.ctype)
+        if exp_variant(outer, depth, len(table)) == "runtime":
+            multiplier, shift = exp_scaling(x.quant.s, beta_of(op))
+            template, consts = "kernels/softmax_s8_exp.c.j2", []
+            params.update(multiplier=multiplier, shift=shift)
+        else:
+            template = "kernels/softmax_s8.c.j2"
+            consts = [ConstArray("exp", "int32_t", table,
+                                 f"[{len(table)}] Q0.31 exp(beta * scale * -d) for d = max - x")]
         return Kernel(
-            template="kernels/softmax_s8.c.j2",
-            params=dict(outer=x.size // depth, depth=depth, n_exp=len(table), bits=bits,
-                        out_min=out_min, out_max=-out_min - 1, otype=y.ctype),
-            consts=[ConstArray("exp", "int32_t", table,
-                               f"[{len(table)}] Q0.31 exp(beta * scale * -d) for d = max - x")],
+            template=template,
+            params=params,
+            consts=consts,
             act_inputs=[op.inputs[0]],
             act_outputs=[op.outputs[0]],
         )
