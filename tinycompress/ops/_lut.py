@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import TinyCompressError
 from ..ir import Graph, Op
-from .base import ConstArray, Kernel, check_unary, need_int8, per_tensor
+from .base import ConstArray, Kernel, check_unary, need_int8, per_tensor, table_kernel
 
 _F32 = np.float32
 
@@ -90,10 +90,5 @@ def check_unary_int8(op: Op, g: Graph) -> list[str]:
 def lut_kernel(op: Op, g: Graph, table: np.ndarray, comment: str) -> Kernel:
     """A kernel out[i] = table[in[i] + 128] over the whole tensor."""
     assert table.shape == (256,) and table.dtype == np.int8
-    return Kernel(
-        template="kernels/lut_s8.c.j2",
-        params=dict(size=g.tensors[op.inputs[0]].size),
-        consts=[ConstArray("lut", "int8_t", table, f"[256] {comment}, indexed by input + 128")],
-        act_inputs=[op.inputs[0]],
-        act_outputs=[op.outputs[0]],
-    )
+    return table_kernel(op, g, "kernels/lut_s8.c.j2", ConstArray(
+        "lut", "int8_t", table, f"[256] {comment}, indexed by input + 128"))

@@ -129,6 +129,17 @@ def check_unary(op: Op, g: Graph, tensor_problems: Callable[[Tensor, Tensor], li
     return problems
 
 
+def table_kernel(op: Op, g: Graph, template: str, table: ConstArray) -> Kernel:
+    """The kernel of a unary op (see check_unary) computed by looking up one constant table."""
+    return Kernel(
+        template=template,
+        params=dict(size=g.tensors[op.inputs[0]].size),
+        consts=[table],
+        act_inputs=[op.inputs[0]],
+        act_outputs=[op.outputs[0]],
+    )
+
+
 def activation_of(op: Op) -> str:
     return op.options.get("fused_activation_function", "NONE") or "NONE"
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..ir import Graph, Op, Tensor
 from .base import (ConstArray, Context, Kernel, Lowering, check_unary, need_int8, per_tensor,
-                   register)
+                   register, table_kernel)
 
 
 def dequantize_table(scale: float, zero_point: int) -> np.ndarray:
@@ -36,12 +36,6 @@ class Dequantize(Lowering):
 
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         x = g.tensors[op.inputs[0]]
-        return Kernel(
-            template="kernels/dequantize_s8_f32.c.j2",
-            params=dict(size=x.size),
-            consts=[ConstArray("lut", "uint32_t", dequantize_table(x.quant.s, x.quant.zp),
-                               "[256] float32 bit patterns of scale * (q - zero_point), "
-                               "indexed by q + 128")],
-            act_inputs=[op.inputs[0]],
-            act_outputs=[op.outputs[0]],
-        )
+        return table_kernel(op, g, "kernels/dequantize_s8_f32.c.j2", ConstArray(
+            "lut", "uint32_t", dequantize_table(x.quant.s, x.quant.zp),
+            "[256] float32 bit patterns of scale * (q - zero_point), indexed by q + 128"))

@@ -26,7 +26,7 @@ from ..ir import Graph, Op, Tensor
 from ..quant import multiply_by_quantized_multiplier_double_rounding, quantize_multiplier
 from ._lut import lut_kernel
 from .base import (ConstArray, Context, Kernel, Lowering, check_unary, need_int8, per_tensor,
-                   register)
+                   register, table_kernel)
 
 KEY_NEG_INF = -1 - 0x7F800000
 KEY_POS_INF = 0x7F800000
@@ -89,12 +89,6 @@ class Quantize(Lowering):
         if x.dtype == "int8":
             table = requantize_table(x.quant.s, x.quant.zp, y.quant.s, y.quant.zp)
             return lut_kernel(op, g, table, "requantisation")
-        return Kernel(
-            template="kernels/quantize_f32_s8.c.j2",
-            params=dict(size=x.size),
-            consts=[ConstArray("thresholds", "int32_t", thresholds(y.quant.s, y.quant.zp),
-                               "[255] order keys of the smallest float32 quantising to "
-                               "-127..127")],
-            act_inputs=[op.inputs[0]],
-            act_outputs=[op.outputs[0]],
-        )
+        return table_kernel(op, g, "kernels/quantize_f32_s8.c.j2", ConstArray(
+            "thresholds", "int32_t", thresholds(y.quant.s, y.quant.zp),
+            "[255] order keys of the smallest float32 quantising to -127..127"))
