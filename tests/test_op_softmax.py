@@ -229,10 +229,11 @@ def test_runtime_exp_every_difference():
                                         ((1, 1), 0.1)])
 def test_softmax_variant_rule(shape, in_s):
     """Run time when the table would be read fewer times per inference (outer * depth elements)
-    than it has entries (n_exp), the table otherwise; the table's bytes are the layer's weights."""
+    than it has entries (n_exp) and outweighs the code, the table otherwise; the table's bytes
+    are the layer's weights."""
     n_exp = len(exp_table(in_s, 1.0))
     elements = int(np.prod(shape))
-    want = "runtime" if elements < n_exp else "table"
+    want = "runtime" if elements < n_exp and 4 * n_exp > softmax.RUNTIME_CODE_BYTES else "table"
     assert softmax.exp_variant(elements // shape[-1], shape[-1], n_exp) == want
     _, manifest = compile_tflite(softmax_model(shape, in_s, 0), name="m")
     (lay,) = manifest["layers"]
@@ -245,7 +246,8 @@ def test_softmax_variant_rule_examples():
     """The rule on the cases it was made for: a 10-class head computes, long rows tabulate."""
     assert len(exp_table(0.1, 1.0)) == 222 and len(exp_table(0.5, 1.0)) == 32
     assert softmax.exp_variant(1, 10, 222) == "runtime"
-    assert softmax.exp_variant(3, 10, 32) == "runtime"
+    assert softmax.exp_variant(3, 10, 111) == "runtime"
+    assert softmax.exp_variant(1, 10, 32) == "table"  # 128 B of table: less than the code
     assert softmax.exp_variant(4, 8, 32) == "table"  # as many reads as entries
     assert softmax.exp_variant(1, 1000, 256) == "table"
 

@@ -22,8 +22,10 @@ row and one multiply per element, all in integers, and differs only in where e(d
   twice per element (sum, then output) so that it needs no scratch. No table.
 
 Rule (exp_variant): run time when the table would be read fewer times per inference than it has
-entries, outer * depth < n_exp, the table otherwise. A classifier head (one row of 10 classes,
-n_exp 100-256 at the usual input scales) computes; long rows or many rows read a table.
+entries (outer * depth < n_exp) and is larger than the code computing it costs (4 * n_exp >
+RUNTIME_CODE_BYTES, the -O2 figure below), the table otherwise. A classifier head (one row of 10
+classes, n_exp 100-256 at the usual input scales) computes; long rows, many rows, or a short
+table (input scale above ~0.25 with beta 1) read a table.
 
 Measured on one row of 10 classes, beta 1, each variant forced (arm-none-eabi-gcc 12
 -mcpu=cortex-m4 -mthumb -c on the generated m.c and m_weights.c, text + data by
@@ -32,8 +34,8 @@ arm-none-eabi-size; `tinycompress verify OUT --target qemu --board mps2-an386`):
   flash figure and of QEMU): tc_exp_on_negative_q5 220 B (248 B) + 28 B of barrel constants,
   the rest in the kernel function. The table is 4 * n_exp B: 888 B at input scale 0.1 (n_exp 222), 444 B
   at 0.2, 128 B at 0.5. So computing saves flash only when n_exp exceeds about 77 (-Os) or 92
-  (-O2); below that (input scale above ~0.25 with beta 1) the rule still computes and costs
-  up to ~330 B more. A second SOFTMAX in the model shares the one copy of the function.
+  (-O2), hence the rule's byte condition. A second SOFTMAX in the model shares the one copy of
+  the function.
 - time (QEMU mps2-an386, exact TCG count, worst of 50 random rows): 774 -> 3,120 instructions
   per inference at input scale 0.1, 694 -> 2,486 at 0.2: about 90-120 per e(d) evaluation,
   20 evaluations per row of 10, noise beside any convolution.
@@ -85,10 +87,14 @@ def exp_table(input_scale: float, beta: float) -> np.ndarray:
     return np.array(table, np.int32)
 
 
+RUNTIME_CODE_BYTES = 368  # extra code of the run-time kernel at -O2 on Cortex-M4 (measured, above)
+
+
 def exp_variant(outer: int, depth: int, n_exp: int) -> str:
     """"runtime" when the table would be read fewer times per inference (once per element,
-    outer * depth) than it has entries, "table" otherwise (see the module docstring)."""
-    return "runtime" if outer * depth < n_exp else "table"
+    outer * depth) than it has entries and is larger than the code that computes it, "table"
+    otherwise (see the module docstring)."""
+    return "runtime" if outer * depth < n_exp and 4 * n_exp > RUNTIME_CODE_BYTES else "table"
 
 
 @register
