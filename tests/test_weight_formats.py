@@ -132,9 +132,9 @@ def test_lut_picks_per_channel_codebooks_when_smaller():
 
 
 def test_huffman_lookup_tables_are_counted_and_cover_the_codes():
-    """A skewed 90%-sparse layer: lookups of at most PEEK_MAX bits, a bit-serial fallback (counts
+    """A skewed 95%-sparse layer: lookups of at most PEEK_MAX bits, a bit-serial fallback (counts
     per length stored) only for a table whose longest code exceeds its lookup."""
-    enc = huffman(structured(16, 100, 0.9, 16).astype(np.int64))
+    enc = huffman(structured(16, 100, 0.95, 16).astype(np.int64))
     names = {c.name: c for c in enc.consts}
     for t in ("gap", "val"):
         peek, max_len = enc.params[f"{t}_peek"], enc.params[f"{t}_max_len"]
@@ -143,6 +143,49 @@ def test_huffman_lookup_tables_are_counted_and_cover_the_codes():
         assert (f"{t}_counts" in names) == (peek < max_len)
     assert enc.params["gap_peek"] < enc.params["gap_max_len"]  # this layer exercises the fallback
     assert enc.nbytes == sum(c.nbytes for c in enc.consts)
+
+
+def edge_rows(rows, cols, nonzero_rows, seed=0, clusters=5):
+    """rows x cols zeros but for `nonzero_rows` (90% sparse there): empty rows where wanted."""
+    w = np.zeros((rows, cols), np.int8)
+    dense_part = structured(len(nonzero_rows), cols, 0.9, clusters, seed)
+    for i, r in enumerate(nonzero_rows):
+        w[r] = dense_part[i]
+        if not w[r].any():
+            w[r, (seed + i) % cols] = 7
+    return w
+
+
+def test_entries_cross_rows_and_end_with_a_terminator():
+    """Relative positions over the flattened rows: gaps cross row ends (fillers of value 0 bridge
+    the long ones), and one terminating gap without a value leads to the row after the last
+    nonzero weight; rows after it and an all-zero layer have no entries."""
+    from tinycompress.ops._weight_formats import _entries
+    w = np.zeros((5, 40), np.int64)
+    w[1, 3], w[1, 39], w[3, 0] = 5, -2, 9  # rows 0, 2 and 4 empty
+    gaps, vals, last_row = _entries(w, 4)
+    assert last_row == 3
+    pos = np.cumsum(gaps) - 1
+    assert len(gaps) == len(vals) + 1 and pos[-1] == 4 * 40  # the terminator: row 4's start
+    assert list(pos[:-1][vals != 0]) == [43, 79, 120]
+    assert np.all(vals[np.diff(np.concatenate([[-1], pos[:-1]])) == 16] == 0) and (gaps <= 16).all()
+    assert (vals == 0).sum() == sum((b - a - 1) // 16 for a, b in ((-1, 43), (43, 79), (79, 120),
+                                                                   (120, 160)))
+    gaps, vals, last_row = _entries(np.zeros((3, 7), np.int64), 8)
+    assert last_row == -1 and not len(gaps) and not len(vals)
+    w = np.zeros((2, 3), np.int64)
+    w[1, 2] = 1  # the very last weight: the terminator leads past the matrix
+    gaps, vals, last_row = _entries(w, 8)
+    assert last_row == 1 and list(gaps) == [6, 1] and list(vals) == [1]
+
+
+def test_sparse_formats_store_no_row_offsets():
+    """The rows are walked in order with one cursor: no per-row offsets in sparse or huffman."""
+    w = structured(64, 256, 0.9, 16).astype(np.int64)
+    for enc in (sparse(w), huffman(w)):
+        names = [c.name for c in enc.consts]
+        assert "offsets" not in names, names
+        assert enc.params["last_row"] == 63
 
 
 def test_unknown_format_is_refused():
@@ -161,6 +204,15 @@ FC_CASES = {  # name: (weights, per_channel, batch)
     "all-zero": (np.zeros((4, 33), np.int8), False, 1),
     "one-cluster": (np.full((3, 21), -37, np.int8), True, 1),
     "per-row-clusters": (structured(7, 45, 0.2, 3, seed=5, per_row=True), True, 1),
+    # empty rows at the start, in the middle and at the end (the cursor crosses them)
+    "empty-rows-start-middle-end": (edge_rows(9, 40, [2, 3, 5, 6]), True, 2),
+    "only-the-first-row": (edge_rows(4, 30, [0]), False, 1),
+    "only-the-last-row": (edge_rows(4, 30, [3], seed=1), False, 1),
+    # gaps of several rows (longer than 256: fillers across row ends, a long terminator)
+    "gaps-longer-than-rows": (edge_rows(12, 70, [1, 9], seed=2), True, 1),
+    "dense-one-row-empty": (np.concatenate([structured(3, 20, 0.0, 4, seed=3),
+                                            np.zeros((1, 20), np.int8),
+                                            structured(2, 20, 0.0, 4, seed=4)]), False, 1),
     # 256 distinct values: Huffman lookup entries (1 + rank) need uint16
     "every-value": (np.random.default_rng(6).permutation(np.resize(np.arange(-128, 128), 8 * 96))
                     .reshape(8, 96).astype(np.int8), False, 1),
@@ -203,6 +255,9 @@ CONV_CASES = {  # name: (weights OHWI, geometry)
                                 dict(padding="VALID")),
     "5x5-95pct-per-tensor": (structured(3, 5 * 5 * 4, 0.95, 9, seed=3).reshape(3, 5, 5, 4),
                              dict(h=5, wd=6, per_channel=False)),
+    # empty filter rows first, in the middle and last; odd channel count (one row alone)
+    "3x3-empty-rows-start-middle-end": (edge_rows(7, 9 * 4, [1, 3, 4], seed=5).reshape(7, 3, 3, 4),
+                                        dict(h=5, wd=5)),
 }
 
 
@@ -230,6 +285,9 @@ DW_CASES = {  # name: (rows [C*M][KH*KW], kh, kw, geometry)
     "7x7-c4-80pct-dilation-1x2": (structured(4, 49, 0.8, 10, seed=9), 7, 7,
                                   dict(h=9, wd=15, dilation=(1, 2))),
     "3x3-c7-all-zero": (np.zeros((7, 9), np.int8), 3, 3, {}),
+    "3x3-c8-empty-rows-start-middle-end": (edge_rows(8, 9, [1, 2, 5], seed=6), 3, 3, {}),
+    "3x3-c4-only-the-last-row-dense": (np.array([[0] * 9] * 3 + [[3, 1, 4, 1, 5, 9, 2, 6, 5]],
+                                                np.int8), 3, 3, {}),
     "3x3-c5-dense-one-cluster": (np.full((5, 9), 23, np.int8), 3, 3, dict(in_zp=-128)),
     "3x3-c6-per-row-clusters": (structured(6, 9, 0.0, 2, seed=6, per_row=True), 3, 3, {}),
     # no interior position (the filter is larger than the input): every position in the

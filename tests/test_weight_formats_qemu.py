@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from test_weight_formats import CONV_CASES, DW_CASES, conv, dw, fc, structured
+from test_weight_formats import CONV_CASES, DW_CASES, FC_CASES, conv, dw, fc, structured
 from optest import QEMU_MARKS, assert_bit_exact_on_qemu
 
 pytestmark = QEMU_MARKS
@@ -30,10 +30,25 @@ def test_fc_lut_every_index_width(clusters):
 
 
 @pytest.mark.parametrize("fmt", ["sparse", "huffman"])
-@pytest.mark.parametrize("sparsity", [0.0, 0.9, 1.0])
+@pytest.mark.parametrize("sparsity", [0.0, 0.9, 0.95, 1.0])
 def test_fc_entries(fmt, sparsity):
-    """Huffman at 90%: gap codes longer than the lookup take the bit-serial fallback."""
+    """Huffman at 95%: gap codes longer than the lookup take the bit-serial fallback. Two batch
+    rows: the cursor over the entries restarts for each."""
     on_m4(fc(structured(16, 100, sparsity, 16), batch=2), fmt)
+
+
+@pytest.mark.parametrize("fmt", ["sparse", "huffman"])
+@pytest.mark.parametrize("case", ["empty-rows-start-middle-end", "only-the-last-row",
+                                  "gaps-longer-than-rows"])
+def test_fc_empty_rows_and_long_gaps(case, fmt):
+    w, per_channel, batch = FC_CASES[case]
+    on_m4(fc(w, per_channel, batch), fmt)
+
+
+@pytest.mark.parametrize("fmt", ["sparse", "huffman"])
+def test_conv_empty_rows(fmt):
+    w, geo = CONV_CASES["3x3-empty-rows-start-middle-end"]
+    on_m4(conv(w, **geo), fmt)
 
 
 @pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman"])
@@ -50,6 +65,7 @@ def test_conv_odd_channels_strided_dilated():
 @pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman", "auto"])
 @pytest.mark.parametrize("case", ["3x3-c5-50pct-6-clusters", "3x3-c3-dm2-stride2",
                                   "5x5-c6-90pct-dilation2", "3x3-c7-all-zero",
+                                  "3x3-c8-empty-rows-start-middle-end",
                                   "3x3-c5-dense-one-cluster"])
 def test_dw_rows_in_scratch(case, fmt):
     """Compiled for the board (DSP kernels elsewhere): the compressed depthwise layer runs the

@@ -5,8 +5,9 @@ of `depth` weights; CONV_2D: the OHWI filter of one output channel, `kh*kw*ic` w
 DEPTHWISE_CONV_2D: the `kh*kw` taps of one output channel, its 1HWC filter transposed to
 [C*M][KH*KW] at compile time). Every
 format keeps the exact int8 values, so a kernel computes the same accumulators as with dense
-weights; only the storage and the walk over a row change. Each row can be decoded on its own
-(row-at-a-time), nothing is expanded in RAM.
+weights; only the storage and the walk over a row change. Rows are decoded one at a time, nothing
+is expanded in RAM: a lut row on its own (row r starts at index r*cols), sparse and huffman rows
+in order (every kernel walks its rows in order).
 
 Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of it):
 
@@ -14,16 +15,19 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
 * ``lut``     a codebook of at most 2^b int8 values, per tensor or per output channel (whichever
               takes fewer bytes), and packed b-bit indices (b = 1..8, the fewest bits that index
               the largest codebook), row r starting at bit r*cols*b.
-* ``sparse``  per row, the nonzero weights as entries (gap, value) in row order: gap-1 in 4 or 8
-              bits (whichever is smaller; a longer gap is bridged with filler entries of value 0,
-              as in the Deep Compression paper), the value as int8, or as a b-bit index into a
-              per-tensor codebook when that is smaller (reported as ``sparse+lut``); entry
-              offsets per row (uint16 or uint32, rows+1).
-* ``huffman`` the entries of ``sparse`` (gaps up to 16 or 256) with both symbol streams Huffman
-              coded (canonical codes, one table for gaps and one for values, interleaved
-              gap/value per entry); per-row bit offsets (rows+1) let a kernel start any row.
-              Tables are stored as counts of codes per length plus the symbols in canonical
-              order (the value table holds the int8 weights themselves, no codebook).
+* ``sparse``  the nonzero weights as entries (gap, value) by relative position over the flattened
+              [rows][cols] matrix, as in the Deep Compression paper: gap-1 in 4 or 8 bits
+              (whichever is smaller; a gap may cross row ends, and a longer one is bridged with
+              filler entries of value 0), the value as int8, or as a b-bit index into a
+              per-tensor codebook when that is smaller (reported as ``sparse+lut``). One more gap
+              without a value, the terminator, leads from the last nonzero weight to the start of
+              the next row. No per-row offsets: kernels walk the rows in order, carrying the
+              cursor from row to row (below).
+* ``huffman`` the entries of ``sparse`` (gaps up to 16 or 256, the terminator included) with both
+              symbol streams Huffman coded (canonical codes, one table for gaps and one for
+              values, interleaved gap/value per entry, the terminator's gap last). Tables are
+              stored as counts of codes per length plus the symbols in canonical order (the value
+              table holds the int8 weights themselves, no codebook).
 
 Bit streams are MSB first and padded with 4 bytes so the kernels' 32-bit reader may refill past
 the last code without reading outside the array (the padding is counted).
@@ -36,7 +40,17 @@ decode PEEK_COVER of the stream's symbols by lookup. All of it is counted.
 
 Kernels (templates/kernels/wdecode.c.j2): lut reads a group of indices that fills whole bytes at a
 time with compile-time shifts; sparse reads gaps and codebook indices by entry number; huffman
-decodes with the lookups. CONV_2D decodes two output channels' rows into the kernel's scratch
+decodes with the lookups. Sparse and huffman keep one cursor (entry number, or bit reader) over
+the whole layer and `pos`, the column of the next entry (its gap read) relative to the current
+row: a row takes entries while `pos` < cols, then `pos` -= cols, so an entry past the row's end
+waits for a later row and a row without entries keeps its bias. The terminator ends the last row
+with entries like any other; rows after it are not walked (a compile-time bound). Per entry this
+costs what the per-row entry offsets cost (one compare), and nothing per row: measured against
+the offsets (uint16, rows+1) they replace, FULLY_CONNECTED 64x256 90% sparse sparse+lut 2,607 ->
+2,514 B, 70.4k -> 73.3k instructions (a few more fillers: gaps crossing row ends are longer),
+huffman 2,448 -> 2,339 B, 108k -> 85k (no seek per row, no bit count per code). A per-row entry
+count (uint8) would cost `rows` bytes for the same walk.
+CONV_2D decodes two output channels' rows into the kernel's scratch
 (2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias;
 DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its border positions taking the raw bias back
 from the folded one and the row's sum (templates/kernels/depthwise_conv_2d_s8_packed.c.j2). The
@@ -48,14 +62,16 @@ least `AUTO_MIN_SAVING` (10%) of the current choice's bytes (all of the layer's 
 requantisation included). So a compressed format must save 10% over dense, and each slower one 10%
 over the faster choice. Measured on Cortex-M4 (QEMU, instructions per inference, portable C,
 `python benchmarks/weight_formats.py`): FULLY_CONNECTED 64x256 90% sparse 16 clusters: dense 83k,
-sparse+lut 70k, lut 100k, huffman 108k (the bit-serial decoders before: lut 317k, huffman 340k);
-CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 670k, lut 671k, huffman 686k
+sparse+lut 73k, lut 100k, huffman 85k (the bit-serial decoders before: lut 317k, huffman 340k);
+CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 672k, lut 671k, huffman 678k
 (before, rows walked per output position: sparse+lut 1.46M, lut 5.79M, huffman 6.12M);
 DEPTHWISE_CONV_2D 3x3 x32 on 16x16 50% sparse: dense 1.32M, sparse+lut 793k, lut 797k, huffman
-797k (one channel a pass with unrolled taps, against the portable dense loop). The order
-holds: in FULLY_CONNECTED sparse skips the zeros, lut pays an unpack and huffman a table decode per
-stored weight; in CONV_2D and DEPTHWISE_CONV_2D the decode is paid once per output channel, so all
-formats run about as fast as each other and the rule picks the smallest (after the 10% steps).
+786k (one channel a pass with unrolled taps, against the portable dense loop). In FULLY_CONNECTED
+sparse skips the zeros and huffman too, paying a table decode per stored entry, while lut pays an
+unpack per weight, zeros included: at 90% sparsity huffman runs faster than lut, on a denser
+layer slower, and the rank keeps lut before huffman. In CONV_2D and DEPTHWISE_CONV_2D the decode
+is paid once per output channel, so all formats run about as fast as each other and the rule
+picks the smallest (after the 10% steps).
 """
 
 from __future__ import annotations
@@ -123,13 +139,6 @@ def _pack(codes: list[tuple[int, int]]) -> np.ndarray:
     return out
 
 
-def _offsets(counts: list[int]) -> tuple[np.ndarray, str]:
-    off = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    if off[-1] <= 0xFFFF:
-        return off.astype(np.uint16), "uint16_t"
-    return off.astype(np.uint32), "uint32_t"
-
-
 def _nonempty(a: np.ndarray) -> np.ndarray:
     """C has no zero-length arrays: an empty array becomes one zero (counted)."""
     return a if a.size else np.zeros(1, a.dtype)
@@ -178,41 +187,52 @@ def lut_group(bits: int) -> int:
     return max(4, 8 // gcd(bits, 8))
 
 
-def _entries(w: np.ndarray, gap_bits: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per row, (gaps, values) of the nonzero weights, fillers of value 0 included."""
-    gaps, vals = [], []
-    for r in w:
-        g, v = sparse_encode(r.astype(np.int64), gap_bits)
-        gaps.append(g)
-        vals.append(v)
-    return gaps, vals
+def _entries(w: np.ndarray, gap_bits: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Relative positions over the flattened [rows][cols] matrix: (gaps, values, last_row).
+
+    Entry j lies gaps[j] positions after entry j-1 (the first after position -1); a gap may cross
+    row ends, and one longer than 2^gap_bits is bridged by filler entries of value 0. The nonzero
+    weights (and fillers) have a value each; one more gap, the terminator, leads from the last
+    nonzero weight (in row `last_row`) to the start of the next row (fillers first when that is
+    too far), so a kernel ends row `last_row` as it ends any other: the next position is past the
+    row's end. The terminator has no value and is never consumed. Rows after `last_row` hold no
+    entries (the kernel does not walk them); with no nonzero weight at all, there are no entries
+    and last_row is -1."""
+    rows, cols = w.shape
+    gaps, vals = sparse_encode(w.reshape(-1), gap_bits)
+    if not len(gaps):
+        return gaps, vals, -1
+    last_pos = int(gaps.sum()) - 1
+    last_row = last_pos // cols
+    dist = (last_row + 1) * cols - last_pos
+    max_gap = 1 << gap_bits
+    fill = (dist - 1) // max_gap
+    gaps = np.concatenate([gaps, np.full(fill, max_gap, np.int64), [dist - fill * max_gap]])
+    vals = np.concatenate([vals, np.zeros(fill, np.int64)])
+    return gaps.astype(np.int64), vals.astype(np.int64), last_row
 
 
 def sparse(w: np.ndarray) -> Encoding:
     best = None
     for gap_bits in (4, 8):
-        gaps, vals = _entries(w, gap_bits)
-        counts = [len(g) for g in gaps]
-        all_gaps = np.concatenate(gaps) if gaps else np.zeros(0, np.int64)
-        all_vals = np.concatenate(vals) if vals else np.zeros(0, np.int64)
-        off, off_t = _offsets(counts)
-        gap_stream = pack_bits(all_gaps - 1, gap_bits)
-        uniq = np.unique(all_vals)
+        gaps, vals, last_row = _entries(w, gap_bits)
+        gap_stream = pack_bits(gaps - 1, gap_bits)
+        uniq = np.unique(vals)
         vbits = bits_for(len(uniq))
-        base = [ConstArray("offsets", off_t, off, f"[{len(counts) + 1}] first entry of each row"),
-                ConstArray("gaps", "uint8_t", gap_stream,
-                           f"[{len(all_gaps)}] {gap_bits}-bit gaps - 1, MSB first")]
+        params = dict(gap_bits=gap_bits, val_bits=0, last_row=last_row, n_entries=len(vals))
+        base = [ConstArray("gaps", "uint8_t", gap_stream,
+                           f"[{len(gaps)}] {gap_bits}-bit gaps - 1 over the flattened rows "
+                           "(the last: the terminator), MSB first")]
         raw = Encoding("sparse", "sparse", base + [
-            ConstArray("nonzeros", "int8_t", _nonempty(all_vals.astype(np.int8)),
-                       f"[{len(all_vals)}] nonzero weights (0 = filler)")],
-            dict(gap_bits=gap_bits, val_bits=0))
+            ConstArray("nonzeros", "int8_t", _nonempty(vals.astype(np.int8)),
+                       f"[{len(vals)}] nonzero weights (0 = filler)")], params)
         cands = [raw]
         if vbits < 8 and len(uniq):
             cands.append(Encoding("sparse", "sparse+lut", base + [
                 ConstArray("codebook", "int8_t", uniq.astype(np.int8), f"[{len(uniq)}] codebook"),
-                ConstArray("nonzeros", "uint8_t", pack_bits(np.searchsorted(uniq, all_vals), vbits),
-                           f"[{len(all_vals)}] {vbits}-bit codebook indices, MSB first")],
-                dict(gap_bits=gap_bits, val_bits=vbits)))
+                ConstArray("nonzeros", "uint8_t", pack_bits(np.searchsorted(uniq, vals), vbits),
+                           f"[{len(vals)}] {vbits}-bit codebook indices, MSB first")],
+                dict(params, val_bits=vbits)))
         for c in cands:
             if best is None or c.nbytes < best.nbytes:
                 best = c
@@ -260,30 +280,26 @@ def huffman(w: np.ndarray) -> Encoding | None:
     """None when a code would be longer than MAX_HUFFMAN_LEN bits (the decoder's limit)."""
     best = None
     for gap_bits in (4, 8):
-        gaps, vals = _entries(w, gap_bits)
-        gsyms = [int(x) - 1 for g in gaps for x in g]
-        vsyms = [int(x) + 128 for v in vals for x in v]
+        gaps, vals, last_row = _entries(w, gap_bits)
+        gsyms = [int(x) - 1 for x in gaps]
+        vsyms = [int(x) + 128 for x in vals]
         g_len, v_len = code_lengths(Counter(gsyms)), code_lengths(Counter(vsyms))
         if max(list(g_len.values()) + list(v_len.values()) + [1]) > MAX_HUFFMAN_LEN:
             continue
         g_code, v_code = canonical_codes(g_len), canonical_codes(v_len)
-        codes: list[tuple[int, int]] = []
-        row_bits = []
-        for g, v in zip(gaps, vals):
-            n0 = len(codes)
-            for gi, vi in zip(g.tolist(), v.tolist()):
-                codes.append(g_code[gi - 1])
-                codes.append(v_code[vi + 128])
-            row_bits.append(sum(n for _, n in codes[n0:]))
-        off, off_t = _offsets(row_bits)
+        codes: list[tuple[int, int]] = []  # gap, value, gap, value, ..., gap (the terminator)
+        for j, g in enumerate(gsyms):
+            codes.append(g_code[g])
+            if j < len(vsyms):
+                codes.append(v_code[vsyms[j]])
         g_counts, g_syms = _canonical_table(g_len)
         v_counts, v_syms = _canonical_table(v_len)
         g_peek, v_peek = peek_bits(g_len, Counter(gsyms)), peek_bits(v_len, Counter(vsyms))
         small = lambda a: ("uint8_t", a.astype(np.uint8)) if a.max(initial=0) <= 255 else ("uint16_t", a.astype(np.uint16))  # noqa: E731
         consts = [
-            ConstArray("offsets", off_t, off, f"[{len(row_bits) + 1}] first bit of each row"),
             ConstArray("stream", "uint8_t", _pack(codes),
-                       f"{sum(n for _, n in codes)} bits of Huffman codes (gap, value)"),
+                       f"{sum(n for _, n in codes)} bits of Huffman codes (gap, value) over the "
+                       "flattened rows, then the terminator's gap"),
         ]
         for t, what, count, order, cmap, peek, syms in (
                 ("gap", "gap", g_counts, g_syms, g_code, g_peek,
@@ -303,7 +319,8 @@ def huffman(w: np.ndarray) -> Encoding | None:
                 consts.append(ConstArray(f"{t}_counts", *small(count), f"{what} codes per length"))
         enc = Encoding("huffman", "huffman", consts,
                        dict(gap_max_len=len(g_counts) - 1, val_max_len=len(v_counts) - 1,
-                            gap_peek=g_peek, val_peek=v_peek))
+                            gap_peek=g_peek, val_peek=v_peek, last_row=last_row,
+                            n_entries=len(vals)))
         if best is None or enc.nbytes < best.nbytes:
             best = enc
     return best
@@ -352,16 +369,19 @@ def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:
         return book[idx]
     out = np.zeros((rows, cols), np.int64)
     if enc.format == "sparse":
-        n = int(c["offsets"][-1])
-        gaps = _unpack(c["gaps"], p["gap_bits"], n) + 1
+        n = p["n_entries"]
+        if p["last_row"] < 0:
+            return out
+        gaps = _unpack(c["gaps"], p["gap_bits"], n + 1) + 1
         if p["val_bits"]:
             vals = c["codebook"].astype(np.int64)[_unpack(c["nonzeros"], p["val_bits"], n)]
         else:
             vals = c["nonzeros"].astype(np.int64)[:n]
-        off = c["offsets"].astype(np.int64)
-        for r in range(rows):
-            pos = np.cumsum(gaps[off[r]:off[r + 1]]) - 1
-            out[r, pos] = vals[off[r]:off[r + 1]]
+        pos = np.cumsum(gaps) - 1
+        end = (p["last_row"] + 1) * cols
+        if not (pos[-1] >= end and (n == 0 or pos[n - 1] < end)):
+            raise ValueError("the terminator does not end the last row with entries")
+        out.reshape(-1)[pos[:n]] = vals
         return out
     raise ValueError(f"decode of {enc.format} is not modelled in Python")
 
