@@ -19,7 +19,7 @@ from tinycompress.cli import main
 from tinycompress.compiler import compile_tflite
 from tinycompress.ops._conv_common import out_size
 from tinycompress.ops._weight_formats import (AUTO_MIN_SAVING, FORMATS, PEEK_MAX, decode, encode,
-                                              huffman, lut, sparse)
+                                              huffman, lut, narrowest_int, packed_bias, sparse)
 
 COMPRESSED = ["lut", "sparse", "huffman"]
 
@@ -38,34 +38,35 @@ def structured(rows, cols, sparsity, clusters, seed=0, per_row=False):
     return w.astype(np.int8)
 
 
-def fc(w, per_channel=False, batch=1, act="NONE", seed=1):
+def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(-5000, 5000)):
     units, depth = w.shape
     rng = np.random.default_rng(seed)
     ws = list(rng.uniform(0.5, 1.5, units) * 0.01) if per_channel else 0.01
     bs = (list(np.float32(0.05) * np.float32(ws)) if per_channel
           else float(np.float32(0.05) * np.float32(0.01)))
     zeros = [0] * units if per_channel else 0
-    b = rng.integers(-5000, 5000, units).astype(np.int32)
+    b = rng.integers(*bias_range, units).astype(np.int32)
     return model("FULLY_CONNECTED",
-                 [T((batch, depth), scale=0.05, zero_point=-3),
+                 [T((batch, depth), scale=0.05, zero_point=in_zp),
                   T((units, depth), scale=ws, zero_point=zeros, data=w),
                   T((units,), "int32", scale=bs, zero_point=zeros, data=b)],
                  [T((batch, units), scale=0.1, zero_point=5)],
                  {"fused_activation_function": act}, version=4 if per_channel else 1)
 
 
-def conv(w, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="SAME", per_channel=True):
+def conv(w, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="SAME", per_channel=True,
+         in_zp=-3, bias_range=(-5000, 5000)):
     cout, kh, kw, cin = w.shape
     rng = np.random.default_rng(2)
     ws = list(rng.uniform(0.5, 1.5, cout) * 0.01) if per_channel else 0.01
     bs = (list(np.float32(0.05) * np.float32(ws)) if per_channel
           else float(np.float32(0.05) * np.float32(0.01)))
     zeros = [0] * cout if per_channel else 0
-    b = rng.integers(-5000, 5000, cout).astype(np.int32)
+    b = rng.integers(*bias_range, cout).astype(np.int32)
     oh = out_size(padding, h, kh, stride[0], dilation[0])
     ow = out_size(padding, wd, kw, stride[1], dilation[1])
     return model("CONV_2D",
-                 [T((1, h, wd, cin), scale=0.05, zero_point=-3),
+                 [T((1, h, wd, cin), scale=0.05, zero_point=in_zp),
                   T((cout, kh, kw, cin), scale=ws, zero_point=zeros, axis=0, data=w),
                   T((cout,), "int32", scale=bs, zero_point=zeros, data=b)],
                  [T((1, oh, ow, cout), scale=0.1, zero_point=5)],
@@ -369,8 +370,9 @@ def test_compressed_formats_are_smaller_on_a_deep_compressed_layer():
 
 def test_dw_bytes_count_every_array():
     """A 90%-sparse 16-cluster depthwise 3x3 over 32 channels: weights_bytes is every array of
-    the weights file (the format's, the folded bias, multipliers and shifts; no raw bias: the
-    border recovers it from the decoded row's sum), dense_weights_bytes what dense stores."""
+    the weights file (the format's, the folded bias, int16 as its values fit, multipliers and
+    shifts; no raw bias: the border recovers it from the decoded row's sum),
+    dense_weights_bytes what dense stores (int32 biases)."""
     rows = structured(32, 9, 0.9, 16)
     tfl = dw(rows, 3, 3, h=8, wd=8)
     _, dense_m = compile_tflite(tfl, name="m", weights="dense")
@@ -383,7 +385,8 @@ def test_dw_bytes_count_every_array():
         enc = encode(rows, fmt)
         assert lay["weight_format"] == enc.label
         assert lay["dense_weights_bytes"] == dense_bytes
-        assert lay["weights_bytes"] == m["weights_bytes"] == enc.nbytes + 32 * 4 + 32 * 4 + 32
+        assert lay["weights_bytes"] == m["weights_bytes"] == enc.nbytes + 32 * 2 + 32 * 4 + 32
+        assert "bias + input offset (3) * filter sums" in files["m_weights.c"].decode()
         text = files["m_weights.c"].decode()
         assert f"{m['weights_bytes']} bytes of constant parameter data" in text
         assert lay["scratch_bytes"] == 9
@@ -407,6 +410,84 @@ def test_dw_compressed_falls_back_to_the_portable_kernel_on_cores(board):
         assert layer(m)["weights_bytes"] == layer(portable)["weights_bytes"]
     files, m = compile_tflite(tfl, name="m", weights="dense", board=board)
     assert layer(m)["weight_format"] == "dense" and " filters:" not in files["m.c"].decode()
+
+
+# --- bias constants in the narrowest type ------------------------------------------------------
+
+def test_narrowest_int_and_packed_bias():
+    assert narrowest_int(np.array([-128, 127]))[0] == "int8_t"
+    assert narrowest_int(np.array([-129, 5]))[0] == "int16_t"
+    assert narrowest_int(np.array([0, 32768]))[0] == "int32_t"
+    assert narrowest_int(np.zeros(0))[0] == "int8_t"
+    with pytest.raises(OverflowError):
+        narrowest_int(np.array([2**31]))
+    raw, wide = np.array([-100, 100]), np.array([-30000, 9])
+    c, is_raw = packed_bias(raw, wide, "raw", "folded")
+    assert is_raw and c.ctype == "int8_t" and c.nbytes == 2
+    c, is_raw = packed_bias(wide, raw, "raw", "folded", "bias", "bias_folded")
+    assert not is_raw and c.name == "bias_folded" and c.ctype == "int8_t"
+    c, is_raw = packed_bias(raw, raw + 27, "raw", "folded")  # a tie: folded (no run-time add)
+    assert not is_raw and c.values.tolist() == [-73, 127]
+    c, is_raw = packed_bias(wide, None, "raw", "folded")
+    assert is_raw and c.ctype == "int16_t"
+
+
+# (input zero point, bias range): int8, int16 and int32 raw biases, with a folded bias as wide or
+# wider (input offset 128 on big row sums), or equal to the raw one (input zero point 0)
+BIAS_CASES = {
+    "int8-raw-zp-128": (-128, (-100, 100)),
+    "int16-raw-zp-128": (-128, (-20000, 20000)),
+    "int32-raw-zp-128": (-128, (-10**6, 10**6)),
+    "int8-zp0": (0, (-128, 128)),
+    "int16-folded-zp37": (37, (-1000, 1000)),
+}
+
+
+def bias_type(files, name="bias"):
+    text = files["m_weights.c"].decode()
+    return [ln.split()[2] for ln in text.splitlines() if f"_{name}[" in ln and "const" in ln]
+
+
+@pytest.mark.parametrize("fmt", COMPRESSED)
+@pytest.mark.parametrize("case", sorted(BIAS_CASES))
+def test_fc_bias_widths(case, fmt):
+    """The compressed FULLY_CONNECTED stores the narrowest bias: the raw one when folding the
+    input offset widens it (the kernel adds the offset to x), bit-exact either way."""
+    in_zp, bias_range = BIAS_CASES[case]
+    w = structured(6, 50, 0.5, 5)
+    tfl = fc(w, per_channel=True, batch=2, in_zp=in_zp, bias_range=bias_range)
+    m = assert_bit_exact(tfl, count=6, sanitize=fmt == "sparse", weights=fmt)
+    files, _ = compile_tflite(tfl, name="m", weights=fmt)
+    raw = np.random.default_rng(1).integers(*bias_range, 6)
+    folded = raw - in_zp * w.astype(np.int64).sum(axis=1)
+    want_raw = narrowest_int(raw)[1].nbytes < narrowest_int(folded)[1].nbytes
+    want = narrowest_int(raw if want_raw else folded)[0]
+    assert bias_type(files) == [want]
+    assert ("adds the input offset" in files["m_weights.c"].decode()) == want_raw
+    assert layer(m)["dense_weights_bytes"] == 6 * 50 + 6 * 4 + 6 * 4 + 6
+
+
+@pytest.mark.parametrize("fmt", COMPRESSED)
+@pytest.mark.parametrize("case", sorted(BIAS_CASES))
+def test_conv_bias_widths(case, fmt):
+    """CONV_2D: with the raw bias stored the kernel folds it per channel pair at decode time."""
+    in_zp, bias_range = BIAS_CASES[case]
+    w = structured(5, 45, 0.6, 6, seed=3).reshape(5, 3, 3, 5)
+    assert_bit_exact(conv(w, in_zp=in_zp, bias_range=bias_range), count=4,
+                     sanitize=fmt == "huffman", weights=fmt)
+
+
+@pytest.mark.parametrize("fmt", COMPRESSED)
+@pytest.mark.parametrize("case", sorted(BIAS_CASES))
+def test_dw_bias_widths(case, fmt):
+    """DEPTHWISE_CONV_2D: the raw bias serves the border, bias + offset * row sum the interior."""
+    in_zp, bias_range = BIAS_CASES[case]
+    rows = structured(6, 9, 0.3, 6, seed=4)
+    files, m = compile_tflite(dw(rows, 3, 3, in_zp=in_zp, bias_range=bias_range), name="m",
+                              weights=fmt)
+    assert_bit_exact(dw(rows, 3, 3, in_zp=in_zp, bias_range=bias_range), count=4,
+                     sanitize=fmt == "lut", weights=fmt)
+    assert len(bias_type(files) + bias_type(files, "bias_folded")) == 1
 
 
 def test_auto_keeps_a_random_dense_layer_dense():

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_weight_formats import CONV_CASES, DW_CASES, FC_CASES, conv, dw, fc, structured
+from test_weight_formats import (BIAS_CASES, CONV_CASES, DW_CASES, FC_CASES, conv, dw, fc,
+                                 structured)
 from optest import QEMU_MARKS, assert_bit_exact_on_qemu
 
 pytestmark = QEMU_MARKS
@@ -75,6 +76,19 @@ def test_dw_rows_in_scratch(case, fmt):
     assert "dsp" in m["kernel_families"]
     if m["layers"][0]["weight_format"] != "dense":
         assert m["layers"][0]["scratch_bytes"] == kh * kw
+
+
+@pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman"])
+@pytest.mark.parametrize("case", ["int8-raw-zp-128", "int16-raw-zp-128", "int32-raw-zp-128"])
+def test_bias_widths(case, fmt):
+    """Narrow raw biases (the kernel adds the input offset: FULLY_CONNECTED to x, CONV_2D and
+    DEPTHWISE_CONV_2D folded per channel at decode time) and a wide folded one."""
+    in_zp, bias_range = BIAS_CASES[case]
+    on_m4(fc(structured(6, 50, 0.5, 5), per_channel=True, in_zp=in_zp, bias_range=bias_range),
+          fmt)
+    on_m4(conv(structured(5, 45, 0.6, 6, seed=3).reshape(5, 3, 3, 5), in_zp=in_zp,
+               bias_range=bias_range), fmt)
+    on_m4(dw(structured(6, 9, 0.3, 6, seed=4), 3, 3, in_zp=in_zp, bias_range=bias_range), fmt)
 
 
 @pytest.mark.parametrize("clusters", [2, 3, 5, 9, 17, 33, 65, 200])

@@ -29,6 +29,16 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
               stored as counts of codes per length plus the symbols in canonical order (the value
               table holds the int8 weights themselves, no codebook).
 
+Bias constants of a compressed layer (`packed_bias`): stored in the narrowest of int8/int16/int32
+that holds all of them. Folding `input offset * row sum` into the bias saves the kernel work but
+often makes it wide (a trained LeNet-5's raw biases fit int16, the folded ones need int32), so the
+raw bias is stored instead when it takes fewer bytes, and the kernel adds the offset term:
+FULLY_CONNECTED adds the input offset to each input it multiplies (one add per stored weight),
+CONV_2D and DEPTHWISE_CONV_2D sum the row while decoding it into the scratch and fold
+bias + offset * sum once per output channel. The accumulators stay int32 and the sums the same
+(the folded value is checked to fit int32 as before). Dense layers (and the DSP and Helium
+kernels) keep their int32 biases.
+
 Bit streams are MSB first and padded with 4 bytes so the kernels' 32-bit reader may refill past
 the last code without reading outside the array (the padding is counted).
 
@@ -51,10 +61,11 @@ the offsets (uint16, rows+1) they replace, FULLY_CONNECTED 64x256 90% sparse spa
 huffman 2,448 -> 2,339 B, 108k -> 85k (no seek per row, no bit count per code). A per-row entry
 count (uint8) would cost `rows` bytes for the same walk.
 CONV_2D decodes two output channels' rows into the kernel's scratch
-(2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias;
-DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its border positions taking the raw bias back
-from the folded one and the row's sum (templates/kernels/depthwise_conv_2d_s8_packed.c.j2). The
-kernels are portable C; on DSP and Helium cores a compressed layer runs them too.
+(2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias (stored,
+or folded from the raw one at decode time); DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its
+border positions taking the raw bias (stored, or taken back from the folded one and the row's sum;
+templates/kernels/depthwise_conv_2d_s8_packed.c.j2). The kernels are portable C; on DSP and
+Helium cores a compressed layer runs them too.
 
 `auto` rule: formats are ranked by measured decode cost, dense < sparse < lut < huffman. Starting
 from dense, the smallest format of each next rank replaces the current choice only when it saves at
@@ -142,6 +153,34 @@ def _pack(codes: list[tuple[int, int]]) -> np.ndarray:
 def _nonempty(a: np.ndarray) -> np.ndarray:
     """C has no zero-length arrays: an empty array becomes one zero (counted)."""
     return a if a.size else np.zeros(1, a.dtype)
+
+
+INT_TYPES = (("int8_t", np.int8), ("int16_t", np.int16), ("int32_t", np.int32))
+
+
+def narrowest_int(values: np.ndarray) -> tuple[str, np.ndarray]:
+    """(C type, values) in the narrowest of int8/int16/int32 that holds every value."""
+    v = np.asarray(values, np.int64)
+    for ctype, dt in INT_TYPES:
+        info = np.iinfo(dt)
+        if v.size == 0 or (v.min() >= info.min and v.max() <= info.max):
+            return ctype, v.astype(dt)
+    raise OverflowError(f"values {v.min()}..{v.max()} do not fit int32")
+
+
+def packed_bias(raw: np.ndarray, folded: np.ndarray | None, comment_raw: str,
+                comment_folded: str, name_raw: str = "bias", name_folded: str = "bias"
+                ) -> tuple[ConstArray, bool]:
+    """A compressed layer's bias constant in the narrowest integer type that holds it: the folded
+    one (bias + input offset * row sum), or the raw bias when that takes fewer bytes (the kernel
+    then adds input offset * row sum itself) or there is no folded one (None). Returns the array
+    and whether it holds the raw bias."""
+    rt, rv = narrowest_int(raw)
+    if folded is not None:
+        ft, fv = narrowest_int(folded)
+        if fv.nbytes <= rv.nbytes:
+            return ConstArray(name_folded, ft, fv, comment_folded), False
+    return ConstArray(name_raw, rt, rv, comment_raw), True
 
 
 def dense(w: np.ndarray) -> Encoding:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ._dsp import acc_bytes, matrix_layout, rounding_powers, uses_dsp_layout, uses_mve
-from ._weight_formats import encode
+from ._weight_formats import encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
 from .base import ConstArray, Context, Kernel, Lowering, register
@@ -71,6 +71,7 @@ class Conv2D(Lowering):
         consts += bias_and_requant_consts(n_out, io, folded if cond is not None else None,
                                           bias if border else None, q)
         dense_bytes = None
+        fold_at_decode = False
         enc = encode(weights.reshape(n_out, -1), ctx.weights) if ctx.weights != "dense" else None
         scratch = 0
         if enc is not None and enc.format != "dense":
@@ -80,8 +81,13 @@ class Conv2D(Lowering):
             # A border position reads padding as the input zero point, so with a folded bias
             # the raw bias is not needed.
             pointwise = False
-            consts = [*enc.consts,
-                      *(c for c in consts[1:] if c.name != "bias" or cond is None)]
+            # The bias in its narrowest type: folded for the interior, or raw (the kernel folds
+            # it per channel as it decodes the row, from the row's sum) when that is smaller.
+            bias_c, fold_at_decode = packed_bias(
+                bias, folded if cond is not None else None, f"[{n_out}] bias",
+                f"[{n_out}] bias + input offset ({io}) * filter sums", "bias", "bias_folded")
+            fold_at_decode = fold_at_decode and cond is not None
+            consts = [*enc.consts, bias_c, *(c for c in consts if c.name in ("mult", "shift"))]
             scratch = taps * min(n_out, 2)
         else:
             enc = None
@@ -111,6 +117,7 @@ class Conv2D(Lowering):
             batches=x.shape[0], ih=ay.size, iw=ax.size, ic=n_in, oh=ay.out, ow=ax.out, oc=n_out,
             kh=k_h, kw=k_w, sh=ay.stride, sw=ax.stride, dh=ay.dilation, dw=ax.dilation,
             pt=ay.pad, pl=ax.pad, io=io, interior=cond, border=border,
+            fold_at_decode=fold_at_decode,
             out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
             mult=q["mult"], shift=q["shift"],
             # Every channel shifts right only: the DSP requantisation skips the left shift.

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ._dsp import acc_bytes, rounding_powers, uses_dsp_layout, uses_mve
-from ._weight_formats import encode
+from ._weight_formats import encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
 from .base import ConstArray, Context, Kernel, Lowering, register
@@ -63,14 +63,20 @@ class DepthwiseConv2D(Lowering):
         scratch = 0
         mve16 = False
         dense_bytes = None
+        fold_at_decode = False
         enc = encode(weights.reshape(n_out, taps), ctx.weights) if ctx.weights != "dense" else None
         if enc is not None and enc.format != "dense":
-            # Compressed filters (portable packed kernel, on every core): a border position with
-            # the folded bias recovers the raw bias from the decoded row's sum, so the raw bias
-            # is stored only when there is no folded one.
+            # Compressed filters (portable packed kernel, on every core): one bias is stored, the
+            # other derived from the decoded row's sum (a border position with the folded bias
+            # recovers the raw one; with the raw bias the interior's is folded per channel).
             dense_bytes = sum(c.nbytes for c in consts)
-            consts = [*enc.consts,
-                      *(c for c in consts[1:] if c.name != "bias" or cond is None)]
+            # The bias in its narrowest type: folded for the interior, or raw (the kernel folds
+            # it per channel as it decodes the row, from the row's sum) when that is smaller.
+            bias_c, fold_at_decode = packed_bias(
+                bias, folded if cond is not None else None, f"[{n_out}] bias",
+                f"[{n_out}] bias + input offset ({io}) * filter sums", "bias", "bias_folded")
+            fold_at_decode = fold_at_decode and cond is not None
+            consts = [*enc.consts, bias_c, *(c for c in consts if c.name in ("mult", "shift"))]
             scratch = taps
         else:
             enc = None
@@ -103,6 +109,7 @@ class DepthwiseConv2D(Lowering):
             batches=x.shape[0], ih=ay.size, iw=ax.size, ic=n_in, oh=ay.out, ow=ax.out, oc=n_out,
             dm=n_out // n_in, kh=k_h, kw=k_w, sh=ay.stride, sw=ax.stride, dh=ay.dilation,
             dw=ax.dilation, pt=ay.pad, pl=ax.pad, io=io, interior=cond, border=border, mve16=mve16,
+            fold_at_decode=fold_at_decode,
             out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
             mult=q["mult"], shift=q["shift"],
             # Every channel shifts right only: the DSP requantisation skips the left shift.

@@ -7,7 +7,7 @@ import numpy as np
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
 from ._dsp import acc_bytes, matrix_layout, uses_dsp_layout, uses_mve
-from ._weight_formats import encode
+from ._weight_formats import encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Lowering, activation_of, check_activation,
                    need_int8, register)
 
@@ -64,11 +64,17 @@ class FullyConnected(Lowering):
         if dsp:  # the DSP kernel reads four rows at a time, interleaved (see _dsp.py)
             laid, note = matrix_layout(weights.astype(np.int8), ctx.families)
             dense_w = ConstArray("weights", "int8_t", laid, f"[{n_out}][{depth}] weights, {note}")
-        consts = [
-            *(enc.consts if enc is not None else [dense_w]),
-            ConstArray("bias", "int32_t", folded.astype(np.int32),
-                       f"[{n_out}] bias + input offset * row sums"),
-        ]
+        bias_c = ConstArray("bias", "int32_t", folded.astype(np.int32),
+                            f"[{n_out}] bias + input offset * row sums")
+        bias_raw = False
+        if enc is not None:
+            # Compressed: the narrowest bias that fits; the raw one when folding the input
+            # offset in widens it (the kernel then adds the offset to each input it multiplies).
+            raw = bias.data.astype(np.int64) if bias is not None else np.zeros(n_out, np.int64)
+            bias_c, bias_raw = packed_bias(
+                raw, folded, f"[{n_out}] bias (the kernel adds the input offset {-in_zp} to x)",
+                f"[{n_out}] bias + input offset * row sums")
+        consts = [*(enc.consts if enc is not None else [dense_w]), bias_c]
         if per_channel:
             consts.append(ConstArray("mult", "int32_t", np.array([m for m, _ in mults], np.int32),
                                      "per-channel multipliers"))
@@ -79,13 +85,14 @@ class FullyConnected(Lowering):
                       else "kernels/fully_connected_s8.c.j2"),
             params=dict(batches=batches, depth=depth, n_out=n_out, out_zp=out_zp, lo=lo, hi=hi,
                         per_channel=per_channel, mult=mults[0][0], shift=mults[0][1],
-                        wtype="int16_t" if wide else "int8_t",
+                        wtype="int16_t" if wide else "int8_t", bias_raw=bias_raw, io=-in_zp,
                         wf=dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
                                 cols=depth) if enc is not None else None),
             consts=consts,
             weight_format=enc.label if enc is not None else "dense",
+            # (dense: the dense weights and the int32 folded bias)
             dense_weights_bytes=(sum(c.nbytes for c in consts) - enc.nbytes + dense_w.nbytes
-                                 if enc is not None else None),
+                                 - bias_c.nbytes + 4 * n_out if enc is not None else None),
             act_inputs=[op.inputs[0]],
             act_outputs=[op.outputs[0]],
             # The DSP kernel widens the input row to int16 pairs once (two words per 4 values).
