@@ -59,7 +59,12 @@ costs what the per-row entry offsets cost (one compare), and nothing per row: me
 the offsets (uint16, rows+1) they replace, FULLY_CONNECTED 64x256 90% sparse sparse+lut 2,607 ->
 2,514 B, 70.4k -> 73.3k instructions (a few more fillers: gaps crossing row ends are longer),
 huffman 2,448 -> 2,339 B, 108k -> 85k (no seek per row, no bit count per code). A per-row entry
-count (uint8) would cost `rows` bytes for the same walk.
+count (uint8) would cost `rows` bytes for the same walk. On a pruned (conv2 80%, fc1/fc2 95%)
+and 8-cluster LeNet-5 (trained biases, per-tensor scales) the two changes (no row offsets, narrow
+biases) take `--weights` sparse 6,737 -> 6,138 B, huffman 6,198 -> 5,551 B, auto 6,345 -> 5,277 B;
+Cortex-M4 instructions per inference (QEMU, --board mps2-an386): sparse 2.04M -> 1.91M, huffman
+2.19M -> 2.04M; lut 2.28M -> 2.34M (fc1 adds the input offset to each of its 48,000 inputs
+multiplied, for a 240 B smaller bias).
 CONV_2D decodes two output channels' rows into the kernel's scratch
 (2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias (stored,
 or folded from the raw one at decode time); DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its
@@ -76,8 +81,8 @@ over the faster choice. Measured on Cortex-M4 (QEMU, instructions per inference,
 sparse+lut 73k, lut 100k, huffman 85k (the bit-serial decoders before: lut 317k, huffman 340k);
 CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 672k, lut 671k, huffman 678k
 (before, rows walked per output position: sparse+lut 1.46M, lut 5.79M, huffman 6.12M);
-DEPTHWISE_CONV_2D 3x3 x32 on 16x16 50% sparse: dense 1.32M, sparse+lut 793k, lut 797k, huffman
-786k (one channel a pass with unrolled taps, against the portable dense loop). In FULLY_CONNECTED
+DEPTHWISE_CONV_2D 3x3 x32 on 16x16 50% sparse: dense 1.32M, sparse+lut 800k, lut 797k, huffman
+804k (one channel a pass with unrolled taps, against the portable dense loop). In FULLY_CONNECTED
 sparse skips the zeros and huffman too, paying a table decode per stored entry, while lut pays an
 unpack per weight, zeros included: at 90% sparsity huffman runs faster than lut, on a denser
 layer slower, and the rank keeps lut before huffman. In CONV_2D and DEPTHWISE_CONV_2D the decode
