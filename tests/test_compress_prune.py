@@ -164,3 +164,24 @@ def test_apply_errors():
         prune.apply(no_kernels, prune.PruneSpec(), x, y)
     with pytest.raises(UserError, match="x has 384 samples but y has 10"):
         prune.apply(m, prune.PruneSpec(allocation="uniform"), x, y[:10])
+
+
+def test_dropout_before_a_pruned_layer_shrinks_with_the_weights_it_keeps():
+    from tinycompress import zoo
+
+    m = zoo.lenet5(input_shape=(12, 12, 1), classes=2, seed=0, dropout=0.4)
+    rates = prune.adjust_dropout(m, {"conv1": 0.5, "fc1": 0.96, "fc2": 0.75})
+    assert rates == pytest.approx({"drop1": 0.4 * 0.2, "drop2": 0.4 * 0.5})
+    assert m.get_layer("drop3").rate == 0.4  # fc3 is not pruned here
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 12, 12, 1)).astype(np.float32)
+    y = (x[:, :6].mean(axis=(1, 2, 3)) > 0).astype(np.int32)
+    fast = TrainSpec(epochs=0.5, batch_size=32)
+    only_fc1 = {"conv1": 0.0, "conv2": 0.0, "fc1": 0.75, "fc2": 0.0, "fc3": 0.0}
+    kept = zoo.lenet5(input_shape=(12, 12, 1), classes=2, seed=0, dropout=0.4)
+    prune.apply(kept, prune.PruneSpec(per_layer=only_fc1, train=fast, adjust_dropout=False), x, y)
+    assert kept.get_layer("drop1").rate == 0.4
+    adjusted = zoo.lenet5(input_shape=(12, 12, 1), classes=2, seed=0, dropout=0.4)
+    prune.apply(adjusted, prune.PruneSpec(per_layer=only_fc1, train=fast), x, y)
+    assert adjusted.get_layer("drop1").rate == pytest.approx(0.2)

@@ -15,6 +15,10 @@ with ``rewind=True`` the surviving weights are reset to their values at the star
 :func:`apply` before each retraining, as in the lottery-ticket procedure (Frankle & Carbin 2019,
 rewinding to the pretrained weights).
 
+A ``Dropout`` layer that feeds a pruned layer has its rate scaled down to the weights that layer
+keeps, ``D_r = D_o * sqrt(1 - sparsity)``, before fine-tuning starts (Han et al. 2015, section
+3.3: a smaller network needs less dropout; ``adjust_dropout=False`` keeps the rates).
+
 Pruned weights are exactly zero, so later passes recover the masks with
 :func:`tinycompress.compress.layers.kernel_masks`; the report also carries them.
 """
@@ -30,7 +34,7 @@ from tinycompress.compress.layers import Target, targets
 from tinycompress.compress.train import TrainSpec, UpdateRule, evaluate, fine_tune, resolve_loss
 from tinycompress.errors import UserError
 
-__all__ = ["PruneSpec", "LayerPruneResult", "PruneReport", "apply", "magnitude_mask",
+__all__ = ["PruneSpec", "LayerPruneResult", "PruneReport", "apply", "adjust_dropout", "magnitude_mask",
            "polynomial_sparsity", "sensitivity", "allocate"]
 
 SCHEDULES = ("polynomial", "oneshot")
@@ -66,6 +70,7 @@ class PruneSpec:
     rewind: bool = False
     train: TrainSpec = field(default_factory=TrainSpec)
     sensitivity_samples: int = 1000
+    adjust_dropout: bool = True
 
     def __post_init__(self):
         _check_fraction("sparsity", self.sparsity)
@@ -249,6 +254,22 @@ def _targets_for(model, spec: PruneSpec, x_val, y_val, tgts) -> tuple[dict[str, 
     return {**fixed, **allocate(curves, {t.name: sizes[t.name] for t in free}, overall_free)}, curves
 
 
+def adjust_dropout(model, sparsity: Mapping[str, float]) -> dict[str, float]:
+    """Scale the rate of every Dropout layer that feeds a layer of ``sparsity`` (name -> fraction
+    pruned) by ``sqrt(1 - sparsity)``; return the new rates by Dropout layer name."""
+    import keras
+
+    rates = {}
+    for name, s in sparsity.items():
+        for node in model.get_layer(name)._inbound_nodes:
+            for tensor in node.input_tensors:
+                prev = tensor._keras_history[0]
+                if isinstance(prev, keras.layers.Dropout) and prev.name not in rates:
+                    prev.rate = float(prev.rate * np.sqrt(1.0 - s))
+                    rates[prev.name] = prev.rate
+    return rates
+
+
 def apply(model, spec: PruneSpec, x: np.ndarray, y: np.ndarray, x_val: np.ndarray | None = None,
           y_val: np.ndarray | None = None, progress: Progress | None = None, teacher=None):
     """Prune ``model`` in place and fine-tune it; return ``(model, PruneReport)``.
@@ -264,6 +285,8 @@ def apply(model, spec: PruneSpec, x: np.ndarray, y: np.ndarray, x_val: np.ndarra
     n_val = min(len(x_val), spec.sensitivity_samples)
     final, curves = _targets_for(model, spec, x_val[:n_val], y_val[:n_val], tgts)
 
+    if spec.adjust_dropout:
+        adjust_dropout(model, final)
     rule = _MaskRule(tgts)
     snapshot = model.get_weights() if spec.rewind else None
     start = {t.name: float(np.mean(t.numpy() == 0)) for t in tgts}
