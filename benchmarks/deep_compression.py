@@ -115,8 +115,8 @@ def baseline(name: str, recipe: Recipe, seed: int, cache_dir: Path, train_limit:
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     t0 = time.perf_counter()
-    if recipe.base_augment:
-        model.fit(_augmented(x, y, recipe.base_augment, recipe.base_batch, seed), epochs=recipe.base_epochs,
+    if recipe.base_augment or recipe.base_dropout:
+        model.fit(_batches(x, y, recipe.base_augment, recipe.base_batch, seed), epochs=recipe.base_epochs,
                   verbose=0)
     else:
         model.fit(x, y, epochs=recipe.base_epochs, batch_size=recipe.base_batch, shuffle=True, verbose=0)
@@ -125,11 +125,12 @@ def baseline(name: str, recipe: Recipe, seed: int, cache_dir: Path, train_limit:
     return model, path
 
 
-def _augmented(x: np.ndarray, y: np.ndarray, augment: str, batch: int, seed: int):
-    """A tf.data pipeline of randomly flipped and/or shifted (by up to 2 pixels) training batches."""
+def _batches(x: np.ndarray, y: np.ndarray, augment: str, batch: int, seed: int):
+    """A tf.data pipeline of shuffled training batches, randomly flipped and/or shifted (by up to
+    2 pixels) when ``augment`` says so."""
     import tensorflow as tf
 
-    ops = set(augment.split(","))
+    ops = set(filter(None, augment.split(",")))
     if not ops <= {"flip", "shift"}:
         raise SystemExit(f"base_augment {augment!r}: use flip and/or shift")
 
@@ -141,7 +142,9 @@ def _augmented(x: np.ndarray, y: np.ndarray, augment: str, batch: int, seed: int
         return a, b
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
-    return ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE).batch(batch).prefetch(2)
+    if ops:
+        ds = ds.map(aug, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch).prefetch(2)
 
 
 def compressed(name: str, base_path: Path, recipe: Recipe, seed: int, cache_dir: Path,
