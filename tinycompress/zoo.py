@@ -17,7 +17,7 @@ import numpy as np
 from tinycompress.errors import UserError
 
 __all__ = [
-    "lenet5", "lenet300_100", "ds_cnn", "resnet8", "mlp_autoencoder",
+    "lenet5", "lenet5_caffe", "lenet300_100", "ds_cnn", "resnet8", "mlp_autoencoder",
     "train_lenet5_fashion", "fashion_arrays", "evaluate_accuracy", "MODELS",
 ]
 
@@ -91,6 +91,35 @@ def lenet5(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: in
     x = L.Dense(classes, kernel_initializer=init(), name="fc3")(drop(x, 3))
     out = L.Softmax(name="softmax")(x)
     return keras.Model(inp, out, name="lenet5")
+
+
+def lenet5_caffe(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: int = 0,
+                 dropout: float = 0.0):
+    """The Caffe LeNet-5 of the Deep Compression paper's table 1 (431,080 parameters, 1,724 KB):
+    Conv(20,5x5)-MaxPool-Conv(50,5x5)-MaxPool-Dense500-Dense10-Softmax, all convolutions VALID.
+
+    ``dropout`` > 0 puts training-only Dropout layers (``drop1``, ``drop2``) before the Dense layers.
+    """
+    keras = _keras()
+    L = keras.layers
+    shape = _check_shape("lenet5_caffe", input_shape, 3)
+    _check_positive("lenet5_caffe", classes=classes)
+    dropout = _check_dropout("lenet5_caffe", dropout)
+    init = _Seeds(seed)
+
+    def drop(x, i):
+        return L.Dropout(dropout, name=f"drop{i}")(x) if dropout else x
+
+    inp = keras.Input(shape=shape, name="input")
+    x = L.Conv2D(20, 5, activation="relu", kernel_initializer=init(), name="conv1")(inp)
+    x = L.MaxPooling2D(2, name="pool1")(x)
+    x = L.Conv2D(50, 5, activation="relu", kernel_initializer=init(), name="conv2")(x)
+    x = L.MaxPooling2D(2, name="pool2")(x)
+    x = L.Flatten(name="flatten")(x)
+    x = L.Dense(500, activation="relu", kernel_initializer=init(), name="fc1")(drop(x, 1))
+    x = L.Dense(classes, kernel_initializer=init(), name="fc2")(drop(x, 2))
+    out = L.Softmax(name="softmax")(x)
+    return keras.Model(inp, out, name="lenet5_caffe")
 
 
 def lenet300_100(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: int = 0):
@@ -202,6 +231,7 @@ def mlp_autoencoder(input_dim: int = 640, hidden: int = 128, bottleneck: int = 8
 
 MODELS = {
     "lenet5": lenet5,
+    "lenet5_caffe": lenet5_caffe,
     "lenet300_100": lenet300_100,
     "ds_cnn": ds_cnn,
     "resnet8": resnet8,
