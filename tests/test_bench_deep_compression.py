@@ -11,7 +11,8 @@ pytest.importorskip("keras")
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "deep_compression.py"
 
 
-def test_quick_run_prints_the_table(tmp_path, capsys):
+@pytest.mark.parametrize("model", ["lenet300_100", "lenet5"])
+def test_quick_run_prints_the_table(model, tmp_path, capsys):
     from tinycompress.datasets import FASHION_MNIST_ROOT
 
     if not Path(FASHION_MNIST_ROOT).is_dir():
@@ -23,7 +24,7 @@ def test_quick_run_prints_the_table(tmp_path, capsys):
         spec.loader.exec_module(bench)
     finally:
         del sys.modules[spec.name]
-    rc = bench.main(["--quick", "--model", "lenet300_100", "--weights", "huffman",
+    rc = bench.main(["--quick", "--model", model, "--weights", "huffman",
                      "--cache-dir", str(tmp_path), "--json", str(tmp_path / "out.json")])
     out = capsys.readouterr().out
     assert rc == 0, out  # every generated C bit-exact on the test images
