@@ -63,6 +63,20 @@ def _check_dropout(name: str, dropout: float) -> float:
     return float(dropout)
 
 
+def _lenet_start(name: str, input_shape, classes, seed, dropout):
+    """Checks and the shared pieces of the LeNet-5 builders: (layers, input, init, drop(x, i))."""
+    keras = _keras()
+    L = keras.layers
+    shape = _check_shape(name, input_shape, 3)
+    _check_positive(name, classes=classes)
+    dropout = _check_dropout(name, dropout)
+
+    def drop(x, i):
+        return L.Dropout(dropout, name=f"drop{i}")(x) if dropout else x
+
+    return L, keras.Input(shape=shape, name="input"), _Seeds(seed), drop
+
+
 def lenet5(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: int = 0,
            dropout: float = 0.0):
     """LeNet-5: Conv(6,5x5,same)-MaxPool-Conv(16,5x5)-MaxPool-Dense120-Dense84-Dense10-Softmax.
@@ -70,17 +84,7 @@ def lenet5(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: in
     ``dropout`` > 0 puts a Dropout layer (``drop1``..``drop3``) before each Dense layer; it acts in
     training only, so the converted model and the generated C are the same as without it.
     """
-    keras = _keras()
-    L = keras.layers
-    shape = _check_shape("lenet5", input_shape, 3)
-    _check_positive("lenet5", classes=classes)
-    dropout = _check_dropout("lenet5", dropout)
-    init = _Seeds(seed)
-
-    def drop(x, i):
-        return L.Dropout(dropout, name=f"drop{i}")(x) if dropout else x
-
-    inp = keras.Input(shape=shape, name="input")
+    L, inp, init, drop = _lenet_start("lenet5", input_shape, classes, seed, dropout)
     x = L.Conv2D(6, 5, padding="same", activation="relu", kernel_initializer=init(), name="conv1")(inp)
     x = L.MaxPooling2D(2, name="pool1")(x)
     x = L.Conv2D(16, 5, padding="valid", activation="relu", kernel_initializer=init(), name="conv2")(x)
@@ -90,7 +94,7 @@ def lenet5(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: in
     x = L.Dense(84, activation="relu", kernel_initializer=init(), name="fc2")(drop(x, 2))
     x = L.Dense(classes, kernel_initializer=init(), name="fc3")(drop(x, 3))
     out = L.Softmax(name="softmax")(x)
-    return keras.Model(inp, out, name="lenet5")
+    return _keras().Model(inp, out, name="lenet5")
 
 
 def lenet5_caffe(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: int = 0,
@@ -100,17 +104,7 @@ def lenet5_caffe(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, se
 
     ``dropout`` > 0 puts training-only Dropout layers (``drop1``, ``drop2``) before the Dense layers.
     """
-    keras = _keras()
-    L = keras.layers
-    shape = _check_shape("lenet5_caffe", input_shape, 3)
-    _check_positive("lenet5_caffe", classes=classes)
-    dropout = _check_dropout("lenet5_caffe", dropout)
-    init = _Seeds(seed)
-
-    def drop(x, i):
-        return L.Dropout(dropout, name=f"drop{i}")(x) if dropout else x
-
-    inp = keras.Input(shape=shape, name="input")
+    L, inp, init, drop = _lenet_start("lenet5_caffe", input_shape, classes, seed, dropout)
     x = L.Conv2D(20, 5, activation="relu", kernel_initializer=init(), name="conv1")(inp)
     x = L.MaxPooling2D(2, name="pool1")(x)
     x = L.Conv2D(50, 5, activation="relu", kernel_initializer=init(), name="conv2")(x)
@@ -119,7 +113,7 @@ def lenet5_caffe(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, se
     x = L.Dense(500, activation="relu", kernel_initializer=init(), name="fc1")(drop(x, 1))
     x = L.Dense(classes, kernel_initializer=init(), name="fc2")(drop(x, 2))
     out = L.Softmax(name="softmax")(x)
-    return keras.Model(inp, out, name="lenet5_caffe")
+    return _keras().Model(inp, out, name="lenet5_caffe")
 
 
 def lenet300_100(input_shape: Sequence[int] = (28, 28, 1), classes: int = 10, seed: int = 0):
