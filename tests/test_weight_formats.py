@@ -54,15 +54,20 @@ def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(
                  {"fused_activation_function": act}, version=4 if per_channel else 1)
 
 
-def conv(w, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="SAME", per_channel=True,
-         in_zp=-3, bias_range=(-5000, 5000)):
-    cout, kh, kw, cin = w.shape
+def filter_quant(cout, per_channel, bias_range):
+    """Filter scales (per channel or one), bias scales, zero points and random int32 biases."""
     rng = np.random.default_rng(2)
     ws = list(rng.uniform(0.5, 1.5, cout) * 0.01) if per_channel else 0.01
     bs = (list(np.float32(0.05) * np.float32(ws)) if per_channel
           else float(np.float32(0.05) * np.float32(0.01)))
     zeros = [0] * cout if per_channel else 0
-    b = rng.integers(*bias_range, cout).astype(np.int32)
+    return ws, bs, zeros, rng.integers(*bias_range, cout).astype(np.int32)
+
+
+def conv(w, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="SAME", per_channel=True,
+         in_zp=-3, bias_range=(-5000, 5000)):
+    cout, kh, kw, cin = w.shape
+    ws, bs, zeros, b = filter_quant(cout, per_channel, bias_range)
     oh = out_size(padding, h, kh, stride[0], dilation[0])
     ow = out_size(padding, wd, kw, stride[1], dilation[1])
     return model("CONV_2D",
@@ -82,12 +87,7 @@ def dw(rows, kh, kw, dm=1, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="S
     cout = rows.shape[0]
     cin = cout // dm
     w = rows.T.reshape(1, kh, kw, cout)
-    rng = np.random.default_rng(2)
-    ws = list(rng.uniform(0.5, 1.5, cout) * 0.01) if per_channel else 0.01
-    bs = (list(np.float32(0.05) * np.float32(ws)) if per_channel
-          else float(np.float32(0.05) * np.float32(0.01)))
-    zeros = [0] * cout if per_channel else 0
-    b = rng.integers(*bias_range, cout).astype(np.int32)
+    ws, bs, zeros, b = filter_quant(cout, per_channel, bias_range)
     oh = out_size(padding, h, kh, stride[0], dilation[0])
     ow = out_size(padding, wd, kw, stride[1], dilation[1])
     return model("DEPTHWISE_CONV_2D",
