@@ -14,7 +14,8 @@ interpreter on the full Fashion-MNIST test set (host gcc) and report its accurac
 inference). Bytes: float32 counts every Keras parameter (kernels and biases) at 4 bytes; the
 C's bytes are the compiler's `weights_bytes`, every parameter byte placed in flash (weights,
 codebooks, indices, Huffman tables, biases, requantisation constants, softmax exp table
-when the kernel uses one). Reads Fashion-MNIST from the Debian package dataset-fashion-mnist; downloads nothing.
+when the kernel uses one). Reads Fashion-MNIST from the Debian package dataset-fashion-mnist;
+downloads nothing.
 
 The compressed model is quantised with per-tensor weight scales (--per-tensor-off: per channel),
 so a weight-shared kernel stays one small int8 codebook and a layer needs one requantisation
@@ -33,9 +34,10 @@ images under QEMU on Cortex-M4):
 - lenet5, the classic 61,706-parameter net (dropout 0.3 baseline, 30 epochs): float 91.23% ->
   89.45% (-1.78 pp) at 44.0x (5,605 B, 6.8% kept). Target NOT met: at this size the net has
   too little to spare.
-Fine-tuning augmentation (flip, shift) and distillation from the baseline did not help here
-(a flip+shift baseline, 90.88%, fine-tuned with flip+shift and distillation 0.5: -1.92 pp at 52.8x; distillation 0.5 with adjusted dropout: 89.13% against 89.45%
-without); scaling dropout to the kept weights did (87.68% -> 89.13% at 42x).
+Fine-tuning augmentation (flip, shift) and distillation from the baseline did not help here (a
+flip+shift baseline, 90.88%, fine-tuned with flip+shift and distillation 0.5: -1.92 pp at 52.8x;
+distillation 0.5 with adjusted dropout: 89.13% against 89.45% without); scaling dropout to the
+kept weights did (87.68% -> 89.13% at 42x).
 Wall time on 2 cores: about 150 s with everything cached; from scratch about 45 min (baselines
 about 3 + 4 + 20 min, compression about 5 + 2.5 + 10 min).
 """
@@ -77,7 +79,7 @@ class Recipe:
     dense_bits: int = 5
     cluster_epochs: float = 2.0
     cluster_lr: float = 1e-4
-    base_augment: str = ""        # baseline training: "flip,shift" (tf.image, shift by 2 pixels)
+    base_augment: str = ""        # baseline training: "flip,shift" (tf.image; TrainSpec.augment syntax)
     base_dropout: float = 0.0     # baseline training: Dropout before each Dense layer (LeNet-5)
     augment: str = ""             # fine-tuning (TrainSpec.augment)
     distill: float = 0.0          # fine-tuning: weight of the baseline's soft targets
@@ -141,19 +143,18 @@ def baseline(name: str, recipe: Recipe, seed: int, cache_dir: Path, train_limit:
 
 
 def _batches(x: np.ndarray, y: np.ndarray, augment: str, batch: int, seed: int):
-    """A tf.data pipeline of shuffled training batches, randomly flipped and/or shifted (by up to
-    2 pixels) when ``augment`` says so."""
+    """A tf.data pipeline of shuffled training batches, randomly flipped and/or shifted when
+    ``augment`` says so (the fine-tuning's syntax, TrainSpec.augment: flip, shift, shiftN)."""
     import tensorflow as tf
 
-    ops = set(filter(None, augment.split(",")))
-    if not ops <= {"flip", "shift"}:
-        raise SystemExit(f"base_augment {augment!r}: use flip and/or shift")
+    ops = TrainSpec(augment=augment).augmentations()
 
     def aug(a, b):
-        if "flip" in ops:
-            a = tf.image.random_flip_left_right(a)
-        if "shift" in ops:
-            a = tf.image.random_crop(tf.pad(a, [[2, 2], [2, 2], [0, 0]]), [28, 28, 1])
+        for kind, pixels in ops:
+            if kind == "flip":
+                a = tf.image.random_flip_left_right(a)
+            elif pixels:
+                a = tf.image.random_crop(tf.pad(a, [[pixels, pixels], [pixels, pixels], [0, 0]]), x.shape[1:])
         return a, b
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=seed)
