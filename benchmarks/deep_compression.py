@@ -79,6 +79,7 @@ class Recipe:
     dense_bits: int = 5
     cluster_epochs: float = 2.0
     cluster_lr: float = 1e-4
+    grid: str = "int8"            # centroids on the per-tensor int8 grid ("none": float centroids)
     base_augment: str = ""        # baseline training: "flip,shift" (tf.image; TrainSpec.augment syntax)
     base_dropout: float = 0.0     # baseline training: Dropout before each Dense layer (LeNet-5)
     augment: str = ""             # fine-tuning (TrainSpec.augment)
@@ -175,6 +176,7 @@ def compressed(name: str, base_path: Path, recipe: Recipe, seed: int, cache_dir:
                         train=TrainSpec(epochs=recipe.prune_epochs, learning_rate=recipe.prune_lr, seed=seed,
                                         schedule="cosine", **regular)),
         cluster=ClusterSpec(conv_bits=recipe.conv_bits, dense_bits=recipe.dense_bits, per_layer=recipe.bits,
+                            grid=recipe.grid,
                             train=TrainSpec(epochs=recipe.cluster_epochs, learning_rate=recipe.cluster_lr,
                                             seed=seed, schedule="cosine", **regular)),
     )
@@ -327,6 +329,8 @@ def main(argv=None) -> int:
     p.add_argument("--distill", type=float, help="fine-tuning distillation weight (replaces the recipe's)")
     p.add_argument("--base-augment", help="baseline augmentation: flip,shift or '' (replaces the recipe's)")
     p.add_argument("--base-dropout", type=float, help="baseline dropout (replaces the recipe's)")
+    p.add_argument("--grid", choices=("int8", "none"),
+                   help="centroid grid: int8 (per-tensor int8 values, the default) or none (float)")
     p.add_argument("--dense-bits", type=int)
     p.add_argument("--conv-bits", type=int)
     p.add_argument("--weights", default="auto,huffman", help="compiler formats for the compressed model")
@@ -359,7 +363,7 @@ def main(argv=None) -> int:
                     "cluster_epochs": args.cluster_epochs,
                     "dense_bits": args.dense_bits, "conv_bits": args.conv_bits, "augment": args.augment,
                     "distill": args.distill, "base_augment": args.base_augment,
-                    "base_dropout": args.base_dropout}
+                    "base_dropout": args.base_dropout, "grid": args.grid}
             kw = {k: v for k, v in over.items() if v is not None}
             if args.quick:
                 kw.setdefault("base_epochs", QUICK["base_epochs"])

@@ -156,3 +156,33 @@ def test_weight_shared_kernel_converts_per_tensor_to_one_int8_codebook():
         if not per_channel:
             q = fc2[0].data
             assert np.unique(q[q != 0]).size <= 7
+
+
+@pytest.mark.parametrize("grid", ["int8", "none"])
+def test_int8_grid_makes_per_tensor_quantisation_exact(grid):
+    """With grid="int8" the fine-tuned centroids are the int8 values of TFLite's per-tensor
+    quantisation: dequantised, every kernel of the INT8 model is the Keras kernel exactly."""
+    from tinycompress.frontends.keras import convert
+    from tinycompress.frontends.tflite import read_tflite
+
+    x, y = data(128)
+    spec = CompressSpec(prune=PruneSpec(sparsity=0.5, allocation="uniform", schedule="oneshot",
+                                        train=TrainSpec(epochs=0)),
+                        cluster=ClusterSpec(conv_bits=4, dense_bits=3, grid=grid,
+                                            train=TrainSpec(epochs=1, batch_size=32, learning_rate=1e-2)))
+    m, rep = compress(model(), x, y, spec)
+    assert all(r.moved > 0 for r in rep.cluster.layers)  # the centroids did train
+    graph = read_tflite(convert(m, (12, 12, 1), x, "m", per_channel=False), "m")
+    consts = [t for t in graph.tensors.values() if t.data is not None and t.data.dtype == np.int8]
+    exact = []
+    for t in targets(m):
+        w = t.numpy()
+        q = [c for c in consts if c.data.size == w.size]
+        assert len(q) == 1, t.name
+        deq = np.sort((q[0].data.astype(np.float64) * q[0].quant.scale[0]).reshape(-1))
+        exact.append(np.allclose(deq, np.sort(w.reshape(-1)), rtol=1e-6, atol=0))
+        if grid == "int8":
+            codes = w[w != 0] / (np.abs(w).max() / 127)
+            np.testing.assert_allclose(codes, np.round(codes), atol=1e-4)
+            assert np.all(np.abs(np.round(codes)) >= 1)  # kept weights stay nonzero
+    assert all(exact) if grid == "int8" else not all(exact)

@@ -44,6 +44,9 @@ def _per_layer(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--clusters", type=click.IntRange(1, 255), default=None,
               help="Shared weights per layer; sets --bits to ceil(log2(K + 1)) (one code is zero).")
 @click.option("--no-cluster", is_flag=True, help="Prune only (no weight sharing).")
+@click.option("--grid", type=click.Choice(["int8", "none"]), default="int8", show_default=True,
+              help="Shared weights on each layer's per-tensor int8 grid, so that "
+                   "'compile --per-tensor-weights' keeps them exactly (none: float centroids).")
 @click.option("--epochs", type=click.FloatRange(0.1, 1000), default=2.0, show_default=True,
               help="Fine-tuning epochs per stage.")
 @click.option("--augment", default="", metavar="OPS",
@@ -58,7 +61,7 @@ def _per_layer(values: tuple[str, ...]) -> dict[str, float]:
               help="Fraction of TRAIN.npz held out to measure accuracy before and after.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, clusters, no_cluster,
-            epochs, augment, distill, temperature, val_split, as_json):
+            grid, epochs, augment, distill, temperature, val_split, as_json):
     """Prune, share weights (k-means) and Huffman-account MODEL, as Deep Compression does."""
     from rich.console import Console
 
@@ -91,7 +94,7 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, cl
         prune_kw["sparsity"] = sparsity
     cluster = None
     if not no_cluster:
-        ckw = {"train": TrainSpec(epochs=max(0.1, epochs / 2), learning_rate=1e-4, **regularise)}
+        ckw = {"train": TrainSpec(epochs=max(0.1, epochs / 2), learning_rate=1e-4, **regularise), "grid": grid}
         if bits is not None:
             ckw.update(conv_bits=bits, dense_bits=bits)
         cluster = ClusterSpec(**ckw)

@@ -9,6 +9,14 @@ by k-means++. Then the network is fine-tuned: each step takes the gradient with 
 kernel, sums it per cluster index (index 0 dropped, so zeros stay zero), lets the optimizer
 update the centroids and writes ``centroids[index]`` back into the kernel. Biases and
 normalisation parameters train normally.
+
+With ``grid="int8"`` (the default) the kernel is written with every centroid snapped to the
+symmetric int8 grid of the layer's per-tensor scale, ``s = max|centroid| / 127`` (TFLite's
+per-tensor weight quantisation): the network fine-tunes with exactly the values its INT8 model
+will hold, while the float centroids behind them take the gradients (a straight-through
+estimator). Quantising the clustered model per tensor then changes no weight. A nonzero
+centroid never snaps to zero (it takes the smallest grid step of its sign), so kept weights stay
+kept. ``grid="none"`` keeps the float centroids.
 """
 
 from __future__ import annotations
@@ -22,9 +30,10 @@ from tinycompress.compress.layers import Target, targets
 from tinycompress.compress.train import TrainSpec, UpdateRule, fine_tune
 from tinycompress.errors import UserError
 
-__all__ = ["ClusterSpec", "LayerClusterResult", "ClusterReport", "apply", "kmeans_1d", "assign"]
+__all__ = ["ClusterSpec", "LayerClusterResult", "ClusterReport", "apply", "kmeans_1d", "assign", "snap_int8"]
 
 INITS = ("linear", "kmeans++", "random")
+GRIDS = ("int8", "none")
 Progress = Callable[[str, int, int], None]
 
 
@@ -45,6 +54,7 @@ class ClusterSpec:
     train: TrainSpec = field(default_factory=lambda: TrainSpec(epochs=1.0, learning_rate=1e-4))
     train_others: bool = True  # also fine-tune biases / BN while the centroids train
     seed: int = 0
+    grid: str = "int8"         # snap centroids to the per-tensor int8 grid ("none": float centroids)
 
     def __post_init__(self):
         _check_bits("conv_bits", self.conv_bits)
@@ -53,6 +63,8 @@ class ClusterSpec:
             _check_bits(f"per_layer[{name!r}]", b)
         if self.init not in INITS:
             raise UserError(f"unknown init {self.init!r}; use one of: {', '.join(INITS)}")
+        if self.grid not in GRIDS:
+            raise UserError(f"unknown grid {self.grid!r}; use one of: {', '.join(GRIDS)}")
         if not isinstance(self.kmeans_iterations, int) or not 0 <= self.kmeans_iterations <= 10000:
             raise UserError(f"kmeans_iterations must be an integer in 0..10000, got {self.kmeans_iterations!r}")
         if not isinstance(self.train, TrainSpec):
@@ -133,16 +145,32 @@ def _nonzero(c: np.ndarray) -> np.ndarray:
     return c
 
 
+def snap_int8(centroids, used):
+    """``centroids`` (float tensor) on the symmetric int8 grid of ``max|centroid| / 127`` over the
+    ``used`` ones (a 0/1 float mask: clusters with members); nonzero values stay nonzero."""
+    import tensorflow as tf
+
+    c = tf.convert_to_tensor(centroids, tf.float32)
+    scale = tf.reduce_max(tf.abs(c) * used) / 127.0
+    safe = tf.where(scale > 0, scale, 1.0)
+    q = tf.clip_by_value(tf.round(c / safe), -127.0, 127.0)
+    q = tf.where(tf.logical_and(q == 0, c != 0), tf.sign(c), q)
+    return tf.where(scale > 0, q * safe, c)
+
+
 class _CentroidRule(UpdateRule):
     """Kernel gradients summed per cluster drive the centroids; kernels are rebuilt each step."""
 
     def __init__(self, tgts: list[Target], indices: list[np.ndarray], centroids: list[np.ndarray],
-                 train_others: bool):
+                 train_others: bool, grid: str = "none"):
         import keras
         import tensorflow as tf
 
         self.targets = tgts
         self.train_others = train_others
+        self.grid = grid
+        self.used = [tf.constant((np.bincount(i.reshape(-1), minlength=c.size + 1)[1:] > 0).astype(np.float32))
+                     for i, c in zip(indices, centroids)]
         self.idx = [tf.constant(i.reshape(-1).astype(np.int32)) for i in indices]
         self.k = [int(c.size) for c in centroids]
         self.cvars = [keras.Variable(c, trainable=True, name=f"{t.name}_centroids")
@@ -169,15 +197,23 @@ class _CentroidRule(UpdateRule):
                 out_v.append(self.cvars[j])
         return out_g, out_v
 
+    def values(self, j: int):
+        """The kernel values of layer ``j``'s clusters: its centroids, snapped to the grid."""
+        import tensorflow as tf
+
+        c = self.cvars[j]
+        return snap_int8(c, self.used[j]) if self.grid == "int8" else tf.convert_to_tensor(c)
+
     def after_step(self):
         import tensorflow as tf
 
-        for t, c, idx in zip(self.targets, self.cvars, self.idx):
-            table = tf.concat([tf.zeros([1], c.dtype), tf.convert_to_tensor(c)], axis=0)
+        for j, (t, idx) in enumerate(zip(self.targets, self.idx)):
+            table = tf.concat([tf.zeros([1], tf.float32), self.values(j)], axis=0)
             t.variable.assign(tf.reshape(tf.gather(table, idx), t.variable.shape))
 
     def centroids(self) -> list[np.ndarray]:
-        return [np.asarray(c.numpy()) for c in self.cvars]
+        """The kernel values of every layer's clusters (snapped when ``grid="int8"``)."""
+        return [np.asarray(self.values(j).numpy()) for j in range(len(self.cvars))]
 
 
 def apply(model, spec: ClusterSpec, x: np.ndarray | None = None, y: np.ndarray | None = None,
@@ -206,12 +242,13 @@ def apply(model, spec: ClusterSpec, x: np.ndarray | None = None, y: np.ndarray |
         idx = np.zeros(w.shape, dtype=np.int64)
         if c.size:
             idx[nz] = assign(w[nz], c) + 1
-        t.variable.assign(np.concatenate([[0.0], c]).astype(np.float32)[idx])
         indices.append(idx)
         centroids.append(c)
         bits.append(b)
 
-    rule = _CentroidRule(tgts, indices, centroids, spec.train_others)
+    rule = _CentroidRule(tgts, indices, centroids, spec.train_others, spec.grid)
+    rule.after_step()  # the kernels hold their (snapped) centroids before any training
+    centroids = rule.centroids()
     losses: list[float] = []
     if x is not None and y is not None and spec.train.epochs > 0:
         def report(step, total):
