@@ -124,3 +124,30 @@ def test_compress_command_takes_augment_and_distill(tmp_path, capsys):
     assert main([*args, "--augment", "rotate"]) == 2
     assert "unknown augmentation 'rotate'" in capsys.readouterr().err
     assert not (tmp_path / "o.keras").exists()
+
+
+def test_compress_command_bits_per_layer_and_grid(tmp_path, capsys):
+    import json
+
+    from tinycompress.cli import main
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(96, 12, 12, 1)).astype(np.float32)
+    y = (x[:, :6].mean(axis=(1, 2, 3)) > 0).astype(np.int32)
+    zoo.lenet5(input_shape=(12, 12, 1), classes=2, seed=0).save(tmp_path / "m.keras")
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    out = tmp_path / "o.keras"
+    args = ["compress", str(tmp_path / "m.keras"), "--data", str(tmp_path / "train.npz"), "-o", str(out),
+            "--sparsity", "0.5", "--bits", "4", "--epochs", "0.5"]
+    assert main([*args, "--layer-bits", "fc1=2", "--layer-bits", "conv1=7", "--grid", "none", "--json"]) == 0
+    bits = {r["name"]: r["weight_bits"] for r in json.loads(capsys.readouterr().out)["layers"]}
+    assert bits == {"conv1": 7, "conv2": 4, "fc1": 2, "fc2": 4, "fc3": 4}
+    out.unlink()
+    assert main([*args, "--layer-bits", "fc1=x"]) == 2
+    assert "--layer-bits 'fc1=x' is not NAME=B: give e.g. conv1=8" in capsys.readouterr().err
+    assert main([*args, "--layer-bits", "fc9=3"]) == 2
+    assert "per_layer names unknown layer(s) fc9" in capsys.readouterr().err
+    assert main([*args, "--layer-bits", "fc1=9"]) == 2
+    assert "per_layer['fc1'] must be an integer number of bits in 1..8, got 9" in capsys.readouterr().err
+    assert main([*args, "--grid", "float"]) == 2
+    assert not out.exists()

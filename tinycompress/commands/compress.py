@@ -13,16 +13,18 @@ import click
 from ..errors import UserError
 
 
-def _per_layer(values: tuple[str, ...]) -> dict[str, float]:
+def _per_layer(values: tuple[str, ...], option: str = "--layer-sparsity", kind=float,
+               example: str = "dense_1=0.9") -> dict[str, float]:
     result = {}
     for item in values:
         name, sep, value = item.partition("=")
         try:
-            result[name] = float(value)
+            result[name] = kind(value)
         except ValueError:
             sep = ""
         if not sep or not name:
-            raise UserError(f"--layer-sparsity '{item}' is not NAME=S: give e.g. dense_1=0.9")
+            what = "S" if kind is float else "B"
+            raise UserError(f"{option} '{item}' is not NAME={what}: give e.g. {example}")
     return result
 
 
@@ -41,6 +43,8 @@ def _per_layer(values: tuple[str, ...]) -> dict[str, float]:
                    "that feeds one Conv2D/Dense, then fine-tune the smaller model.")
 @click.option("--bits", type=click.IntRange(1, 8), default=None,
               help="Cluster index bits for every layer (default: conv 8, dense 5, as the paper).")
+@click.option("--layer-bits", multiple=True, metavar="NAME=B",
+              help="Cluster index bits for one layer, over --bits and the defaults (repeatable).")
 @click.option("--clusters", type=click.IntRange(1, 255), default=None,
               help="Shared weights per layer; sets --bits to ceil(log2(K + 1)) (one code is zero).")
 @click.option("--no-cluster", is_flag=True, help="Prune only (no weight sharing).")
@@ -60,7 +64,7 @@ def _per_layer(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--val-split", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
               help="Fraction of TRAIN.npz held out to measure accuracy before and after.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, clusters, no_cluster,
+def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, layer_bits, clusters, no_cluster,
             grid, epochs, augment, distill, temperature, val_split, as_json):
     """Prune, share weights (k-means) and Huffman-account MODEL, as Deep Compression does."""
     from rich.console import Console
@@ -97,6 +101,8 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, cl
         ckw = {"train": TrainSpec(epochs=max(0.1, epochs / 2), learning_rate=1e-4, **regularise), "grid": grid}
         if bits is not None:
             ckw.update(conv_bits=bits, dense_bits=bits)
+        if layer_bits:
+            ckw["per_layer"] = _per_layer(layer_bits, "--layer-bits", int, "conv1=8")
         cluster = ClusterSpec(**ckw)
     structured = None if remove_filters is None else StructuredSpec(fraction=remove_filters, train=train)
     spec = CompressSpec(prune=PruneSpec(**prune_kw), cluster=cluster, structured=structured)
