@@ -96,9 +96,10 @@ RECIPES = {
                      per_layer={"conv1": 0.4, "conv2": 0.75, "fc1": 0.955, "fc2": 0.9, "fc3": 0.6},
                      conv_bits=4, dense_bits=3, prune_epochs=12.0, prune_lr=2e-3, cluster_epochs=2),
 }
-RECIPES["lenet5_caffe"] = Recipe(base_epochs=12, base_lr=1e-3, base_batch=128, base_dropout=0.4,
+RECIPES["lenet5_caffe"] = Recipe(base_epochs=20, base_lr=1e-3, base_batch=128, base_dropout=0.4,
                                  per_layer={"conv1": 0.3, "conv2": 0.8, "fc1": 0.93, "fc2": 0.75},
-                                 conv_bits=4, dense_bits=4, prune_epochs=6.0, prune_lr=1e-3, cluster_epochs=1)
+                                 conv_bits=5, dense_bits=4, bits={"conv1": 8, "fc2": 5},
+                                 prune_epochs=12.0, prune_lr=1e-3, cluster_epochs=2)
 QUICK = {"train_limit": 3000, "test_limit": 1000, "base_epochs": 2, "prune_epochs": 1.0,
          "cluster_epochs": 0.5, "qemu_vectors": 0}
 
@@ -332,6 +333,7 @@ def main(argv=None) -> int:
     p.add_argument("--grid", choices=("int8", "none"),
                    help="centroid grid: int8 (per-tensor int8 values, the default) or none (float)")
     p.add_argument("--dense-bits", type=int)
+    p.add_argument("--layer-bits", help="cluster bits per layer, e.g. conv1=8,fc2=5 (replaces the recipe's)")
     p.add_argument("--conv-bits", type=int)
     p.add_argument("--weights", default="auto,huffman", help="compiler formats for the compressed model")
     p.add_argument("--per-tensor-off", action="store_true",
@@ -374,6 +376,8 @@ def main(argv=None) -> int:
             if args.layer_sparsity:
                 kw["per_layer"] = {k: float(v) for k, v in
                                    (item.split("=") for item in args.layer_sparsity.split(","))}
+            if args.layer_bits:
+                kw["bits"] = {k: int(v) for k, v in (item.split("=") for item in args.layer_bits.split(","))}
             recipe = Recipe(**{**asdict(r), **kw})
             log(f"{name}: {recipe}")
             work = Path(tmp) / name
