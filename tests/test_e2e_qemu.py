@@ -59,3 +59,27 @@ def test_mlperf_large_models(tmp_path, model, board):
         pytest.skip("shared models not present")
     result, expected, _, _ = _run(tmp_path, MLPERF / model, board, vectors=4)
     assert np.array_equal(result.outputs, expected)
+
+
+def test_verify_command_reports_each_layer_on_qemu(tmp_path, capsys):
+    """`verify --target qemu` gives every layer's weight format, bytes and instructions."""
+    import json
+
+    from tflite_builder import conv_model
+    from tinycompress.cli import main
+
+    (tmp_path / "m.tflite").write_bytes(conv_model(6, 6, 3, 4, 3, 3, per_channel=False))
+    out = tmp_path / "out"
+    assert main(["compile", str(tmp_path / "m.tflite"), "-o", str(out), "--name", "m"]) == 0
+    capsys.readouterr()
+    args = ["verify", str(out), "--target", "qemu", "--board", "mps2-an386", "--vectors", "2"]
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (layer,) = report["layers"]
+    assert (layer["op"], layer["weight_format"]) == ("CONV_2D", "dense")
+    # The compiler's count (int8 filters, int32 folded bias, requantisation constants).
+    assert layer["weights_bytes"] == read_manifest(out)["layers"][0]["weights_bytes"] >= 4 * 27 + 4 * 4
+    assert 0 < layer["instructions"] <= report["instructions_per_inference"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "per layer on mps2-an386" in text and f"{layer['instructions']:,}" in text

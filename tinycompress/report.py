@@ -12,6 +12,13 @@ def _kb(n: int) -> str:
     return f"{n:,} B ({n / 1024:.1f} KiB)"
 
 
+def layer_label(name: str) -> str:
+    """A layer's name for a table: the scopes between the model and the op of its first tensor
+    name ('lenet5_1/conv1_1/Relu;...' -> 'conv1_1'), or the whole first name when it has none."""
+    parts = name.split(";")[0].split("/")
+    return "/".join(parts[1:-1]) if len(parts) >= 3 else parts[0] if len(parts) == 1 else "/".join(parts)
+
+
 def print_compile_summary(s: dict) -> None:
     t = Table(title=f"compiled '{s['name']}' -> {s['outdir']}", show_header=False)
     t.add_row("operators", ", ".join(f"{k} x{v}" for k, v in s["ops"].items()))
@@ -29,7 +36,7 @@ def print_compile_summary(s: dict) -> None:
                           else "left")
         for i, layer in enumerate(detail):
             b, d = layer["weights_bytes"], layer["dense_weights_bytes"]
-            lt.add_row(str(i), layer["name"], layer["op"], layer["weight_format"], f"{b:,}",
+            lt.add_row(str(i), layer_label(layer["name"]), layer["op"], layer["weight_format"], f"{b:,}",
                        f"{d:,}", f"{100 * (d - b) / d:.0f}%" if d else "-")
         console.print(lt)
 
@@ -51,3 +58,14 @@ def print_verify_summary(r: dict) -> None:
     if "instructions_per_inference" in r:
         t.add_row("instructions / inference", f"{r['instructions_per_inference']:,}")
     console.print(t)
+    layers = r.get("layers") or []
+    if layers:
+        total = r.get("instructions_per_inference") or sum(layer["instructions"] for layer in layers) or 1
+        lt = Table(title=f"per layer on {r.get('board', r['target'])} (instructions: most over the vectors)")
+        for col in ("#", "layer", "op", "format", "bytes", "instructions", "share"):
+            lt.add_column(col, justify="right" if col in ("#", "bytes", "instructions", "share") else "left")
+        for i, layer in enumerate(layers):
+            lt.add_row(str(i), layer_label(layer["name"]), layer["op"], layer["weight_format"],
+                       f"{layer['weights_bytes']:,}",
+                       f"{layer['instructions']:,}", f"{100 * layer['instructions'] / total:.1f}%")
+        console.print(lt)

@@ -77,6 +77,10 @@ def verify(outdir: Path, target: str = "host", count: int = 100, data: Path | No
             instructions_per_inference=int(result.instructions_per_inference),
             instructions_method=result.count_method,
             layer_instructions=[int(v) for v in result.layer_instructions],
+            layers=[{"name": lay.get("name", ""), "op": lay.get("op", ""),
+                     "weight_format": lay.get("weight_format", "dense"),
+                     "weights_bytes": int(lay.get("weights_bytes", 0)), "instructions": int(n)}
+                    for lay, n in zip(manifest["layers"], result.layer_instructions)],
             flash_bytes=int(result.flash_bytes),
             model_flash_bytes=int(result.model_flash_bytes),
             static_ram_bytes=int(result.static_ram_bytes),
