@@ -186,3 +186,13 @@ def test_int8_grid_makes_per_tensor_quantisation_exact(grid):
             np.testing.assert_allclose(codes, np.round(codes), atol=1e-4)
             assert np.all(np.abs(np.round(codes)) >= 1)  # kept weights stay nonzero
     assert all(exact) if grid == "int8" else not all(exact)
+
+
+def test_unknown_layer_names_are_refused_before_any_training():
+    x, y = data(64)
+    calls = []
+    for spec in (CompressSpec(prune=PruneSpec(per_layer={"fc9": 0.5}, train=FAST), cluster=None),
+                 CompressSpec(prune=PruneSpec(sparsity=0.5, train=FAST), cluster=ClusterSpec(per_layer={"fc9": 3}))):
+        with pytest.raises(UserError, match=r"per_layer names unknown layer\(s\) fc9; \w+ layers: conv1, conv2"):
+            compress(model(), x, y, spec, progress=lambda *a: calls.append(a))
+    assert calls == []

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinycompress.compress.layers import Target, targets
+from tinycompress.compress.layers import Target, check_names, targets
 from tinycompress.compress.train import TrainSpec, UpdateRule, fine_tune
 from tinycompress.errors import UserError
 
@@ -229,10 +229,7 @@ def apply(model, spec: ClusterSpec, x: np.ndarray | None = None, y: np.ndarray |
     tgts = targets(model)
     if not tgts:
         raise UserError(f"model {model.name!r} has no clusterable layers (Dense, Conv2D, DepthwiseConv2D)")
-    unknown = sorted(set(spec.per_layer) - {t.name for t in tgts})
-    if unknown:
-        raise UserError(f"per_layer names unknown layer(s) {', '.join(unknown)}; clusterable layers: "
-                        f"{', '.join(t.name for t in tgts)}")
+    check_names(spec.per_layer, (t.name for t in tgts), "clusterable")
     indices, centroids, bits = [], [], []
     for t in tgts:
         w = t.numpy()

@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Target", "allow_list", "targets", "kernel_masks"]
+from tinycompress.errors import UserError
+
+__all__ = ["Target", "allow_list", "targets", "kernel_masks", "check_names"]
 
 
 @cache
@@ -89,3 +91,12 @@ def kernel_masks(model) -> dict[str, np.ndarray]:
     when they are not handed over explicitly.
     """
     return {t.name: t.numpy() != 0 for t in targets(model)}
+
+
+def check_names(per_layer, names, what: str) -> None:
+    """Refuse a per-layer setting that names none of ``names`` (``what``: e.g. 'prunable')."""
+    names = list(names)
+    unknown = sorted(set(per_layer) - set(names))
+    if unknown:
+        raise UserError(f"per_layer names unknown layer(s) {', '.join(unknown)}; {what} layers: "
+                        f"{', '.join(names)}")

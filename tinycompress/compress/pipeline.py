@@ -18,7 +18,7 @@ from tinycompress.compress import cluster as cluster_pass
 from tinycompress.compress import prune as prune_pass
 from tinycompress.compress import structured as structured_pass
 from tinycompress.compress.huffman import layer_sizes, sparse_encode
-from tinycompress.compress.layers import targets
+from tinycompress.compress.layers import check_names, targets
 from tinycompress.compress.train import evaluate, resolve_loss
 from tinycompress.errors import UserError
 
@@ -192,6 +192,10 @@ def compress(model, x: np.ndarray, y: np.ndarray, spec: CompressSpec | None = No
     tgts = targets(model)
     if not tgts:
         raise UserError(f"model {model.name!r} has no compressible layers (Dense, Conv2D, DepthwiseConv2D)")
+    # Refuse unknown layer names now, not after minutes of fine-tuning.
+    for stage, what in ((spec.prune, "prunable"), (spec.cluster, "clusterable")):
+        if stage is not None:
+            check_names(stage.per_layer, (t.name for t in tgts), what)
     trains = [s.train for s in (spec.prune, spec.cluster) if s is not None]
     if spec.structured is not None and spec.structured.train is not None:
         trains.insert(0, spec.structured.train)

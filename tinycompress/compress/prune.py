@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tinycompress.compress.layers import Target, targets
+from tinycompress.compress.layers import Target, check_names, targets
 from tinycompress.compress.train import TrainSpec, UpdateRule, evaluate, fine_tune, resolve_loss
 from tinycompress.errors import UserError
 
@@ -232,10 +232,7 @@ def allocate(curves: Mapping[str, list[tuple[float, float]]], sizes: Mapping[str
 
 def _targets_for(model, spec: PruneSpec, x_val, y_val, tgts) -> tuple[dict[str, float], dict]:
     sizes = {t.name: int(np.prod(t.variable.shape)) for t in tgts}
-    unknown = sorted(set(spec.per_layer) - set(sizes))
-    if unknown:
-        raise UserError(f"per_layer names unknown layer(s) {', '.join(unknown)}; prunable layers: "
-                        f"{', '.join(sizes)}")
+    check_names(spec.per_layer, sizes, "prunable")
     fixed = {k: float(v) for k, v in spec.per_layer.items()}
     free = [t for t in tgts if t.name not in fixed]
     if not free:

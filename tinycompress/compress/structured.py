@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from tinycompress.compress.layers import check_names
 from tinycompress.compress.train import TrainSpec, fine_tune
 from tinycompress.errors import UserError
 
@@ -295,11 +296,7 @@ def _plan(model, spec: StructuredSpec):
             skipped[p.name] = c
         else:
             chains[p.name] = c
-    names = {p.name for p in producers}
-    unknown = sorted(set(spec.per_layer) - names)
-    if unknown:
-        raise UserError(f"per_layer names unknown layer(s) {', '.join(unknown)}; Conv2D/Dense layers: "
-                        f"{', '.join(p.name for p in producers)}")
+    check_names(spec.per_layer, (p.name for p in producers), "Conv2D/Dense")
     for name in spec.per_layer:
         if name in skipped:
             raise UserError(f"per_layer[{name!r}]: filters cannot be removed: {skipped[name]}")
