@@ -3,7 +3,7 @@ format: the label `auto`-style encoders chose, parameter bytes (`weights_bytes`,
 counted) and exact instructions per inference under QEMU, checked bit-exactly against the
 reference interpreter.
 
-    python benchmarks/weight_formats.py [--board mps2-an386] [--cases fc,conv,dw]
+    python benchmarks/weight_formats.py [--board mps2-an386] [--cases fc,conv,lenet-conv2,dw]
                                         [--formats dense,lut,sparse,huffman] [--json F]
 
 The layers are Deep Compression's kind: pruned (a fraction of zeros) and weight-shared (16
@@ -47,16 +47,17 @@ def cases():
                       T((units,), "int32", scale=0.0005, zero_point=0, data=b)],
                      [T((1, units), scale=0.1, zero_point=5)], {"fused_activation_function": "NONE"})
 
-    def conv(h, cin, cout, k, sparsity):
-        w = structured((cout, k, k, cin), sparsity, 16)
+    def conv(h, cin, cout, k, sparsity, padding="SAME", clusters=16):
+        w = structured((cout, k, k, cin), sparsity, clusters)
+        oh = h if padding == "SAME" else h - k + 1
         b = np.random.default_rng(1).integers(-5000, 5000, cout).astype(np.int32)
         return model("CONV_2D",
                      [T((1, h, h, cin), scale=0.05, zero_point=-3),
                       T((cout, k, k, cin), scale=[0.01] * cout, zero_point=[0] * cout, axis=0,
                         data=w),
                       T((cout,), "int32", scale=[0.0005] * cout, zero_point=[0] * cout, data=b)],
-                     [T((1, h, h, cout), scale=0.1, zero_point=5)],
-                     {"padding": "SAME", "stride_h": 1, "stride_w": 1, "dilation_h_factor": 1,
+                     [T((1, oh, oh, cout), scale=0.1, zero_point=5)],
+                     {"padding": padding, "stride_h": 1, "stride_w": 1, "dilation_h_factor": 1,
                       "dilation_w_factor": 1, "fused_activation_function": "RELU"}, version=3)
 
     def dw(h, c, k, sparsity):
@@ -74,6 +75,9 @@ def cases():
     return {
         "fc": ("FC 64x256, 90% sparse", lambda: fc(64, 256, 0.9)),
         "conv": ("CONV 3x3 16->16 on 8x8, 80% sparse", lambda: conv(8, 16, 16, 3, 0.8)),
+        # LeNet-5's conv2 as Deep Compression leaves it (80% pruned, 15 clusters)
+        "lenet-conv2": ("CONV 5x5 20->50 on 12x12 VALID, 80% sparse",
+                        lambda: conv(12, 20, 50, 5, 0.8, "VALID", 15)),
         "dw": ("DW 3x3 x32 on 16x16, 50% sparse", lambda: dw(16, 32, 3, 0.5)),
     }
 
