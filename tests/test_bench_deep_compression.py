@@ -24,10 +24,13 @@ def test_quick_run_prints_the_table(model, tmp_path, capsys):
         spec.loader.exec_module(bench)
     finally:
         del sys.modules[spec.name]
-    rc = bench.main(["--quick", "--model", model, "--weights", "huffman",
+    qemu = ["--qemu-vectors", "2"] if model == "lenet5" else []  # the board build, on QEMU
+    rc = bench.main(["--quick", "--model", model, "--weights", "huffman", *qemu,
                      "--cache-dir", str(tmp_path), "--json", str(tmp_path / "out.json")])
     out = capsys.readouterr().out
     assert rc == 0, out  # every generated C bit-exact on the test images
     assert "float32 Keras (baseline)" in out and "C --weights huffman" in out and "target" in out
     assert "fc1 huffman" in out
     assert (tmp_path / "out.json").is_file()
+    if qemu:
+        assert "yes/yes" in out  # bit-exact on the host and on the board build under QEMU
