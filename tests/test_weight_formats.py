@@ -18,6 +18,7 @@ from tflite_builder import T, model
 from tinycompress.cli import main
 from tinycompress.compiler import compile_tflite
 from tinycompress.ops._conv_common import out_size
+from tinycompress.ops.conv_2d import GATHER_UNROLL
 from tinycompress.ops._weight_formats import (AUTO_MIN_SAVING, FORMATS, PEEK_MAX, decode, encode,
                                               huffman, lut, narrowest_int, packed_bias, sparse)
 
@@ -65,16 +66,16 @@ def filter_quant(cout, per_channel, bias_range):
 
 
 def conv(w, h=6, wd=6, stride=(1, 1), dilation=(1, 1), padding="SAME", per_channel=True,
-         in_zp=-3, bias_range=(-5000, 5000)):
+         in_zp=-3, bias_range=(-5000, 5000), batch=1):
     cout, kh, kw, cin = w.shape
     ws, bs, zeros, b = filter_quant(cout, per_channel, bias_range)
     oh = out_size(padding, h, kh, stride[0], dilation[0])
     ow = out_size(padding, wd, kw, stride[1], dilation[1])
     return model("CONV_2D",
-                 [T((1, h, wd, cin), scale=0.05, zero_point=in_zp),
+                 [T((batch, h, wd, cin), scale=0.05, zero_point=in_zp),
                   T((cout, kh, kw, cin), scale=ws, zero_point=zeros, axis=0, data=w),
                   T((cout,), "int32", scale=bs, zero_point=zeros, data=b)],
-                 [T((1, oh, ow, cout), scale=0.1, zero_point=5)],
+                 [T((batch, oh, ow, cout), scale=0.1, zero_point=5)],
                  {"padding": padding, "stride_h": stride[0], "stride_w": stride[1],
                   "dilation_h_factor": dilation[0], "dilation_w_factor": dilation[1],
                   "fused_activation_function": "RELU"}, version=3)
@@ -259,7 +260,29 @@ CONV_CASES = {  # name: (weights OHWI, geometry)
     # empty filter rows first, in the middle and last; odd channel count (one row alone)
     "3x3-empty-rows-start-middle-end": (edge_rows(7, 9 * 4, [1, 3, 4], seed=5).reshape(7, 3, 3, 4),
                                         dict(h=5, wd=5)),
+    # sparse enough for the interior to gather the nonzero taps (GATHER_CASES): padding with
+    # borders, stride, dilation on either axis (offsets across filter rows and columns), odd
+    # channel counts, 1-wide filters, batch 2, no border at all (no decoded rows kept), all zero
+    "3x3-90pct-stride2x1-dilation2-c5": (structured(5, 27, 0.9, 7, seed=6).reshape(5, 3, 3, 3),
+                                         dict(h=9, wd=11, stride=(2, 1), dilation=(2, 2))),
+    "3x3-85pct-dilation1x3-valid": (structured(6, 36, 0.85, 5, seed=7).reshape(6, 3, 3, 4),
+                                    dict(h=6, wd=10, dilation=(1, 3), padding="VALID")),
+    "5x5-80pct-valid-15-clusters-c7": (structured(7, 150, 0.8, 15, seed=8).reshape(7, 5, 5, 6),
+                                       dict(h=9, wd=8, padding="VALID", per_channel=False)),
+    "3x3-80pct-batch2-stride2": (structured(4, 72, 0.8, 6, seed=9).reshape(4, 3, 3, 8),
+                                 dict(batch=2, h=7, wd=8, stride=(2, 2))),
+    "1x3-75pct-dilation2-c3": (structured(3, 3 * 6, 0.75, 4, seed=10).reshape(3, 1, 3, 6),
+                               dict(h=4, wd=9, dilation=(1, 2))),
+    "3x1-80pct-dilation2x1-c3": (structured(3, 3 * 7, 0.8, 4, seed=11).reshape(3, 3, 1, 7),
+                                 dict(h=8, wd=3, dilation=(2, 1))),
+    "3x3-all-zero-c3": (np.zeros((3, 3, 3, 4), np.int8), dict(in_zp=-128)),
 }
+# CONV_CASES whose interior gathers the nonzero taps (test_conv_gather_or_dense checks the choice)
+GATHER_CASES = ["1x1-valid-all-zero-rows", "1x3-75pct-dilation2-c3", "3x1-80pct-dilation2x1-c3",
+                "3x3-80pct-6-clusters", "3x3-80pct-batch2-stride2",
+                "3x3-85pct-dilation1x3-valid", "3x3-90pct-stride2x1-dilation2-c5",
+                "3x3-all-zero-c3", "3x3-empty-rows-start-middle-end",
+                "5x5-80pct-valid-15-clusters-c7", "5x5-95pct-per-tensor"]
 
 
 @pytest.mark.parametrize("fmt", COMPRESSED)
@@ -268,6 +291,48 @@ def test_conv_bit_exact(case, fmt):
     w, geo = CONV_CASES[case]
     m = assert_bit_exact(conv(w, **geo), count=4, weights=fmt)
     assert layer(m)["weight_format"].split("+")[0] == fmt
+
+
+GATHER = "Interior positions multiply the nonzero taps only"
+
+
+@pytest.mark.parametrize("case", sorted(CONV_CASES))
+def test_conv_gather_or_dense(case):
+    """Sparse filters: the interior gathers each row's nonzero taps from lists sized exactly
+    (the most nonzeros of any row, in whole groups of GATHER_UNROLL), decoded rows kept only for
+    a border; denser filters keep the dense loop and two decoded rows."""
+    w, geo = CONV_CASES[case]
+    rows = w.reshape(w.shape[0], -1)
+    taps = rows.shape[1]
+    nr = min(rows.shape[0], 2)
+    for fmt in COMPRESSED:
+        files, m = compile_tflite(conv(w, **geo), name="m", weights=fmt)
+        src = files["m.c"].decode()
+        border = "Border" in src or "reference's form" in src
+        if case in GATHER_CASES:
+            u = GATHER_UNROLL
+            n = max(1, -(-int(np.count_nonzero(rows, axis=1).max()) // u)) * u
+            assert GATHER in src and f"at most {n} long" in src
+            assert layer(m)["scratch_bytes"] == nr * (3 * n + (taps if border else 0))
+        else:
+            assert GATHER not in src and "go0" not in src
+            assert layer(m)["scratch_bytes"] == nr * taps
+
+
+def test_conv_gather_needs_sparse_filters_and_16_bit_offsets():
+    """The choice follows the real int8 weights: a 30% sparse filter keeps the dense loop, the
+    same filter pruned to 80% gathers; an offset past uint16 (3 rows of 2 x 400 x 64 bytes
+    apart) keeps the dense loop however sparse."""
+    dense_w = structured(4, 9 * 8, 0.3, 6, seed=12).reshape(4, 3, 3, 8)
+    sparse_w = dense_w.copy()
+    sparse_w[np.random.default_rng(0).random(sparse_w.shape) < 0.75] = 0
+    assert GATHER not in compile_tflite(conv(dense_w), name="m", weights="lut")[0]["m.c"].decode()
+    assert GATHER in compile_tflite(conv(sparse_w), name="m", weights="lut")[0]["m.c"].decode()
+    wide = structured(2, 9 * 64, 0.95, 4, seed=13).reshape(2, 3, 3, 64)
+    for dil, gathers in (((2, 1), False), ((1, 1), True)):
+        files, _ = compile_tflite(conv(wide, h=5, wd=400, dilation=dil, padding="VALID"),
+                                  name="m", weights="sparse")
+        assert (GATHER in files["m.c"].decode()) == gathers
 
 
 DW_CASES = {  # name: (rows [C*M][KH*KW], kh, kw, geometry)
