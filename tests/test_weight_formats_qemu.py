@@ -54,8 +54,19 @@ def test_conv_empty_rows(fmt):
 
 @pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman"])
 def test_conv_rows_in_scratch(fmt):
+    """80% sparse: two decoded rows (45 bytes) for the border, and per row the interior's list of
+    nonzero taps (at most 12 in a row: 16 in groups of 8; uint16 offset + int8 value each)."""
     m = on_m4(conv(CONV_CASES["3x3-80pct-6-clusters"][0]), fmt)
-    assert m["layers"][0]["scratch_bytes"] == 2 * 3 * 3 * 5
+    assert m["layers"][0]["scratch_bytes"] == 2 * (3 * 3 * 5 + 3 * 16)
+
+
+@pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman"])
+@pytest.mark.parametrize("case", ["3x3-90pct-stride2x1-dilation2-c5", "3x3-85pct-dilation1x3-valid",
+                                  "5x5-80pct-valid-15-clusters-c7", "3x3-80pct-batch2-stride2"])
+def test_conv_gathers_nonzero_taps(case, fmt):
+    """The interior's gather over the nonzero taps (uint16 offsets in the scratch) on the core."""
+    w, geo = CONV_CASES[case]
+    on_m4(conv(w, **geo), fmt)
 
 
 def test_conv_odd_channels_strided_dilated():
