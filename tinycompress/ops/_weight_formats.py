@@ -67,7 +67,14 @@ Cortex-M4 instructions per inference (QEMU, --board mps2-an386): sparse 2.04M ->
 multiplied, for a 240 B smaller bias).
 CONV_2D decodes two output channels' rows into the kernel's scratch
 (2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias (stored,
-or folded from the raw one at decode time); DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its
+or folded from the raw one at decode time). When the filter is sparse enough (decided at compile
+time from its int8 values, `gather_taps` in conv_2d.py: the nonzero taps, each row's list padded
+to groups of 8, at most 65% of the filter) the same decode also lists each row's nonzero taps,
+as the tap's offset inside an interior position's input patch (ky*dh*iw*ic + kx*dw*ic + ci,
+uint16, checked at compile time) and its value (int8); interior positions multiply only those, 8
+at a time, and border positions keep the decoded rows (not kept when there is no border). The
+scratch holds 2 x (3 x the longest list, padded) bytes more (offsets first, 2-byte aligned).
+Skipped products are zero and int32 sums exact, so the accumulators do not change. DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its
 border positions taking the raw bias (stored, or taken back from the folded one and the row's sum;
 templates/kernels/depthwise_conv_2d_s8_packed.c.j2). The kernels are portable C; on DSP and
 Helium cores a compressed layer runs them too.
@@ -79,15 +86,19 @@ requantisation included). So a compressed format must save 10% over dense, and e
 over the faster choice. Measured on Cortex-M4 (QEMU, instructions per inference, portable C,
 `python benchmarks/weight_formats.py`): FULLY_CONNECTED 64x256 90% sparse 16 clusters: dense 83k,
 sparse+lut 73k, lut 100k, huffman 85k (the bit-serial decoders before: lut 317k, huffman 340k);
-CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 672k, lut 671k, huffman 678k
-(before, rows walked per output position: sparse+lut 1.46M, lut 5.79M, huffman 6.12M);
+CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 425k, lut 434k, huffman 436k
+(the dense loop over decoded rows: sparse+lut 672k, lut 671k, huffman 678k; before that, rows
+walked per output position: sparse+lut 1.46M, lut 5.79M, huffman 6.12M); LeNet-5's conv2 (5x5
+20->50 on 12x12 VALID, 80% sparse, 15 clusters): dense 6.61M (the DSP kernel 2.63M),
+sparse+lut 1.82M, lut 1.95M, huffman 1.92M (dense loop: 5.92M, 5.92M, 6.03M);
 DEPTHWISE_CONV_2D 3x3 x32 on 16x16 50% sparse: dense 1.32M, sparse+lut 800k, lut 797k, huffman
 804k (one channel a pass with unrolled taps, against the portable dense loop). In FULLY_CONNECTED
 sparse skips the zeros and huffman too, paying a table decode per stored entry, while lut pays an
 unpack per weight, zeros included: at 90% sparsity huffman runs faster than lut, on a denser
 layer slower, and the rank keeps lut before huffman. In CONV_2D and DEPTHWISE_CONV_2D the decode
-is paid once per output channel, so all formats run about as fast as each other and the rule
-picks the smallest (after the 10% steps).
+is paid once per output channel (and CONV_2D's gather lists skip the zeros whatever the format),
+so all formats run about as fast as each other and the rule picks the smallest (after the 10%
+steps).
 """
 
 from __future__ import annotations

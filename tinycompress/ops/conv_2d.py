@@ -41,10 +41,12 @@ def interior_condition(ay, ax) -> str | None:
 # Compressed filters: interior positions gather each filter row's nonzero taps from a list, in
 # groups of GATHER_UNROLL (a list padded with zero weights to whole groups), instead of the dense
 # loop over the decoded row, when the gathered taps (padding included) are at most
-# GATHER_MAX_DENSITY of the filter. Measured on Cortex-M4 (QEMU, portable C; 3x3 and 5x5 filters,
-# 5 to 20 input channels, lut and sparse): the gather runs as fast as the dense loop at about 60
-# to 70% of the taps (a list loop pays an offset load per tap, the dense loop a second weight
-# load and a loop per kx row), 15 to 30% faster at 50%, 2.2 to 3.3x faster at 20%.
+# GATHER_MAX_DENSITY of the filter. Measured on Cortex-M4 (QEMU, portable C, instructions of the
+# whole layer, gather / dense loop; 3x3 filters with 5, 8 and 16 input channels and 5x5 with 20,
+# lut and sparse): with 70% of the taps nonzero 0.97 to 1.10, 60% 0.85 to 0.91 (1.04 to 1.06 for
+# 3x3x5, whose 45-tap rows lose more to the padding), 50% 0.71 to 1.00; 5x5 20->50 on 12x12 at
+# 20% 5.94M -> 1.95M (lut). A gathered tap takes about 4.6 instructions (offset, weight, input,
+# multiply-add, the loop's share), a dense one about 3.5 (two rows share each input load).
 GATHER_MAX_DENSITY = 0.65
 GATHER_UNROLL = 8  # measured: groups of 8 run faster than of 4, and 4 than 1
 GATHER_MAX_OFFSET = 2**16 - 1  # uint16 offsets
@@ -105,7 +107,8 @@ class Conv2D(Lowering):
         scratch = 0
         if enc is not None and enc.format != "dense":
             # Compressed filters: each output channel's row is decoded once into the scratch and
-            # reused at every output position (interior with the folded bias, border per tap).
+            # reused at every output position (interior with the folded bias, border per tap);
+            # a sparse filter's interior gathers the row's nonzero taps from a list instead.
             dense_bytes = sum(c.nbytes for c in consts)
             # A border position reads padding as the input zero point, so with a folded bias
             # the raw bias is not needed.
