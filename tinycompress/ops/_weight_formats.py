@@ -65,8 +65,7 @@ biases) take `--weights` sparse 6,737 -> 6,138 B, huffman 6,198 -> 5,551 B, auto
 Cortex-M4 instructions per inference (QEMU, --board mps2-an386): sparse 2.04M -> 1.91M, huffman
 2.19M -> 2.04M; lut 2.28M -> 2.34M (fc1 adds the input offset to each of its 48,000 inputs
 multiplied, for a 240 B smaller bias).
-CONV_2D decodes two output channels' rows into the kernel's scratch
-(2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias (stored,
+CONV_2D decodes two output channels' rows into the kernel's scratch (2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias (stored,
 or folded from the raw one at decode time). When the filter is sparse enough (decided at compile
 time from its int8 values, `gather_taps` in conv_2d.py: the nonzero taps, each row's list padded
 to groups of 8, at most 65% of the filter) the same decode also lists each row's nonzero taps,
@@ -74,8 +73,9 @@ as the tap's offset inside an interior position's input patch (ky*dh*iw*ic + kx*
 uint16, checked at compile time) and its value (int8); interior positions multiply only those, 8
 at a time, and border positions keep the decoded rows (not kept when there is no border). The
 scratch holds 2 x (3 x the longest list, padded) bytes more (offsets first, 2-byte aligned).
-Skipped products are zero and int32 sums exact, so the accumulators do not change. DEPTHWISE_CONV_2D one channel's row (kh*kw bytes), its
-border positions taking the raw bias (stored, or taken back from the folded one and the row's sum;
+Skipped products are zero and int32 sums exact, so the accumulators do not change.
+DEPTHWISE_CONV_2D decodes one channel's row (kh*kw bytes), its border positions taking the raw
+bias (stored, or taken back from the folded one and the row's sum;
 templates/kernels/depthwise_conv_2d_s8_packed.c.j2). The kernels are portable C; on DSP and
 Helium cores a compressed layer runs them too.
 
