@@ -65,8 +65,9 @@ biases) take `--weights` sparse 6,737 -> 6,138 B, huffman 6,198 -> 5,551 B, auto
 Cortex-M4 instructions per inference (QEMU, --board mps2-an386): sparse 2.04M -> 1.91M, huffman
 2.19M -> 2.04M; lut 2.28M -> 2.34M (fc1 adds the input offset to each of its 48,000 inputs
 multiplied, for a 240 B smaller bias).
-CONV_2D decodes two output channels' rows into the kernel's scratch (2 x kh*kw*ic bytes) once and reuses them at every output position, with the folded bias (stored,
-or folded from the raw one at decode time). When the filter is sparse enough (decided at compile
+CONV_2D decodes two output channels' rows into the kernel's scratch (2 x kh*kw*ic bytes) once
+and reuses them at every output position, with the folded bias (stored, or folded from the raw
+one at decode time). When the filter is sparse enough (decided at compile
 time from its int8 values, `gather_taps` in conv_2d.py: the nonzero taps, each row's list padded
 to groups of 8, at most 65% of the filter) the same decode also lists each row's nonzero taps,
 as the tap's offset inside an interior position's input patch (ky*dh*iw*ic + kx*dw*ic + ci,
