@@ -52,21 +52,36 @@ GATHER_UNROLL = 8  # measured: groups of 8 run faster than of 4, and 4 than 1
 GATHER_MAX_OFFSET = 2**16 - 1  # uint16 offsets
 
 
+def tap_lists(rows: np.ndarray, max_offset: int, unroll: int, max_density: float) -> int:
+    """For a compressed filter's rows (int8 values, one row per output channel): the length of
+    the per-row lists of nonzero taps an interior position gathers (the most nonzeros of any row,
+    rounded up to whole groups of `unroll`, at least one group), or 0 for the dense loop over the
+    decoded row: when the gathered taps (padding included) exceed `max_density` of the filter, or
+    the largest offset inside the input patch does not fit uint16. Shared by CONV_2D
+    (gather_taps) and DEPTHWISE_CONV_2D."""
+    groups = -(-np.count_nonzero(rows, axis=1) // unroll)
+    if max_offset > GATHER_MAX_OFFSET or groups.sum() * unroll > max_density * rows.size:
+        return 0
+    return max(1, int(groups.max())) * unroll
+
+
+def patch_max_offset(ay, ax, n_in: int, row_channels: int) -> int:
+    """The largest offset of a tap inside an interior position's input patch, [kh][kw] taps of
+    `row_channels` contiguous channels, in an input of `n_in` channels (the offset of tap
+    (ky, kx, ci): ky*dh*iw*n_in + kx*dw*n_in + ci)."""
+    return ((ay.k - 1) * ay.dilation * ax.size * n_in + (ax.k - 1) * ax.dilation * n_in
+            + row_channels - 1)
+
+
 def gather_taps(rows: np.ndarray, ay, ax, n_in: int, folded: bool) -> int:
     """For a compressed CONV_2D's filter rows (int8 values, [out][kh*kw*ic]): the length of the
-    per-row lists of nonzero taps the interior gathers (the most nonzeros of any row, rounded up
-    to whole groups of GATHER_UNROLL, at least one group), or 0 for the dense loop over the
-    decoded row: when the gathered taps exceed GATHER_MAX_DENSITY of the filter, there is no
-    interior with a folded bias, or a tap's offset inside the input patch
-    (ky*dh*iw*ic + kx*dw*ic + ci) does not fit uint16."""
-    k_h, k_w, u = ay.k, ax.k, GATHER_UNROLL
-    max_offset = ((k_h - 1) * ay.dilation * ax.size * n_in + (k_w - 1) * ax.dilation * n_in
-                  + n_in - 1)
-    groups = -(-np.count_nonzero(rows, axis=1) // u)
-    if (not folded or max_offset > GATHER_MAX_OFFSET
-            or groups.sum() * u > GATHER_MAX_DENSITY * rows.size):
+    per-row lists of nonzero taps the interior gathers (tap_lists: groups of GATHER_UNROLL, at
+    most GATHER_MAX_DENSITY of the filter, uint16 offsets), or 0 for the dense loop over the
+    decoded row, also when there is no interior with a folded bias."""
+    if not folded:
         return 0
-    return max(1, int(groups.max())) * u
+    return tap_lists(rows, patch_max_offset(ay, ax, n_in, n_in), GATHER_UNROLL,
+                     GATHER_MAX_DENSITY)
 
 
 @register
