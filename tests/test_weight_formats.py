@@ -19,6 +19,7 @@ from tinycompress.cli import main
 from tinycompress.compiler import compile_tflite
 from tinycompress.ops._conv_common import out_size
 from tinycompress.ops.conv_2d import GATHER_UNROLL
+from tinycompress.ops.depthwise_conv_2d import gather_max_density
 from tinycompress.ops._weight_formats import (AUTO_MIN_SAVING, FORMATS, PEEK_MAX, decode, encode,
                                               huffman, lut, narrowest_int, packed_bias, sparse)
 
@@ -364,7 +365,39 @@ DW_CASES = {  # name: (rows [C*M][KH*KW], kh, kw, geometry)
     "3x3-c5-bias-too-big-to-fold": (structured(5, 9, 0.5, 6, seed=8), 3, 3,
                                     dict(in_zp=0, bias_range=(2**31 - 128 * 128 * 9,
                                                               2**31 - 146400))),
+    # sparse enough for the interior to gather the nonzero taps (DW_GATHER_CASES): SAME borders
+    # with stride and dilation on either axis (offsets across filter rows and columns), depth
+    # multiplier 1 and 2, odd channel counts, no border at all (no decoded row kept)
+    "3x3-c5-85pct-stride2-dilation2": (structured(5, 9, 0.85, 5, seed=10), 3, 3,
+                                       dict(h=11, wd=10, stride=(2, 2), dilation=(2, 2))),
+    "3x3-c3-dm2-80pct-dilation1x2": (structured(6, 9, 0.8, 4, seed=11), 3, 3,
+                                     dict(dm=2, h=8, wd=11, dilation=(1, 2))),
+    "3x3-c3-dm2-75pct-valid-stride2x1": (structured(6, 9, 0.75, 5, seed=13), 3, 3,
+                                         dict(dm=2, h=7, wd=6, stride=(2, 1), padding="VALID")),
+    "5x5-c7-60pct-valid": (structured(7, 25, 0.6, 8, seed=12), 5, 5,
+                           dict(h=9, wd=8, padding="VALID", per_channel=False)),
+    "5x5-c9-dm1-50pct-stride1x2-dilation2x1": (structured(9, 25, 0.5, 11, seed=14), 5, 5,
+                                               dict(h=12, wd=9, stride=(1, 2),
+                                                    dilation=(2, 1))),
 }
+# DW_CASES whose interior gathers the nonzero taps (test_dw_gather_or_dense checks the choice)
+DW_GATHER_CASES = ["3x3-c3-dm2-75pct-valid-stride2x1", "3x3-c3-dm2-80pct-dilation1x2",
+                   "3x3-c3-dm2-stride2", "3x3-c4-only-the-last-row-dense",
+                   "3x3-c5-50pct-6-clusters", "3x3-c5-85pct-stride2-dilation2", "3x3-c7-all-zero",
+                   "3x3-c8-empty-rows-start-middle-end", "5x5-c3-dm2-stride2x1-valid",
+                   "5x5-c6-90pct-dilation2", "5x5-c7-60pct-valid",
+                   "5x5-c9-dm1-50pct-stride1x2-dilation2x1", "7x7-c4-80pct-dilation-1x2"]
+
+
+def dw_scratch(case):
+    """The compressed depthwise layer's scratch: the decoded row (kh*kw bytes), or with the
+    gather the list (uint16 offset + int8 value per tap, as long as the most nonzeros of any row,
+    at least 1) and the decoded row only when there is a border."""
+    rows, kh, kw, geo = DW_CASES[case]
+    if case not in DW_GATHER_CASES:
+        return kh * kw
+    n = max(1, int(np.count_nonzero(rows, axis=1).max()))
+    return 3 * n + (0 if geo.get("padding") == "VALID" else kh * kw)
 
 
 @pytest.mark.parametrize("fmt", COMPRESSED + ["auto"])
@@ -376,8 +409,50 @@ def test_dw_bit_exact(case, fmt):
     want = encode(rows, fmt).label
     assert lay["weight_format"] == want
     if want != "dense":
-        assert lay["scratch_bytes"] == kh * kw
+        assert lay["scratch_bytes"] == dw_scratch(case)
         assert lay["weights_bytes"] < lay["dense_weights_bytes"] or fmt != "auto"
+
+
+@pytest.mark.parametrize("case", sorted(DW_CASES))
+def test_dw_gather_or_dense(case):
+    """Sparse filters (at most gather_max_density(kh*kw) of the taps nonzero, always past the
+    25 unrolled dense taps): the interior gathers the row's nonzero taps from a list sized
+    exactly, the decoded row kept only for a border; denser filters, no interior, or a bias too
+    big to fold keep the dense taps and the decoded row."""
+    rows, kh, kw, geo = DW_CASES[case]
+    density = np.count_nonzero(rows) / rows.size
+    if case in DW_GATHER_CASES:
+        assert density <= gather_max_density(kh * kw)
+    for fmt in COMPRESSED:
+        files, m = compile_tflite(dw(rows, kh, kw, **geo), name="m", weights=fmt)
+        src = files["m.c"].decode()
+        if case in DW_GATHER_CASES:
+            n = max(1, int(np.count_nonzero(rows, axis=1).max()))
+            assert GATHER in src and f"at most {n} long" in src and f"case {n}:" in src
+            assert f"case {n + 1}:" not in src
+            assert ("decoded row\n" in src) == (geo.get("padding") != "VALID")
+        else:
+            assert GATHER not in src and "go[" not in src
+        assert layer(m)["scratch_bytes"] == dw_scratch(case)
+
+
+def test_dw_gather_rule():
+    """The choice follows the int8 weights and the kernel size: 3x3 gathers at 30% nonzero taps,
+    not at 60%; 5x5 at 60%; 7x7 (dense taps in a loop) even with every tap nonzero; an offset
+    past uint16 (2 rows of 2 x 300 x 64 bytes apart) keeps the dense taps however sparse."""
+    def src(rows, k, **geo):
+        return compile_tflite(dw(rows, k, k, **geo), name="m", weights="lut")[0]["m.c"].decode()
+
+    rng = np.random.default_rng(3)
+    for k, nonzero, gathers in ((3, 0.3, True), (3, 0.6, False), (5, 0.6, True),
+                                (5, 0.8, False), (7, 1.0, True)):
+        rows = structured(8, k * k, 0.0, 6, seed=k)
+        rows[rng.random(rows.shape) >= nonzero] = 0
+        assert (GATHER in src(rows, k, h=8, wd=8)) == gathers, (k, nonzero)
+    wide = structured(64, 9, 0.9, 4, seed=15)
+    for dil, gathers in ((2, False), (1, True)):
+        text = src(wide, 3, h=5, wd=300, dilation=(dil, 1), padding="VALID")
+        assert (GATHER in text) == gathers
 
 
 @pytest.mark.parametrize("clusters,bits", [(1, 1), (2, 1), (3, 2), (5, 3), (9, 4), (17, 5),
@@ -454,7 +529,8 @@ def test_dw_bytes_count_every_array():
         assert "bias + input offset (3) * filter sums" in files["m_weights.c"].decode()
         text = files["m_weights.c"].decode()
         assert f"{m['weights_bytes']} bytes of constant parameter data" in text
-        assert lay["scratch_bytes"] == 9
+        # 90% sparse: the interior gathers (3 x the longest list) beside the decoded row
+        assert lay["scratch_bytes"] == 3 * max(1, np.count_nonzero(rows, axis=1).max()) + 9
         sizes[fmt] = lay["weights_bytes"]
     assert sizes["sparse"] < 0.7 * dense_bytes, sizes
     assert sizes["auto"] <= (1 - AUTO_MIN_SAVING) * dense_bytes

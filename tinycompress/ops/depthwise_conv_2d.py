@@ -8,7 +8,9 @@ keep the reference form and skip the taps that fall in the padding. The filter, 
 model, is stored channel-major ([C*M][KH][KW]) so each channel's taps are contiguous: one row of
 KH*KW weights per output channel, the rows the compressed weight formats encode (`--weights`,
 _weight_formats.py). A compressed filter runs the portable packed kernel on every core: each
-channel's row is decoded once into the scratch (KH*KW bytes) and reused at every output position.
+channel's row is decoded once into the scratch (KH*KW bytes) and reused at every output position;
+a sparse enough filter's interior gathers the row's nonzero taps from a list instead
+(gather_max_density).
 """
 
 from __future__ import annotations
@@ -21,7 +23,26 @@ from ._weight_formats import encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
 from .base import ConstArray, Context, Kernel, Lowering, register
-from .conv_2d import interior_condition
+from .conv_2d import interior_condition, patch_max_offset, tap_lists
+
+# Compressed filters: interior positions gather the row's nonzero taps from a list (a switch on
+# the row's length entering an unrolled run of multiply-adds, no padding: a row has only kh*kw
+# taps, too few for CONV_2D's loop over groups of 8) instead of the dense taps, when the nonzero
+# taps are at most gather_max_density(kh*kw) of the filter. Measured on Cortex-M4 (QEMU, portable
+# C, instructions of the whole layer, gather / dense; 32 channels on 16x16 and 32x32 SAME, lut
+# and sparse): a gathered tap takes 4 instructions (offset, value, input, multiply-add), an
+# unrolled dense one 3, and the switch about 8 per position. 3x3: 70% of the taps nonzero 1.03 to
+# 1.06, 51 to 56% 0.97 to 1.01, 44% 0.92 to 0.97 (1.00 to 1.03 on a 9x9 output, whose border
+# dominates), 20% 0.88 to 0.89; 5x5: 76% 0.96 to 1.04, 67% 0.94 to 0.95, 20% 0.73 to 0.88; 7x7
+# (dense taps in a loop, not unrolled): 100% 0.74 to 0.89, 20% 0.68 to 0.75.
+DENSE_UNROLL_MAX_TAPS = 25  # the packed kernel's dense interior unrolls up to this many taps
+
+
+def gather_max_density(taps: int) -> float:
+    """The largest fraction of nonzero taps at which the interior gathers: 4 * nonzeros + 10
+    instructions against 3 * taps for the unrolled dense taps (3x3: 47%, 5x5: 65%), always when
+    the dense taps run in a loop."""
+    return 1.0 if taps > DENSE_UNROLL_MAX_TAPS else 0.75 - 2.5 / taps
 
 
 @register
@@ -64,6 +85,7 @@ class DepthwiseConv2D(Lowering):
         mve16 = False
         dense_bytes = None
         fold_at_decode = False
+        gather = 0
         enc = encode(weights.reshape(n_out, taps), ctx.weights) if ctx.weights != "dense" else None
         if enc is not None and enc.format != "dense":
             # Compressed filters (portable packed kernel, on every core): one bias is stored, the
@@ -77,7 +99,11 @@ class DepthwiseConv2D(Lowering):
                 f"[{n_out}] bias + input offset ({io}) * filter sums", "bias", "bias_folded")
             fold_at_decode = fold_at_decode and cond is not None
             consts = [*enc.consts, bias_c, *(c for c in consts if c.name in ("mult", "shift"))]
-            scratch = taps
+            gather = (tap_lists(weights.reshape(n_out, taps), patch_max_offset(ay, ax, n_in, 1), 1,
+                                gather_max_density(taps)) if cond is not None else 0)
+            # The gather list (uint16 offsets, then int8 values), then the decoded row when some
+            # position reads it (a border, or no gather).
+            scratch = 3 * gather + (taps if border or not gather else 0)
         else:
             enc = None
         if enc is None and uses_dsp_layout(ctx.families):
@@ -109,7 +135,8 @@ class DepthwiseConv2D(Lowering):
             batches=x.shape[0], ih=ay.size, iw=ax.size, ic=n_in, oh=ay.out, ow=ax.out, oc=n_out,
             dm=n_out // n_in, kh=k_h, kw=k_w, sh=ay.stride, sw=ax.stride, dh=ay.dilation,
             dw=ax.dilation, pt=ay.pad, pl=ax.pad, io=io, interior=cond, border=border, mve16=mve16,
-            fold_at_decode=fold_at_decode,
+            fold_at_decode=fold_at_decode, gather=gather,
+            dense_unroll_max_taps=DENSE_UNROLL_MAX_TAPS,
             out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
             mult=q["mult"], shift=q["shift"],
             # Every channel shifts right only: the DSP requantisation skips the left shift.
