@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from test_weight_formats import (BIAS_CASES, CONV_CASES, DW_CASES, FC_CASES, conv, dw, fc,
-                                 structured)
+from test_weight_formats import (BIAS_CASES, CONV_CASES, DW_CASES, FC_CASES, conv, dw,
+                                 dw_scratch, fc, structured)
 from optest import QEMU_MARKS, assert_bit_exact_on_qemu
 
 pytestmark = QEMU_MARKS
@@ -81,12 +81,26 @@ def test_conv_odd_channels_strided_dilated():
                                   "3x3-c5-dense-one-cluster"])
 def test_dw_rows_in_scratch(case, fmt):
     """Compiled for the board (DSP kernels elsewhere): the compressed depthwise layer runs the
-    portable kernel with one channel's row (kh*kw bytes) in the scratch."""
+    portable kernel with one channel's row (kh*kw bytes) in the scratch, and a sparse filter's
+    list of nonzero taps beside it."""
     rows, kh, kw, geo = DW_CASES[case]
     m = on_m4(dw(rows, kh, kw, **geo), fmt, portable=False)
     assert "dsp" in m["kernel_families"]
     if m["layers"][0]["weight_format"] != "dense":
-        assert m["layers"][0]["scratch_bytes"] == kh * kw
+        assert m["layers"][0]["scratch_bytes"] == dw_scratch(case)
+
+
+@pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman"])
+@pytest.mark.parametrize("case", ["3x3-c5-85pct-stride2-dilation2", "3x3-c3-dm2-80pct-dilation1x2",
+                                  "3x3-c3-dm2-75pct-valid-stride2x1", "5x5-c7-60pct-valid",
+                                  "5x5-c9-dm1-50pct-stride1x2-dilation2x1",
+                                  "7x7-c4-80pct-dilation-1x2"])
+def test_dw_gathers_nonzero_taps(case, fmt):
+    """The interior's switch over the row's nonzero taps (uint16 offsets in the scratch) on the
+    core: stride, dilation, SAME and VALID, depth multiplier 1 and 2, odd channel counts."""
+    rows, kh, kw, geo = DW_CASES[case]
+    m = on_m4(dw(rows, kh, kw, **geo), fmt)
+    assert m["layers"][0]["scratch_bytes"] == dw_scratch(case)
 
 
 @pytest.mark.parametrize("fmt", ["lut", "sparse", "huffman"])
