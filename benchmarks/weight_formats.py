@@ -3,7 +3,8 @@ format: the label `auto`-style encoders chose, parameter bytes (`weights_bytes`,
 counted) and exact instructions per inference under QEMU, checked bit-exactly against the
 reference interpreter.
 
-    python benchmarks/weight_formats.py [--board mps2-an386] [--cases fc,conv,lenet-conv2,dw]
+    python benchmarks/weight_formats.py [--board mps2-an386]
+                                        [--cases fc,conv,lenet-conv2,dw,dw-80,dw5-70]
                                         [--formats dense,lut,sparse,huffman] [--json F]
 
 The layers are Deep Compression's kind: pruned (a fraction of zeros) and weight-shared (16
@@ -79,6 +80,9 @@ def cases():
         "lenet-conv2": ("CONV 5x5 20->50 on 12x12 VALID, 80% sparse",
                         lambda: conv(12, 20, 50, 5, 0.8, "VALID", 15)),
         "dw": ("DW 3x3 x32 on 16x16, 50% sparse", lambda: dw(16, 32, 3, 0.5)),
+        # sparse enough for the interior to gather the nonzero taps
+        "dw-80": ("DW 3x3 x32 on 16x16, 80% sparse", lambda: dw(16, 32, 3, 0.8)),
+        "dw5-70": ("DW 5x5 x32 on 16x16, 70% sparse", lambda: dw(16, 32, 5, 0.7)),
     }
 
 

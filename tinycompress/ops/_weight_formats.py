@@ -77,8 +77,17 @@ scratch holds 2 x (3 x the longest list, padded) bytes more (offsets first, 2-by
 Skipped products are zero and int32 sums exact, so the accumulators do not change.
 DEPTHWISE_CONV_2D decodes one channel's row (kh*kw bytes), its border positions taking the raw
 bias (stored, or taken back from the folded one and the row's sum;
-templates/kernels/depthwise_conv_2d_s8_packed.c.j2). The kernels are portable C; on DSP and
-Helium cores a compressed layer runs them too.
+templates/kernels/depthwise_conv_2d_s8_packed.c.j2). A row has only kh*kw taps (9 for 3x3), too
+few for groups of 8: when the filter is sparse enough (depthwise_conv_2d.py, gather_max_density:
+at most 47% of the taps nonzero for 3x3, 65% for 5x5, any density past the 25 taps the dense
+interior unrolls) the decode lists the row's nonzero taps the same way (offset ky*dh*iw*ic +
+kx*dw*ic, uint16; value, int8; tap_lists in conv_2d.py and templates/kernels/tap_lists.c.j2,
+shared with CONV_2D) and an interior position enters an unrolled run of multiply-adds at the
+row's length (a switch; no padding). The scratch holds 3 x the longest list (at least 1) bytes
+more, the decoded row only when there is a border. A gathered tap costs 4 instructions, an
+unrolled dense one 3, the switch about 8 a position, so 3x3 gains little: 80% sparse, whole
+layer 0.87 to 0.89 of the dense taps; 50% sparse about even (kept dense).
+The kernels are portable C; on DSP and Helium cores a compressed layer runs them too.
 
 `auto` rule: formats are ranked by measured decode cost, dense < sparse < lut < huffman. Starting
 from dense, the smallest format of each next rank replaces the current choice only when it saves at
@@ -93,7 +102,10 @@ walked per output position: sparse+lut 1.46M, lut 5.79M, huffman 6.12M); LeNet-5
 20->50 on 12x12 VALID, 80% sparse, 15 clusters): dense 6.61M (the DSP kernel 2.63M),
 sparse+lut 1.82M, lut 1.95M, huffman 1.92M (dense loop: 5.92M, 5.92M, 6.03M);
 DEPTHWISE_CONV_2D 3x3 x32 on 16x16 50% sparse: dense 1.32M, sparse+lut 800k, lut 797k, huffman
-804k (one channel a pass with unrolled taps, against the portable dense loop). In FULLY_CONNECTED
+804k (one channel a pass with unrolled taps, against the portable dense loop); 80% sparse, the
+interior gathering: sparse+lut 698k, lut 712k, huffman 700k (unrolled dense taps: 798k, 796k,
+800k); 5x5 x32 on 16x16 70% sparse: dense 2.63M, sparse+lut 1.31M, lut 1.40M, huffman 1.34M
+(unrolled dense taps: 1.54M, 1.83M, 1.57M). In FULLY_CONNECTED
 sparse skips the zeros and huffman too, paying a table decode per stored entry, while lut pays an
 unpack per weight, zeros included: at 90% sparsity huffman runs faster than lut, on a denser
 layer slower, and the rank keeps lut before huffman. In CONV_2D and DEPTHWISE_CONV_2D the decode
