@@ -95,7 +95,8 @@ RECIPES = {
                            prune_epochs=20.0, prune_lr=2e-3, cluster_epochs=3),
     "lenet5": Recipe(base_epochs=30, base_lr=2e-3, base_batch=128, base_dropout=0.3,
                      per_layer={"conv1": 0.4, "conv2": 0.75, "fc1": 0.955, "fc2": 0.9, "fc3": 0.6},
-                     conv_bits=4, dense_bits=3, prune_epochs=12.0, prune_lr=2e-3, cluster_epochs=2),
+                     conv_bits=4, dense_bits=3, bits={"conv1": 8}, prune_epochs=12.0, prune_lr=2e-3,
+                     cluster_epochs=2),
 }
 RECIPES["lenet5_caffe"] = Recipe(base_epochs=20, base_lr=1e-3, base_batch=128, base_dropout=0.4,
                                  per_layer={"conv1": 0.3, "conv2": 0.8, "fc1": 0.93, "fc2": 0.75},
