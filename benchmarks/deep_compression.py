@@ -24,8 +24,12 @@ multiplier; the dense INT8 row uses the compiler's default per-channel scales.
 
 Results (seed 0; C accuracy on the 10,000 test images, bit-exact on host and on the first 20
 images under QEMU on Cortex-M4; shared weights fine-tuned on the per-tensor int8 grid):
-- LeNet-300-100: float 90.03% -> 89.60% (-0.43 pp) at 45.5x (23,427 B, 8.6% of weights kept,
-  3-bit shared weights). Target met.
+- LeNet-300-100: float 90.03% -> 89.68% (-0.35 pp) at 42.0x (25,409 B, 9.5% of weights kept,
+  3-bit shared weights, fine-tuned with distillation 0.5 from the baseline). Target met; with
+  --seed 1, 90.09% -> 89.90% (-0.19 pp) at 41.7x. The earlier recipe (8.6% kept, no
+  distillation) met it by luck: seed 0 -0.43 pp at 45.5x, seed 1 -1.09 pp (seed 1 with 30
+  pruning epochs -1.01, 3 pruning iterations -1.27, pruning lr 1e-3 -0.97, distillation -0.22,
+  9.8% kept -0.77; seed 0 with distillation -0.57).
 - lenet5_caffe, the paper's 431K LeNet-5 (dropout 0.4, 20 epochs; 95.1% on training images):
   float 91.79% -> 91.89% (+0.10 pp) at 43.4x (39,762 B, 8.0% kept; conv1 8-bit, conv2 and fc2
   5-bit, fc1 4-bit shared weights). Target met. With --seed 1 (baseline retrained too): 91.89%
@@ -36,12 +40,12 @@ images under QEMU on Cortex-M4; shared weights fine-tuned on the per-tensor int8
 - lenet5, the classic 61,706-parameter net (dropout 0.3, 30 epochs): float 91.23% -> 90.05%
   (-1.18 pp) at 43.3x (5,704 B, 6.8% kept; conv1 8-bit). Target NOT met: pruning alone already
   leaves 90.11% (Keras), and no bit allocation within the 6,170 B budget recovered it.
-Fine-tuning augmentation (flip, shift) and distillation from the baseline did not help here (a
-flip+shift baseline, 90.88%, fine-tuned with flip+shift and distillation 0.5: -1.92 pp at 52.8x;
-distillation 0.5 with adjusted dropout: 89.13% against 89.45% without; both before the int8
-grid); scaling dropout to the kept weights did (87.68% -> 89.13% at 42x).
+On the LeNet-5s, fine-tuning augmentation (flip, shift) and distillation from the baseline did
+not help (classic net, before the int8 grid: a flip+shift baseline, 90.88%, fine-tuned with
+flip+shift and distillation 0.5: -1.92 pp at 52.8x; distillation 0.5 with adjusted dropout:
+89.13% against 89.45% without); scaling dropout to the kept weights did (87.68% -> 89.13% at 42x).
 Instructions per inference on the Cortex-M4 (the C built for the board, dense layers on its DSP
-kernels; compressed layers run portable C): LeNet-300-100 402k dense, 1.05M compressed (auto);
+kernels; compressed layers run portable C): LeNet-300-100 402k dense, 1.11M compressed (auto);
 lenet5_caffe 4.15M, 5.42M; classic LeNet-5 1.10M, 1.01M. The compressed FULLY_CONNECTED layers
 decode Huffman streams and are the slower part; compressed convolutions multiply only the
 nonzero taps.
@@ -97,8 +101,8 @@ class Recipe:
 LATER_FIELDS = ("base_augment", "base_dropout", "augment", "distill", "temperature")
 RECIPES = {
     "lenet300_100": Recipe(base_epochs=30, base_lr=1e-3, base_batch=128,
-                           per_layer={"fc1": 0.92, "fc2": 0.88, "fc3": 0.6}, dense_bits=3,
-                           prune_epochs=20.0, prune_lr=2e-3, cluster_epochs=3),
+                           per_layer={"fc1": 0.91, "fc2": 0.88, "fc3": 0.6}, dense_bits=3,
+                           prune_epochs=20.0, prune_lr=2e-3, cluster_epochs=3, distill=0.5),
     "lenet5": Recipe(base_epochs=30, base_lr=2e-3, base_batch=128, base_dropout=0.3,
                      per_layer={"conv1": 0.4, "conv2": 0.75, "fc1": 0.955, "fc2": 0.9, "fc3": 0.6},
                      conv_bits=4, dense_bits=3, bits={"conv1": 8}, prune_epochs=12.0, prune_lr=2e-3,
