@@ -105,18 +105,24 @@ def test_compress_distils_from_the_uncompressed_model():
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
+def _compress_args(tmp_path, seed: int, bits: int) -> list[str]:
+    """`tinycompress compress` arguments for a small LeNet-5 and random two-class data saved in
+    tmp_path (output: tmp_path / "o.keras")."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(96, 12, 12, 1)).astype(np.float32)
+    y = (x[:, :6].mean(axis=(1, 2, 3)) > 0).astype(np.int32)
+    zoo.lenet5(input_shape=(12, 12, 1), classes=2, seed=0).save(tmp_path / "m.keras")
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    return ["compress", str(tmp_path / "m.keras"), "--data", str(tmp_path / "train.npz"), "-o",
+            str(tmp_path / "o.keras"), "--sparsity", "0.5", "--bits", str(bits), "--epochs", "0.5"]
+
+
 def test_compress_command_takes_augment_and_distill(tmp_path, capsys):
     import json
 
     from tinycompress.cli import main
 
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(96, 12, 12, 1)).astype(np.float32)
-    y = (x[:, :6].mean(axis=(1, 2, 3)) > 0).astype(np.int32)
-    zoo.lenet5(input_shape=(12, 12, 1), classes=2, seed=0).save(tmp_path / "m.keras")
-    np.savez(tmp_path / "train.npz", x=x, y=y)
-    args = ["compress", str(tmp_path / "m.keras"), "--data", str(tmp_path / "train.npz"), "-o",
-            str(tmp_path / "o.keras"), "--sparsity", "0.5", "--bits", "3", "--epochs", "0.5"]
+    args = _compress_args(tmp_path, seed=0, bits=3)
     assert main([*args, "--augment", "flip,shift1", "--distill", "0.5", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["nonzero_params"] < summary["params"] and (tmp_path / "o.keras").is_file()
@@ -131,14 +137,8 @@ def test_compress_command_bits_per_layer_and_grid(tmp_path, capsys):
 
     from tinycompress.cli import main
 
-    rng = np.random.default_rng(1)
-    x = rng.normal(size=(96, 12, 12, 1)).astype(np.float32)
-    y = (x[:, :6].mean(axis=(1, 2, 3)) > 0).astype(np.int32)
-    zoo.lenet5(input_shape=(12, 12, 1), classes=2, seed=0).save(tmp_path / "m.keras")
-    np.savez(tmp_path / "train.npz", x=x, y=y)
+    args = _compress_args(tmp_path, seed=1, bits=4)
     out = tmp_path / "o.keras"
-    args = ["compress", str(tmp_path / "m.keras"), "--data", str(tmp_path / "train.npz"), "-o", str(out),
-            "--sparsity", "0.5", "--bits", "4", "--epochs", "0.5"]
     assert main([*args, "--layer-bits", "fc1=2", "--layer-bits", "conv1=7", "--grid", "none", "--json"]) == 0
     bits = {r["name"]: r["weight_bits"] for r in json.loads(capsys.readouterr().out)["layers"]}
     assert bits == {"conv1": 7, "conv2": 4, "fc1": 2, "fc2": 4, "fc3": 4}
