@@ -23,8 +23,8 @@ SPARSITY = {"conv1": 0.4, "conv2": 0.75, "fc1": 0.955, "fc2": 0.9, "fc3": 0.6}
 BITS = {"conv1": 8}
 
 
-def _compressed(model_path: Path, cache: Path, epochs: float, progress) -> tuple[Path, dict]:
-    """The Deep-Compressed model (cached beside the trained one); its path and the report."""
+def _compressed(model_path: Path, cache: Path, epochs: float, progress) -> tuple[object, dict]:
+    """The Deep-Compressed model (cached beside the trained one) and its report."""
     import keras
 
     from . import zoo
@@ -33,7 +33,7 @@ def _compressed(model_path: Path, cache: Path, epochs: float, progress) -> tuple
     path = cache / f"{model_path.stem}_dc_e{epochs:g}.keras"
     report_path = path.with_suffix(".json")
     if path.is_file() and report_path.is_file():
-        return path, json.loads(report_path.read_text())
+        return keras.models.load_model(path), json.loads(report_path.read_text())
     model = keras.models.load_model(model_path)
     x, y = zoo.fashion_arrays("train")
     x_val, y_val, x, y = x[:5000], y[:5000], x[5000:], y[5000:]
@@ -59,7 +59,7 @@ def _compressed(model_path: Path, cache: Path, epochs: float, progress) -> tuple
     kept = sum(r.kept * r.weights for r in rep.layers) / sum(r.weights for r in rep.layers)
     summary = {"kept": kept, "table": rep.table()}
     report_path.write_text(json.dumps(summary, indent=2) + "\n")
-    return path, summary
+    return model, summary
 
 
 def run(workdir: Path, epochs: int = 2, vectors: int = 10000, board: str | None = DEFAULT_BOARD,
@@ -86,10 +86,10 @@ def run(workdir: Path, epochs: int = 2, vectors: int = 10000, board: str | None 
     progress(f"float model: {100 * float_acc:.2f}% test accuracy; Deep Compression "
              f"(prune {', '.join(f'{k} {v:.0%}' for k, v in SPARSITY.items())}; share weights; "
              f"{compress_epochs:g} + {max(0.1, compress_epochs / 2):g} epochs of fine-tuning)")
-    dc_path, dc = _compressed(model_path, workdir / "cache", compress_epochs, progress)
+    dc_model, dc = _compressed(model_path, workdir / "cache", compress_epochs, progress)
     dc_model_path = workdir / "lenet5_fashion_compressed.keras"
-    dc_model_path.write_bytes(dc_path.read_bytes())
-    dc_acc = zoo.evaluate_accuracy(zoo._keras().models.load_model(dc_model_path), x_test, y_test)
+    dc_model.save(dc_model_path)
+    dc_acc = zoo.evaluate_accuracy(dc_model, x_test, y_test)
 
     progress("compiling both to C: dense INT8 (c-dense/) and compressed (c/, --weights auto)")
     dense = compile_model(model_path, workdir / "c-dense", calibration=workdir / "calibration.npz",

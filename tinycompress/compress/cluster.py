@@ -162,7 +162,7 @@ class _CentroidRule(UpdateRule):
     """Kernel gradients summed per cluster drive the centroids; kernels are rebuilt each step."""
 
     def __init__(self, tgts: list[Target], indices: list[np.ndarray], centroids: list[np.ndarray],
-                 train_others: bool, grid: str = "none"):
+                 train_others: bool, grid: str):
         import keras
         import tensorflow as tf
 
