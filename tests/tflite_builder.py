@@ -23,21 +23,32 @@ _TYPES = {
     "uint8": s.TensorType.UINT8,
 }
 
-# op kind -> (BuiltinOptions enum name, options class), for ops that have options.
-_OPTIONS = {
-    "CONV_2D": ("Conv2DOptions", s.Conv2DOptionsT),
-    "DEPTHWISE_CONV_2D": ("DepthwiseConv2DOptions", s.DepthwiseConv2DOptionsT),
-    "FULLY_CONNECTED": ("FullyConnectedOptions", s.FullyConnectedOptionsT),
-    "AVERAGE_POOL_2D": ("Pool2DOptions", s.Pool2DOptionsT),
-    "MAX_POOL_2D": ("Pool2DOptions", s.Pool2DOptionsT),
-    "ADD": ("AddOptions", s.AddOptionsT),
-    "MUL": ("MulOptions", s.MulOptionsT),
-    "CONCATENATION": ("ConcatenationOptions", s.ConcatenationOptionsT),
-    "RESHAPE": ("ReshapeOptions", s.ReshapeOptionsT),
-    "PAD": ("PadOptions", s.PadOptionsT),
-    "MEAN": ("ReducerOptions", s.ReducerOptionsT),
-    "SOFTMAX": ("SoftmaxOptions", s.SoftmaxOptionsT),
+# op kind -> BuiltinOptions name where it is not the kind in CamelCase + "Options".
+_OPTION_NAMES = {
+    "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
+    "L2_POOL_2D": "Pool2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+    "CONV_2D": "Conv2DOptions", "MEAN": "ReducerOptions", "SUM": "ReducerOptions",
+    "REDUCE_MAX": "ReducerOptions", "REDUCE_MIN": "ReducerOptions",
+    "REDUCE_PROD": "ReducerOptions", "PADV2": "PadV2Options", "SVDF": "SVDFOptions",
+    "L2_NORMALIZATION": "L2NormOptions", "UNIDIRECTIONAL_SEQUENCE_LSTM":
+    "UnidirectionalSequenceLSTMOptions", "BATCH_MATMUL": "BatchMatMulOptions",
+    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions", "MIRROR_PAD": "MirrorPadOptions",
+    "SPLIT_V": "SplitVOptions", "LEAKY_RELU": "LeakyReluOptions", "HARD_SWISH": "HardSwishOptions",
+    "MAXIMUM": "MaximumMinimumOptions", "MINIMUM": "MaximumMinimumOptions",
+    "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions", "DEPTH_TO_SPACE":
+    "DepthToSpaceOptions", "SPACE_TO_DEPTH": "SpaceToDepthOptions",
 }
+
+
+def _options_of(kind: str):
+    """(BuiltinOptions enum name, options class) of an op kind, or None when it has none."""
+    name = _OPTION_NAMES.get(kind) or "".join(w.capitalize() for w in kind.split("_")) + "Options"
+    cls = getattr(s, name + "T", None)
+    if cls is None or not hasattr(s.BuiltinOptions, name):
+        return None
+    return name, cls
+
+
 _PADDING = {"SAME": s.Padding.SAME, "VALID": s.Padding.VALID}
 _ACT = {k: v for k, v in vars(s.ActivationFunctionType).items() if not k.startswith("_")}
 
@@ -52,6 +63,7 @@ class T:
     zero_point: int | list = 0
     axis: int = 0
     data: np.ndarray | None = None
+    variable: bool = False  # a variable (state) tensor: an op input, not a graph input
 
 
 def _camel(key: str) -> str:
@@ -60,8 +72,9 @@ def _camel(key: str) -> str:
 
 
 def model(kind: str, inputs: list[T], outputs: list[T], options: dict | None = None,
-          version: int = 1) -> bytes:
-    """A one-operator TFLite model. Constant inputs carry `data`; others become graph inputs."""
+          version: int = 1, intermediates: list[T] | None = None) -> bytes:
+    """A one-operator TFLite model. Constant inputs carry `data`; variable ones are state; others
+    become graph inputs. `intermediates` are the op's parameter-only tensors (integer LSTM)."""
     m = s.ModelT()
     m.version = 3
     m.description = "tinycompress test"
@@ -83,6 +96,7 @@ def model(kind: str, inputs: list[T], outputs: list[T], options: dict | None = N
         tt.shape = np.array(t.shape, dtype=np.int32)
         tt.type = _TYPES[t.dtype]
         tt.buffer = 0
+        tt.isVariable = t.variable
         if t.data is not None:
             b = s.BufferT()
             b.data = np.frombuffer(np.ascontiguousarray(t.data, dtype=t.dtype).tobytes(),
@@ -107,7 +121,7 @@ def model(kind: str, inputs: list[T], outputs: list[T], options: dict | None = N
             continue
         idx = add(t, f"in{i}")
         op_inputs.append(idx)
-        if t.data is None:
+        if t.data is None and not t.variable:
             graph_inputs.append(idx)
     out_idx = [add(t, f"out{i}") for i, t in enumerate(outputs)]
 
@@ -115,8 +129,11 @@ def model(kind: str, inputs: list[T], outputs: list[T], options: dict | None = N
     op.opcodeIndex = 0
     op.inputs = np.array(op_inputs, dtype=np.int32)
     op.outputs = np.array(out_idx, dtype=np.int32)
-    if kind in _OPTIONS:
-        enum_name, cls = _OPTIONS[kind]
+    if intermediates:
+        op.intermediates = np.array([add(t, f"inter{i}") for i, t in enumerate(intermediates)],
+                                    dtype=np.int32)
+    if _options_of(kind) is not None:
+        enum_name, cls = _options_of(kind)
         opts = cls()
         for key, value in (options or {}).items():
             if key == "padding":
@@ -124,6 +141,8 @@ def model(kind: str, inputs: list[T], outputs: list[T], options: dict | None = N
             elif key == "fused_activation_function":
                 value = _ACT[value]
             attr = _camel(key)
+            if not hasattr(opts, attr) and hasattr(opts, attr[0].upper() + attr[1:]):
+                attr = attr[0].upper() + attr[1:]
             if not hasattr(opts, attr):
                 raise KeyError(f"{cls.__name__} has no field {attr}")
             setattr(opts, attr, value)

@@ -76,7 +76,7 @@ def code_size(files: dict[str, bytes], manifest: dict, board: str | None = None)
     for the board's core (a Cortex-M4 when no board is given) when that compiler is present;
     otherwise an estimate, said as such."""
     weights = manifest["weights_bytes"]
-    arena = manifest["arena_bytes"]
+    arena = manifest["arena_bytes"] + manifest.get("state_bytes", 0)
     gcc = shutil.which("arm-none-eabi-gcc")
     if gcc is None:
         code = 64 + 160 * len(manifest["layers"])

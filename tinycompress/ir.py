@@ -86,6 +86,11 @@ class Tensor:
     data: np.ndarray | None = None  # constants only
     # Storage format of constant data in flash: "dense" now; compressed formats later.
     weight_format: str = "dense"
+    # A variable (state) tensor: it persists between invocations (zero after PREFIX_reset()),
+    # is read and updated in place by the ops that take it, and lives outside the reused arena.
+    variable: bool = False
+    # Only carries quantisation for a fused op (e.g. the integer LSTM's gate scales): no storage.
+    intermediate: bool = False
 
     @property
     def is_const(self) -> bool:
@@ -116,6 +121,9 @@ class Op:
     options: dict[str, Any] = field(default_factory=dict)
     name: str = ""  # a human name: the layer's output tensor name in the source model
     index: int = -1  # position in the source model (for error messages)
+    # Tensors that only carry parameters of a fused op (TFLite's "intermediates": the integer
+    # LSTM's gate and hidden-state quantisation); never read or written at run time.
+    intermediates: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
         name = self.name if len(self.name) <= 60 else self.name[:28] + "..." + self.name[-29:]
@@ -154,7 +162,8 @@ class Graph:
         return Graph(
             tensors={k: dataclasses.replace(v) for k, v in self.tensors.items()},
             ops=[dataclasses.replace(o, inputs=list(o.inputs), outputs=list(o.outputs),
-                                     options=dict(o.options)) for o in self.ops],
+                                     options=dict(o.options),
+                                     intermediates=list(o.intermediates)) for o in self.ops],
             inputs=list(self.inputs),
             outputs=list(self.outputs),
             name=self.name,
@@ -173,7 +182,17 @@ class Graph:
         for op in self.ops:
             used.update(t for t in op.inputs if t)
             used.update(op.outputs)
+            used.update(op.intermediates)
         self.tensors = {k: v for k, v in self.tensors.items() if k in used}
+
+    def state_tensors(self) -> list[str]:
+        """The variable (state) tensors, in the order of their first use."""
+        seen: dict[str, None] = {}
+        for op in self.ops:
+            for t in op.inputs:
+                if t and self.tensors[t].variable:
+                    seen.setdefault(t)
+        return list(seen)
 
     def verify(self) -> None:
         """Check the invariants every pass may rely on; raise IRError naming what is wrong."""
@@ -184,9 +203,17 @@ class Graph:
         for name in self.inputs:
             if self.tensors[name].is_const:
                 raise IRError(f"graph input '{name}' is a constant")
+            if self.tensors[name].variable:
+                raise IRError(f"graph input '{name}' is a variable (state) tensor")
         for t in self.tensors.values():
             if t.dtype not in DTYPES:
                 raise IRError(f"tensor '{t.name}' has unsupported dtype {t.dtype}")
+            if t.variable:
+                if t.is_const:
+                    raise IRError(f"variable tensor '{t.name}' has constant data")
+                defined.add(t.name)  # zero at reset, then what its op last wrote
+            if t.intermediate:
+                continue  # quantisation only: no shape, no storage
             if any((not isinstance(d, int)) or d < 1 for d in t.shape):
                 raise IRError(f"tensor '{t.name}' has a non-static shape {t.shape}")
             if t.data is not None:
@@ -205,13 +232,18 @@ class Graph:
                     )
         written: set[str] = set()
         for op in self.ops:
+            for t in op.intermediates:
+                if t not in self.tensors or not self.tensors[t].intermediate:
+                    raise IRError(f"{op.describe()}: intermediate '{t}' is not an intermediate "
+                                  "tensor")
             for t in op.inputs:
                 if t and t not in defined:
                     raise IRError(f"{op.describe()} reads '{t}' before it is computed")
             for t in op.outputs:
                 if t not in self.tensors:
                     raise IRError(f"{op.describe()} writes unknown tensor '{t}'")
-                if t in written or t in set(self.inputs) or self.tensors[t].is_const:
+                if (t in written or t in set(self.inputs) or self.tensors[t].is_const
+                        or self.tensors[t].variable or self.tensors[t].intermediate):
                     raise IRError(f"{op.describe()} writes '{t}', which is already defined")
                 written.add(t)
                 defined.add(t)

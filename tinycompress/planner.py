@@ -1,7 +1,8 @@
 """Static memory planning: every activation gets an offset in one arena, by tensor lifetimes.
 
 View ops (RESHAPE) share their input's storage instead of copying. Graph inputs and outputs live
-in the caller's buffers. The remaining buffers (activations and per-op scratch) are placed greedily,
+in the caller's buffers. Variable (state) tensors persist between invocations, so they live in a
+separate static state buffer, one slot each, never reused. The remaining buffers (activations and per-op scratch) are placed greedily,
 largest first, at the lowest offset that does not overlap any buffer whose lifetime intersects
 (the strategy of TFLM's GreedyMemoryPlanner, which we reimplement)."""
 
@@ -30,12 +31,22 @@ class Buffer:
 
 @dataclass
 class Plan:
-    # tensor name -> ("input", k) | ("output", k) | ("arena", offset)
+    # tensor name -> ("input", k) | ("output", k) | ("arena", offset) | ("state", offset)
     storage: dict[str, tuple[str, int]]
     scratch: dict[int, int]  # op position -> arena offset of its scratch
     arena_bytes: int
     elided: set[int] = field(default_factory=set)  # op positions whose work is done by aliasing
     buffers: list[Buffer] = field(default_factory=list)
+    state_bytes: int = 0
+
+
+def plan_state(g: Graph) -> tuple[dict[str, tuple[str, int]], int]:
+    """Offsets of the variable tensors in the state buffer, in order of first use."""
+    storage, offset = {}, 0
+    for name in g.state_tensors():
+        storage[name] = ("state", offset)
+        offset += _align(g.tensors[name].nbytes)
+    return storage, offset
 
 
 def plan(g: Graph, scratch_bytes: dict[int, int] | None = None) -> Plan:
@@ -77,7 +88,7 @@ def plan(g: Graph, scratch_bytes: dict[int, int] | None = None) -> Plan:
             first.setdefault(r, pos)
             sizes[r] = max(sizes.get(r, 0), g.tensors[t].nbytes)
         for t in op.inputs:
-            if t and not g.tensors[t].is_const:
+            if t and not g.tensors[t].is_const and not g.tensors[t].variable:
                 last[root(t)] = pos
     buffers = [
         Buffer(key=r, size=_align(sizes[r]), first=first[r], last=max(last.get(r, first[r]), first[r]))
@@ -101,10 +112,10 @@ def plan(g: Graph, scratch_bytes: dict[int, int] | None = None) -> Plan:
         buf.offset = offset
         placed.append(buf)
 
-    storage: dict[str, tuple[str, int]] = {}
+    storage, state_bytes = plan_state(g)
     offsets = {b.key: b.offset for b in placed}
     for name, t in g.tensors.items():
-        if t.is_const:
+        if t.is_const or t.variable or t.intermediate:
             continue
         r = root(name)
         if r in fixed:
@@ -113,4 +124,5 @@ def plan(g: Graph, scratch_bytes: dict[int, int] | None = None) -> Plan:
             storage[name] = ("arena", offsets[r])
     scratch = {int(b.key.split(":")[1]): b.offset for b in placed if b.key.startswith("scratch:")}
     arena = max((b.offset + b.size for b in placed), default=0)
-    return Plan(storage=storage, scratch=scratch, arena_bytes=arena, elided=elided, buffers=placed)
+    return Plan(storage=storage, scratch=scratch, arena_bytes=arena, elided=elided, buffers=placed,
+                state_bytes=state_bytes)

@@ -17,8 +17,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import UnsupportedModelError, UserError
-from ..ir import Graph
-from ..ops import REGISTRY, Context, Kernel
+from ..ir import Graph, IRError
+from ..ops import OPERATORS, REGISTRY, Context, Kernel
+from ..ops.table import Refused
 from ..planner import Plan, plan
 
 C_KEYWORDS = {
@@ -107,11 +108,24 @@ def check_supported(g: Graph) -> None:
     for op in g.ops:
         lowering = REGISTRY.get(op.kind)
         if lowering is None:
-            problems.append(f"operator {op.kind} is not supported (op {op.index}, '{op.name}')")
+            entry = OPERATORS.get(op.kind)
+            why = f": {entry.why}" if isinstance(entry, Refused) else ""
+            problems.append(f"operator {op.kind} is not supported (op {op.index}, "
+                            f"'{op.name}'){why}")
         else:
             problems.extend(lowering.check(op, g))
     if problems:
         raise UnsupportedModelError(problems)
+
+
+def _lower(op, g: Graph, ctx: Context) -> Kernel:
+    """The op's kernel, its template one the operator table declares for it."""
+    kernel = REGISTRY[op.kind].lower(op, g, ctx)
+    declared = OPERATORS[op.kind].templates
+    if kernel.template not in declared:
+        raise IRError(f"{op.describe()}: template {kernel.template} is not declared for "
+                      f"{op.kind} in ops/table.py ({', '.join(declared)})")
+    return kernel
 
 
 def _buffer_expr(g: Graph, p: Plan, name: str, io_names: dict) -> str:
@@ -119,9 +133,10 @@ def _buffer_expr(g: Graph, p: Plan, name: str, io_names: dict) -> str:
     t = g.tensors[name]
     if kind in ("input", "output"):
         return io_names[(kind, where)]
+    base = "state" if kind == "state" else "arena"
     if t.ctype == "int8_t":
-        return f"(arena + {where})"
-    return f"(({t.ctype} *)(void *)(arena + {where}))"
+        return f"({base} + {where})"
+    return f"(({t.ctype} *)(void *)({base} + {where}))"
 
 
 def emit(g: Graph, name: str = "model", ctx: Context | None = None,
@@ -129,7 +144,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     ctx = ctx or Context()
     name = validate_name(name)
     check_supported(g)
-    kernels = {pos: REGISTRY[op.kind].lower(op, g, ctx) for pos, op in enumerate(g.ops)}
+    kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
     mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()})
     env = _environment(ctx.families)
 
@@ -151,11 +166,13 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
             cname = f"{name}_l{idx}_{c.name}"
             cnames[c.name] = cname
             consts.append((cname, c, idx, op.kind, comment_safe(op.name)))
-        args = [_buffer_expr(g, mem, t, io_names) for t in k.act_inputs + k.act_outputs]
+        args = [_buffer_expr(g, mem, t, io_names)
+                for t in k.act_inputs + k.act_outputs + k.act_states]
         if k.scratch_bytes:
             args.append(f"(arena + {mem.scratch[pos]})")
         k.params["_in_ctypes"] = [g.tensors[t].ctype for t in k.act_inputs]
         k.params["_out_ctypes"] = [g.tensors[t].ctype for t in k.act_outputs]
+        k.params["_state_ctypes"] = [g.tensors[t].ctype for t in k.act_states]
         layers.append(Layer(idx, pos, fn, op.kind, comment_safe(op.name), k, cnames, args))
 
     for layer in layers:
@@ -183,6 +200,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         name=name, NAME=name.upper(), version=__version__, sha256=model_sha256,
         layers=layers, consts=consts, inputs=inputs, outputs=outputs,
         arena_bytes=mem.arena_bytes, weights_bytes=weights_bytes, macs=macs,
+        state_bytes=mem.state_bytes,
     )
     files = {
         f"{name}.h": env.get_template("model.h.j2").render(**tpl),
@@ -207,6 +225,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         "macs": macs,
         "weights_bytes": weights_bytes,
         "arena_bytes": mem.arena_bytes,
+        "state_bytes": mem.state_bytes,
         "layers": [
             {
                 "index": layer.index, "name": layer.name, "op": layer.kind,

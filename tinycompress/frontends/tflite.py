@@ -78,6 +78,8 @@ def read_tflite(data: bytes, source: str = "model") -> Graph:
         seen.add(name)
         names.append(name)
 
+    intermediate_ids = {int(i) for op in (sg.operators or [])
+                        for i in (op.intermediates if op.intermediates is not None else [])}
     tensors: dict[str, Tensor] = {}
     for i, t in enumerate(sg.tensors):
         if t.type not in _TENSOR_TYPES:
@@ -116,7 +118,8 @@ def read_tflite(data: bytes, source: str = "model") -> Graph:
                                 f"for shape {list(shape)}")
             data = data.reshape(shape)
         tensors[names[i]] = Tensor(name=names[i], shape=shape, dtype=dtype, quant=quant,
-                                   data=data)
+                                   data=data, variable=bool(t.isVariable),
+                                   intermediate=i in intermediate_ids)
 
     ops: list[Op] = []
     for index, op in enumerate(sg.operators):
@@ -128,8 +131,10 @@ def read_tflite(data: bytes, source: str = "model") -> Graph:
             kind = f"CUSTOM:{custom}"
         inputs = [names[i] if i >= 0 else "" for i in (op.inputs if op.inputs is not None else [])]
         outputs = [names[i] for i in (op.outputs if op.outputs is not None else [])]
+        inter = [names[i] for i in (op.intermediates if op.intermediates is not None else [])]
         ops.append(Op(kind=kind, inputs=inputs, outputs=outputs, options=_options(op),
-                      name=outputs[0] if outputs else f"op_{index}", index=index))
+                      name=outputs[0] if outputs else f"op_{index}", index=index,
+                      intermediates=inter))
 
     return Graph(
         tensors=tensors,

@@ -1,12 +1,18 @@
-"""Operator lowerings, one module per operator; importing this package registers them all."""
+"""Operator lowerings, one module per operator; importing this package imports every module the
+operator table (table.py) names, each registering its Lowering."""
 
 import importlib
-import pkgutil
 
 from .base import REGISTRY, ConstArray, Context, Kernel, Lowering, register
+from .table import OPERATORS, supported
 
-for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__)):
-    if _mod != "base":
-        importlib.import_module(f"{__name__}.{_mod}")
+for _mod in sorted({e.module for e in supported().values()}):
+    importlib.import_module(f"{__name__}.{_mod}")
 
-__all__ = ["REGISTRY", "ConstArray", "Context", "Kernel", "Lowering", "register"]
+_unlisted = sorted(set(REGISTRY) - set(supported()))
+_missing = sorted(set(supported()) - set(REGISTRY))
+if _unlisted or _missing:
+    raise ImportError(f"operator table and lowerings disagree: registered but not in the table "
+                      f"{_unlisted}, in the table but not registered {_missing}")
+
+__all__ = ["OPERATORS", "REGISTRY", "ConstArray", "Context", "Kernel", "Lowering", "register"]

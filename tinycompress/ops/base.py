@@ -6,9 +6,11 @@ into a `Kernel`: the template that renders its C function, the values baked into
 the constant arrays it reads from flash, the scratch it needs from the arena and its MAC count.
 
 The generated function has the signature
-    static void <fn>(const T0 *restrict in0, ..., U0 *restrict out0, ... [, int8_t *restrict scratch])
-with one pointer per activation input/output of the op (constants are referenced by name), so the
-planner alone decides where activations live. A per-core or compressed-weight variant of a kernel is
+    static void <fn>(const T0 *restrict in0, ..., U0 *restrict out0, ...,
+                     V0 *restrict state0, ... [, int8_t *restrict scratch])
+with one pointer per activation input/output of the op (constants are referenced by name) and one
+per variable (state) tensor it reads and updates in place, so the planner alone decides where
+activations and state live. A per-core or compressed-weight variant of a kernel is
 a different template chosen by `lower` (see `template_for`), not a change to this ABI.
 """
 
@@ -43,6 +45,7 @@ class Kernel:
     consts: list[ConstArray] = field(default_factory=list)
     act_inputs: list[str] = field(default_factory=list)  # tensor names, in signature order
     act_outputs: list[str] = field(default_factory=list)
+    act_states: list[str] = field(default_factory=list)  # variable tensors, read and written
     scratch_bytes: int = 0
     macs: int = 0
     weight_format: str = "dense"

@@ -11,6 +11,10 @@ import numpy as np
 
 from ..errors import UnsupportedModelError
 from ..ir import Graph
+from . import PassSpec
+
+SPEC = PassSpec("static_shapes", "drops RESHAPE's shape operand and the dead SHAPE/STRIDED_SLICE/"
+                "PACK chain that computed it", ("RESHAPE", "SHAPE"))
 
 RESHAPE_LIKE = ("RESHAPE",)
 

@@ -1,0 +1,231 @@
+"""The operator table: every builtin operator TFLite for Microcontrollers registers, and its state
+in tinycompress.
+
+A supported operator names the module of this package that validates and lowers it (its
+`Lowering`), the kernel templates that lowering may render and the test files that check it
+bit-exactly. A refused one says why. `tinycompress.ops` imports exactly the modules named here,
+the emitter refuses a kernel template an entry does not declare, and the README's operator table is
+generated from this one (`python -m tinycompress.ops.table --write README.md`; a test keeps them
+equal). Adding an operator is one module, its tests and one line here.
+
+The entries are grouped as the work on them is; keep a new line inside its group."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Supported:
+    module: str  # tinycompress/ops/<module>.py
+    templates: tuple[str, ...]  # portable templates (cores/<family>/ may override each)
+    tests: tuple[str, ...]  # tests/<file>
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Refused:
+    why: str
+
+
+def op(module: str, templates: str | tuple[str, ...], tests: str | tuple[str, ...],
+       note: str = "") -> Supported:
+    as_tuple = (lambda v: (v,) if isinstance(v, str) else tuple(v))
+    return Supported(module, tuple(f"kernels/{t}.c.j2" for t in as_tuple(templates)),
+                     as_tuple(tests), note)
+
+
+TODO = Refused("not implemented yet")
+FLOAT = Refused("float-only in TFLM's int8 models: quantise the model to INT8")
+CONTROL = Refused("control flow (subgraphs): convert without WHILE/IF/CALL_ONCE")
+DYNAMIC = Refused("computes shapes at run time: tinycompress compiles static shapes (batch 1)")
+RESOURCE = Refused("resource variables: convert with the state as variable tensors (the default)")
+BOOL = Refused("boolean tensors: not produced by INT8 post-training quantisation")
+
+OPERATORS: dict[str, Supported | Refused] = {
+    # --- convolutions and matrix products
+    "CONV_2D": op("conv_2d", ("conv_2d_s8", "conv_2d_s8_1x1", "conv_2d_s8_packed",
+                              "conv_2d_s8_requant"),
+                  ("test_op_conv_2d.py", "test_cores_dsp.py", "test_cores_mve.py",
+                   "test_weight_formats.py")),
+    "DEPTHWISE_CONV_2D": op("depthwise_conv_2d", ("depthwise_conv_2d_s8",
+                                                  "depthwise_conv_2d_s8_packed"),
+                            ("test_op_depthwise_conv_2d.py", "test_cores_dsp.py",
+                             "test_weight_formats.py"), "any depth multiplier"),
+    "FULLY_CONNECTED": op("fully_connected", ("fully_connected_s8", "fully_connected_s8_packed"),
+                          ("test_op_fully_connected.py", "test_cores_dsp.py",
+                           "test_weight_formats.py"), "per-tensor and per-channel weights"),
+
+    # --- pooling, reductions
+    "AVERAGE_POOL_2D": op("average_pool_2d", "avg_pool_s8", "test_op_pool.py"),
+    "MAX_POOL_2D": op("max_pool_2d", "max_pool_s8", "test_op_pool.py"),
+    "MEAN": op("mean", "mean_s8", "test_op_mean.py"),
+    "L2_POOL_2D": FLOAT,
+
+    # --- elementwise arithmetic (with broadcasting)
+    "ADD": op("add", ("add_s8", "add_s8_mve"), "test_op_add.py", "with broadcasting"),
+    "MUL": op("mul", "mul_s8", "test_op_mul.py", "with broadcasting"),
+
+    # --- activations and tables
+    "LOGISTIC": op("logistic", "lut_s8", "test_op_activations.py"),
+    "TANH": op("tanh", "lut_s8", "test_op_activations.py"),
+    "SOFTMAX": op("softmax", ("softmax_s8", "softmax_s8_exp"), "test_op_softmax.py",
+                  "int8 and int16 output"),
+
+    # --- shapes and copies
+    "RESHAPE": op("reshape", "copy", ("test_passes.py", "test_planner.py"),
+                  "free: the planner aliases it"),
+    "CONCATENATION": op("concatenation", "concatenation_s8", "test_op_concatenation.py"),
+    "PAD": op("pad", "pad_s8", "test_op_pad.py"),
+    "PADV2": op("pad", "pad_s8", "test_op_pad.py"),
+
+    # --- type conversions
+    "QUANTIZE": op("quantize", ("quantize_f32_s8", "lut_s8"), "test_op_quantize.py",
+                   "float32 -> int8, int8 -> int8"),
+    "DEQUANTIZE": op("dequantize", "dequantize_s8_f32", "test_op_quantize.py", "int8 -> float32"),
+
+    # --- activations (to do)
+    "HARD_SWISH": TODO,
+    "LEAKY_RELU": TODO,
+    "PRELU": TODO,
+    "RELU": TODO,
+    "RELU6": TODO,
+    "RELU_N1_TO_1": TODO,
+    "RELU_0_TO_1": TODO,
+    "ELU": TODO,
+
+    # --- elementwise binary and reductions (to do)
+    "SUB": TODO,
+    "MAXIMUM": TODO,
+    "MINIMUM": TODO,
+    "SQUARED_DIFFERENCE": TODO,
+    "REDUCE_MAX": TODO,
+    "REDUCE_MIN": TODO,
+    "SUM": TODO,
+    "ARG_MAX": TODO,
+    "ARG_MIN": TODO,
+
+    # --- slicing and layout (to do)
+    "STRIDED_SLICE": TODO,
+    "SLICE": TODO,
+    "SPLIT": TODO,
+    "SPLIT_V": TODO,
+    "TRANSPOSE": TODO,
+    "PACK": TODO,
+    "UNPACK": TODO,
+    "SQUEEZE": TODO,
+    "EXPAND_DIMS": TODO,
+
+    # --- gathering, tiling, resizing (to do)
+    "GATHER": TODO,
+    "TILE": TODO,
+    "MIRROR_PAD": TODO,
+    "SPACE_TO_DEPTH": TODO,
+    "DEPTH_TO_SPACE": TODO,
+    "RESIZE_NEAREST_NEIGHBOR": TODO,
+    "RESIZE_BILINEAR": TODO,
+    "BATCH_TO_SPACE_ND": TODO,
+    "SPACE_TO_BATCH_ND": TODO,
+
+    # --- transposed convolution, matrix product, normalisation (to do)
+    "TRANSPOSE_CONV": TODO,
+    "BATCH_MATMUL": TODO,
+    "LOG_SOFTMAX": TODO,
+    "L2_NORMALIZATION": TODO,
+
+    # --- recurrent and stateful (to do)
+    "SVDF": TODO,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": TODO,
+
+    # --- not planned
+    "ABS": TODO,
+    "NEG": TODO,
+    "ADD_N": TODO,
+    "DIV": Refused("int8 DIV is not in TFLite's reference kernels for int8 (float32 and uint8 "
+                   "only): restructure as MUL by a constant"),
+    "FLOOR_DIV": FLOAT,
+    "FLOOR_MOD": FLOAT,
+    "EXP": FLOAT,
+    "LOG": FLOAT,
+    "SQRT": FLOAT,
+    "RSQRT": TODO,
+    "SQUARE": FLOAT,
+    "SIN": FLOAT,
+    "COS": FLOAT,
+    "CEIL": FLOAT,
+    "FLOOR": FLOAT,
+    "ROUND": FLOAT,
+    "CUMSUM": TODO,
+    "CAST": TODO,
+    "EMBEDDING_LOOKUP": TODO,
+    "GATHER_ND": TODO,
+    "BROADCAST_TO": TODO,
+    "SELECT_V2": BOOL,
+    "EQUAL": BOOL,
+    "NOT_EQUAL": BOOL,
+    "GREATER": BOOL,
+    "GREATER_EQUAL": BOOL,
+    "LESS": BOOL,
+    "LESS_EQUAL": BOOL,
+    "LOGICAL_AND": BOOL,
+    "LOGICAL_OR": BOOL,
+    "LOGICAL_NOT": BOOL,
+    "ZEROS_LIKE": TODO,
+    "FILL": DYNAMIC,
+    "SHAPE": Refused("removed by the static_shapes pass when it feeds a RESHAPE; otherwise "
+                     "computes shapes at run time"),
+    "BROADCAST_ARGS": DYNAMIC,
+    "WHILE": CONTROL,
+    "IF": CONTROL,
+    "CALL_ONCE": CONTROL,
+    "VAR_HANDLE": RESOURCE,
+    "READ_VARIABLE": RESOURCE,
+    "ASSIGN_VARIABLE": RESOURCE,
+}
+
+
+def supported() -> dict[str, Supported]:
+    return {k: v for k, v in OPERATORS.items() if isinstance(v, Supported)}
+
+
+def markdown() -> str:
+    """The README's operator table: every TFLM builtin, sorted, with its state here."""
+    lines = ["| operator | state | notes | tests |", "|---|---|---|---|"]
+    for kind in sorted(OPERATORS):
+        e = OPERATORS[kind]
+        if isinstance(e, Supported):
+            tests = ", ".join(f"`{t}`" for t in e.tests)
+            lines.append(f"| {kind} | supported | {e.note} | {tests} |")
+        else:
+            lines.append(f"| {kind} | not supported | {e.why} | |")
+    n = len(supported())
+    lines.append("")
+    lines.append(f"{n} of the {len(OPERATORS)} builtin operators TFLM registers are supported.")
+    return "\n".join(lines) + "\n"
+
+
+BEGIN, END = "<!-- operators:begin -->\n", "<!-- operators:end -->\n"
+
+
+def with_table(readme: str) -> str:
+    """README text with the generated table between the BEGIN and END markers."""
+    head, sep, rest = readme.partition(BEGIN)
+    _, sep2, tail = rest.partition(END)
+    if not sep or not sep2:
+        raise ValueError("README lacks the operator table markers")
+    return head + BEGIN + markdown() + END + tail
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--write"] and len(argv) == 2:
+        path = Path(argv[1])
+        path.write_text(with_table(path.read_text()))
+        return 0
+    sys.stdout.write(markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
