@@ -42,11 +42,24 @@ def random_inputs(manifest: dict, count: int, rng: np.random.Generator) -> list[
     return xs
 
 
+def assert_spread(outputs: np.ndarray, min_distinct: int = 32, max_clamped: float = 0.25) -> None:
+    """Outputs that test rounding: at least `min_distinct` distinct values, and at most
+    `max_clamped` of the elements at the type's extremes (int8/int16 only)."""
+    outputs = np.asarray(outputs)
+    distinct = np.unique(outputs).size
+    assert distinct >= min_distinct, f"outputs take only {distinct} distinct values"
+    if outputs.dtype.kind == "i":
+        info = np.iinfo(outputs.dtype)
+        clamped = float(np.mean((outputs == info.min) | (outputs == info.max)))
+        assert clamped <= max_clamped, f"{clamped:.0%} of the outputs are clamped"
+
+
 def assert_bit_exact(tflite: bytes, count: int = VECTORS, seed: int = 0,
                      sanitize: bool = True, inputs: list[np.ndarray] | None = None,
-                     weights: str = "dense") -> dict:
+                     weights: str = "dense", spread: dict | None = None) -> dict:
     """Compile (layer weights stored as `weights`), run and compare; on mismatch, fail naming
-    the first differing element."""
+    the first differing element. With `spread` (assert_spread's arguments, {} for its
+    defaults), the reference outputs must also span the output type's range."""
     files, manifest = compile_tflite(tflite, name="m", weights=weights)
     rng = np.random.default_rng(seed)
     xs = inputs if inputs is not None else random_inputs(manifest, count, rng)
@@ -63,6 +76,8 @@ def assert_bit_exact(tflite: bytes, count: int = VECTORS, seed: int = 0,
         got = host.run_multi(out, manifest, xs, sanitize=sanitize)
     for k, (g, e) in enumerate(zip(got, expected)):
         e = np.stack(e)
+        if spread is not None and k == 0:
+            assert_spread(e, **spread)
         assert g.shape == e.shape, f"output {k}: shape {g.shape} != {e.shape}"
         bad = np.argwhere(g != e)
         if bad.size:
