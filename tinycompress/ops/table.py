@@ -86,7 +86,7 @@ OPERATORS: dict[str, Supported | Refused] = {
                    "float32 -> int8, int8 -> int8"),
     "DEQUANTIZE": op("dequantize", "dequantize_s8_f32", "test_op_quantize.py", "int8 -> float32"),
 
-    # --- activations (to do)
+    # --- activations, normalisations (to do: helper "act")
     "HARD_SWISH": TODO,
     "LEAKY_RELU": TODO,
     "PRELU": TODO,
@@ -95,19 +95,24 @@ OPERATORS: dict[str, Supported | Refused] = {
     "RELU_N1_TO_1": TODO,
     "RELU_0_TO_1": TODO,
     "ELU": TODO,
+    "LOG_SOFTMAX": TODO,
+    "L2_NORMALIZATION": TODO,
 
-    # --- elementwise binary and reductions (to do)
+    # --- elementwise binary and unary, reductions (to do: helper "binary")
     "SUB": TODO,
     "MAXIMUM": TODO,
     "MINIMUM": TODO,
     "SQUARED_DIFFERENCE": TODO,
+    "ABS": TODO,
+    "NEG": TODO,
+    "ADD_N": TODO,
     "REDUCE_MAX": TODO,
     "REDUCE_MIN": TODO,
     "SUM": TODO,
     "ARG_MAX": TODO,
     "ARG_MIN": TODO,
 
-    # --- slicing and layout (to do)
+    # --- slicing and layout (to do: helper "layout")
     "STRIDED_SLICE": TODO,
     "SLICE": TODO,
     "SPLIT": TODO,
@@ -118,7 +123,7 @@ OPERATORS: dict[str, Supported | Refused] = {
     "SQUEEZE": TODO,
     "EXPAND_DIMS": TODO,
 
-    # --- gathering, tiling, resizing (to do)
+    # --- gathering, tiling, resizing (to do: helper "gather")
     "GATHER": TODO,
     "TILE": TODO,
     "MIRROR_PAD": TODO,
@@ -129,20 +134,17 @@ OPERATORS: dict[str, Supported | Refused] = {
     "BATCH_TO_SPACE_ND": TODO,
     "SPACE_TO_BATCH_ND": TODO,
 
-    # --- transposed convolution, matrix product, normalisation (to do)
+    # --- transposed convolution, matrix product (to do: helper "mathops")
     "TRANSPOSE_CONV": TODO,
     "BATCH_MATMUL": TODO,
-    "LOG_SOFTMAX": TODO,
-    "L2_NORMALIZATION": TODO,
 
-    # --- recurrent and stateful (to do)
+    # --- stateful: SVDF (to do: helper "svdf"; it also extends QUANTIZE to int16 <-> int8)
     "SVDF": TODO,
+
+    # --- recurrent (to do: helper "lstm")
     "UNIDIRECTIONAL_SEQUENCE_LSTM": TODO,
 
     # --- not planned
-    "ABS": TODO,
-    "NEG": TODO,
-    "ADD_N": TODO,
     "DIV": Refused("int8 DIV is not in TFLite's reference kernels for int8 (float32 and uint8 "
                    "only): restructure as MUL by a constant"),
     "FLOOR_DIV": FLOAT,
