@@ -55,6 +55,8 @@ def main(argv=None):
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     # TensorFlow is imported lazily by some commands; keep its C++ logging off the terminal.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
+    if debug:
+        os.environ["TINYCOMPRESS_DEBUG"] = "1"  # child processes show TensorFlow's output
     try:
         return cli.main(args=argv, prog_name="tinycompress", standalone_mode=False) or 0
     except click.exceptions.Exit as e:

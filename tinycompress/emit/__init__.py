@@ -103,17 +103,24 @@ class EmitResult:
 
 
 def check_supported(g: Graph) -> None:
-    """Refuse the model before anything is written, naming every unsupported op and layer."""
+    """Refuse the model before anything is written, naming every unsupported op and layer (an
+    unsupported operator once, with how many layers use it and the first of them)."""
     problems: list[str] = []
+    missing: dict[str, list] = {}
     for op in g.ops:
         lowering = REGISTRY.get(op.kind)
         if lowering is None:
-            entry = OPERATORS.get(op.kind)
-            why = f": {entry.why}" if isinstance(entry, Refused) else ""
-            problems.append(f"operator {op.kind} is not supported (op {op.index}, "
-                            f"'{op.name}'){why}")
+            missing.setdefault(op.kind, []).append(op)
         else:
             problems.extend(lowering.check(op, g))
+    unsupported = []
+    for kind, ops in missing.items():
+        entry = OPERATORS.get(kind)
+        why = f": {entry.why}" if isinstance(entry, Refused) else ""
+        more = f", and {len(ops) - 1} more" if len(ops) > 1 else ""
+        unsupported.append(f"operator {kind} is not supported "
+                           f"({ops[0].describe()[len(kind) + 2:-1]}{more}){why}")
+    problems = unsupported + problems
     if problems:
         raise UnsupportedModelError(problems)
 

@@ -56,6 +56,6 @@ def load_tflite_bytes(path: Path, calibration: np.ndarray | None,
             f"{path} is a float model: give calibration data with --calibration DATA.npz "
             "(array 'x', samples in the model's float input domain) to quantize it to INT8"
         )
-    from .keras import convert_path
+    from .child import convert_in_child
 
-    return convert_path(path, calibration, per_channel=per_channel)
+    return convert_in_child(path, calibration, per_channel=per_channel)

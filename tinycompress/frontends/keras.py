@@ -170,15 +170,58 @@ def _convert_saved_model(path: Path, x_cal: np.ndarray, per_channel: bool = True
                      f"SavedModel {path}", per_channel)
 
 
-def convert_path(path: Path, x_cal: np.ndarray, per_channel: bool = True) -> bytes:
+RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+
+
+def unrolled(model):
+    """The model with every recurrent layer (LSTM, GRU, SimpleRNN) unrolled over its time steps,
+    weights shared, or the model itself when it has none. The TensorFlow converter crashes
+    (SIGSEGV) on Keras 3's recurrent layers traced with a static batch; unrolled, each becomes a
+    static graph of FULLY_CONNECTED, ADD, MUL, LOGISTIC, TANH, SPLIT and slicing ops."""
+    import keras
+
+    if not any(type(layer).__name__ in RECURRENT and not layer.unroll
+               for layer in _all_layers(model)):
+        return model
+
+    def clone(layer):
+        config = layer.get_config()
+        if type(layer).__name__ in RECURRENT:
+            config["unroll"] = True
+        return type(layer).from_config(config)
+
+    copy = keras.models.clone_model(model, clone_function=clone)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _all_layers(model) -> list:
+    result = []
+    for layer in model.layers:
+        result.append(layer)
+        if hasattr(layer, "layers"):
+            result.extend(_all_layers(layer))
+    return result
+
+
+def layer_list(model) -> list[tuple[str, str]]:
+    """(name, class name) of every layer, nested models flattened."""
+    return [(layer.name, type(layer).__name__) for layer in _all_layers(model)]
+
+
+def convert_path(path: Path, x_cal: np.ndarray, per_channel: bool = True,
+                 on_loaded=None) -> bytes:
     """Convert a .keras/.h5 file or a SavedModel directory to INT8 TFLite bytes
-    (per-tensor weight scales with per_channel=False)."""
+    (per-tensor weight scales with per_channel=False). `on_loaded(model)` is called once a Keras
+    model is loaded (the child process records its layers with it)."""
     if path.is_dir():
         return _convert_saved_model(path, x_cal, per_channel)
     model = load_keras_model(path)
+    if on_loaded is not None:
+        on_loaded(model)
     if len(model.inputs) != 1:
         raise UserError(f"{path} has {len(model.inputs)} inputs; one is supported")
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     if any(d is None for d in model.inputs[0].shape[1:]):
         raise UserError(f"{path}: input shape {model.inputs[0].shape} is not static")
-    return convert(model, shape, x_cal, str(path), per_channel=per_channel)
+    return convert(unrolled(model), shape, x_cal, str(path), per_channel=per_channel)
