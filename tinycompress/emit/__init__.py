@@ -162,6 +162,10 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
 
     layers: list[Layer] = []
     consts = []
+    # Identical constant arrays (an unrolled recurrent layer's weights at every step, shared
+    # requantisation tables) are stored once; later layers refer to the first one's name.
+    stored: dict[tuple, str] = {}
+    own_bytes: dict[int, int] = {}
     for pos, op in enumerate(g.ops):
         if pos in mem.elided:
             continue
@@ -169,9 +173,15 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         idx = len(layers)
         fn = f"{name}_l{idx}_{op.kind.lower()}"
         cnames = {}
+        own_bytes[idx] = 0
         for c in k.consts:
+            key = (c.ctype, c.values.dtype.str, c.values.size, c.values.tobytes())
+            if key in stored:
+                cnames[c.name] = stored[key]
+                continue
             cname = f"{name}_l{idx}_{c.name}"
-            cnames[c.name] = cname
+            cnames[c.name] = stored[key] = cname
+            own_bytes[idx] += c.nbytes
             consts.append((cname, c, idx, op.kind, comment_safe(op.name)))
         args = [_buffer_expr(g, mem, t, io_names)
                 for t in k.act_inputs + k.act_outputs + k.act_states]
@@ -238,10 +248,11 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
                 "index": layer.index, "name": layer.name, "op": layer.kind,
                 "macs": layer.kernel.macs, "kernel": layer.kernel.template,
                 "weight_format": layer.kernel.weight_format,
-                "weights_bytes": sum(c.nbytes for c in layer.kernel.consts),
+                # (constants shared with an earlier layer are counted there)
+                "weights_bytes": own_bytes[layer.index],
                 "dense_weights_bytes": (layer.kernel.dense_weights_bytes
                                         if layer.kernel.dense_weights_bytes is not None
-                                        else sum(c.nbytes for c in layer.kernel.consts)),
+                                        else own_bytes[layer.index]),
                 "scratch_bytes": layer.kernel.scratch_bytes,
             }
             for layer in layers
