@@ -192,8 +192,11 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         k.params["_state_ctypes"] = [g.tensors[t].ctype for t in k.act_states]
         layers.append(Layer(idx, pos, fn, op.kind, comment_safe(op.name), k, cnames, args))
 
+    portable = _environment()
     for layer in layers:
-        body = env.get_template(layer.kernel.template).render(
+        # A variant names its template exactly; other kernels take the core's override.
+        kenv = portable if layer.kernel.variant else env
+        body = kenv.get_template(layer.kernel.template).render(
             **layer.kernel.params, c=layer.const_names, name=name
         )
         layer.kernel.params["_body"] = body
@@ -247,6 +250,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
             {
                 "index": layer.index, "name": layer.name, "op": layer.kind,
                 "macs": layer.kernel.macs, "kernel": layer.kernel.template,
+                "variant": layer.kernel.variant,
                 "weight_format": layer.kernel.weight_format,
                 # (constants shared with an earlier layer are counted there)
                 "weights_bytes": own_bytes[layer.index],

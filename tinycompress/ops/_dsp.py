@@ -63,3 +63,11 @@ def rounding_powers(q: dict) -> list[ConstArray]:
         return []
     return [ConstArray("rpow", "int32_t", np.array([1 << (32 + s) for s in shifts], np.int32),
                        "per-channel 2^(32 - right shift)")]
+
+
+def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> ConstArray:
+    """The DSP and Helium convolutions' bias: bias + input offset * filter row sums, wrapped to
+    int32 as the reference's accumulator wraps."""
+    wrapped = (bias + io * rows.astype(np.int64).sum(axis=1) + 2**31) % 2**32 - 2**31
+    return ConstArray("bias_folded", "int32_t", wrapped.astype(np.int32),
+                      f"[{n_out}] bias + input offset ({io}) * filter sums, mod 2^32")

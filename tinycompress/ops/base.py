@@ -51,6 +51,7 @@ class Kernel:
     weight_format: str = "dense"
     # Bytes of the consts had the weights been stored dense (None: the same as now).
     dense_weights_bytes: int | None = None
+    variant: str = ""  # the name of the Variant that built it, when the op has a variant table
 
 
 @dataclass
@@ -84,6 +85,50 @@ class Lowering:
 
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         raise NotImplementedError
+
+
+def _always(layer: Any, ctx: Context) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One kernel of an operator, as data: which cores run it (`needs`: kernel families the core
+    must have, all of them), when it applies to a layer (`when`), and how its Kernel is built
+    (`build`: weight layout, constants, scratch; the template is `template`, which a core's
+    templates/cores/<family>/ may override by name). A new core, kernel or weight format is one
+    entry in an operator's `variants`."""
+
+    name: str
+    template: str
+    build: Callable[[Any, Context], Kernel]
+    needs: tuple[str, ...] = ()
+    when: Callable[[Any, Context], bool] = _always
+
+
+class VariantLowering(Lowering):
+    """A Lowering whose kernels are a table of Variants, most specific first: `prepare` derives
+    what every variant needs from the op once (shapes, quantisation, encoded weights), and the
+    first variant whose families the core has and whose `when` holds builds the kernel."""
+
+    variants: ClassVar[tuple[Variant, ...]]
+
+    def prepare(self, op: Op, g: Graph, ctx: Context) -> Any:
+        raise NotImplementedError
+
+    def select(self, layer: Any, ctx: Context) -> Variant:
+        for v in self.variants:
+            if all(f in ctx.families for f in v.needs) and v.when(layer, ctx):
+                return v
+        raise LookupError(f"{self.kind}: no kernel variant applies (the last must always)")
+
+    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+        layer = self.prepare(op, g, ctx)
+        variant = self.select(layer, ctx)
+        kernel = variant.build(layer, ctx)
+        kernel.template = variant.template
+        kernel.variant = variant.name
+        return kernel
 
 
 REGISTRY: dict[str, Lowering] = {}

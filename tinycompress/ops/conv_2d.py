@@ -6,18 +6,27 @@ Per output position and channel the reference computes
 with taps in padding skipped. For output positions whose taps all lie inside the input (the
 interior) the input offset term is a per-channel constant, folded into the bias at compile time;
 border positions keep the reference form. A 1x1 stride-1 convolution is a matrix product.
+
+The kernels are a variant table (`VARIANTS`), most specific first: compressed filters take the
+portable packed kernel on every core (with the core's requantisation helpers); dense filters the
+Helium kernels on an MVE core, the DSP kernels on a DSP core (both fold the input offset into the
+bias modulo 2^32 and read padding as the input zero point, so every position takes one path),
+else the portable loops; each with its 1x1 stride-1 form.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+from typing import Any
+
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, matrix_layout, rounding_powers, uses_dsp_layout, uses_mve
-from ._weight_formats import encode, packed_bias
+from ._dsp import acc_bytes, matrix_layout, rounding_powers, wrapped_bias
+from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
-from .base import ConstArray, Context, Kernel, Lowering, register
+from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
 
 
 def interior_condition(ay, ax) -> str | None:
@@ -84,9 +93,155 @@ def gather_taps(rows: np.ndarray, ay, ax, n_in: int, folded: bool) -> int:
                      GATHER_MAX_DENSITY)
 
 
+@dataclass
+class ConvLayer:
+    """What every CONV_2D variant needs, derived once from the op."""
+
+    op: Op
+    batches: int
+    n_out: int
+    k_h: int
+    k_w: int
+    n_in: int
+    ay: Any
+    ax: Any
+    io: int
+    q: dict
+    bias: np.ndarray  # int64 raw bias
+    weights: np.ndarray  # int64 [n_out][k_h][k_w][n_in]
+    folded: np.ndarray | None  # bias + input offset * filter sums, None when it overflows
+    cond: str | None  # the interior condition with the folded bias (None: no interior)
+    pointwise: bool  # 1x1, stride 1, every position interior
+    enc: Encoding | None  # compressed filter rows, None for dense
+
+    @property
+    def taps(self) -> int:
+        return self.k_h * self.k_w * self.n_in
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.weights.reshape(self.n_out, -1)
+
+    def dense_consts(self) -> list[ConstArray]:
+        """The portable kernels' constants: the OHWI filter, the folded bias for the interior,
+        the raw bias for the border, the per-channel multipliers."""
+        border = self.cond != "1"
+        return [ConstArray("weights", "int8_t", self.weights.astype(np.int8),
+                           f"[{self.n_out}][{self.k_h}][{self.k_w}][{self.n_in}] filter, OHWI"),
+                *bias_and_requant_consts(self.n_out, self.io,
+                                         self.folded if self.cond is not None else None,
+                                         self.bias if border else None, self.q)]
+
+    def kernel(self, consts, scratch: int = 0, cond: str | None = None, **params) -> Kernel:
+        ay, ax, q = self.ay, self.ax, self.q
+        base = dict(
+            batches=self.batches, ih=ay.size, iw=ax.size, ic=self.n_in, oh=ay.out, ow=ax.out,
+            oc=self.n_out, kh=self.k_h, kw=self.k_w, sh=ay.stride, sw=ax.stride, dh=ay.dilation,
+            dw=ax.dilation, pt=ay.pad, pl=ax.pad, io=self.io, interior=cond,
+            border=cond != "1", fold_at_decode=False, gather=0, gather_unroll=GATHER_UNROLL,
+            out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
+            mult=q["mult"], shift=q["shift"],
+            # Every channel shifts right only: the DSP requantisation skips the left shift.
+            shifts_nonpositive=all(s <= 0 for _, s in q["mults"]),
+        )
+        return Kernel(template="", params=dict(base, **params), consts=consts,
+                      act_inputs=[self.op.inputs[0]], act_outputs=[self.op.outputs[0]],
+                      scratch_bytes=scratch,
+                      macs=self.batches * ay.out * ax.out * self.n_out * self.taps)
+
+
+def requant_template(ctx: Context) -> str:
+    """The requantisation helpers a portable convolution kernel imports: the DSP core's exact
+    cheaper steps where the core has them (templates/cores/dsp/), else the portable ones."""
+    return ("cores/dsp/kernels/conv_2d_s8_requant.c.j2" if "dsp" in ctx.families
+            else "kernels/conv_2d_s8_requant.c.j2")
+
+
+def _portable(cv: ConvLayer, ctx: Context) -> Kernel:
+    return cv.kernel(cv.dense_consts(), cond=cv.cond, requant=requant_template(ctx))
+
+
+def _packed(cv: ConvLayer, ctx: Context) -> Kernel:
+    """Compressed filters: each output channel's row is decoded once into the scratch and
+    reused at every output position (interior with the folded bias, border per tap); a sparse
+    filter's interior gathers the row's nonzero taps from a list instead. A border position
+    reads padding as the input zero point, so with a folded bias the raw bias is not needed."""
+    enc, n_out, cond = cv.enc, cv.n_out, cv.cond
+    border = cond != "1"
+    # The bias in its narrowest type: folded for the interior, or raw (the kernel folds it per
+    # channel as it decodes the row, from the row's sum) when that is smaller.
+    bias_c, fold_at_decode = packed_bias(
+        cv.bias, cv.folded if cond is not None else None, f"[{n_out}] bias",
+        f"[{n_out}] bias + input offset ({cv.io}) * filter sums", "bias", "bias_folded")
+    dense = cv.dense_consts()
+    consts = [*enc.consts, bias_c, *(c for c in dense if c.name in ("mult", "shift"))]
+    gather = gather_taps(cv.rows, cv.ay, cv.ax, cv.n_in, cond is not None)
+    # Per row in the scratch: the gather lists (uint16 offsets, then int8 values, the offsets
+    # first so that they stay aligned), then the decoded row when some position needs it (a
+    # border, or no gather).
+    scratch = min(n_out, 2) * (3 * gather + (cv.taps if border or not gather else 0))
+    k = cv.kernel(consts, scratch, cond=cond, fold_at_decode=fold_at_decode and cond is not None,
+                  gather=gather, requant=requant_template(ctx),
+                  wf=dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
+                          cols=cv.taps))
+    k.weight_format = enc.label
+    k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    return k
+
+
+def _laid_out(cv: ConvLayer, ctx: Context, scratch: int) -> Kernel:
+    """The DSP and Helium kernels gather each output position's taps (padding read as the input
+    zero point) and multiply four rows at a time in the core's layout (_dsp.py). The accumulator
+    wraps modulo 2^32 like the reference's, so the input offset is always folded (as a wrapped
+    int32) and every position takes the same path."""
+    laid, note = matrix_layout(cv.rows.astype(np.int8), ctx.families)
+    dense = cv.dense_consts()
+    consts = [ConstArray("weights", "int8_t", laid, f"[{cv.n_out}][{cv.k_h}][{cv.k_w}]"
+                         f"[{cv.n_in}] filter, OHWI, {note}"),
+              wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
+              *(c for c in dense if c.name in ("mult", "shift"))]
+    return cv.kernel(consts, scratch, cond=interior_condition(cv.ay, cv.ax))
+
+
+def _gathered_taps(cv: ConvLayer) -> int:
+    return 0 if cv.pointwise else (cv.taps + 3) // 4 * 4
+
+
+def _dsp(cv: ConvLayer, ctx: Context) -> Kernel:
+    widened = max(8, cv.taps // 4 * 8)  # (1x1: two pixels widened together, twice the words)
+    k = _laid_out(cv, ctx, 2 * widened if cv.pointwise else widened + _gathered_taps(cv))
+    k.consts += rounding_powers(cv.q)
+    return k
+
+
+def _mve(cv: ConvLayer, ctx: Context) -> Kernel:
+    # The accumulators, then the gathered taps.
+    return _laid_out(cv, ctx, acc_bytes(cv.n_out) + _gathered_taps(cv))
+
+
+def _is_packed(cv: ConvLayer, ctx: Context) -> bool:
+    return cv.enc is not None
+
+
+def _is_pointwise(cv: ConvLayer, ctx: Context) -> bool:
+    return cv.pointwise
+
+
+VARIANTS = (
+    Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed),
+    Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise),
+    Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",)),
+    Variant("dsp_1x1", "cores/dsp/kernels/conv_2d_s8_1x1.c.j2", _dsp, ("dsp",), _is_pointwise),
+    Variant("dsp", "cores/dsp/kernels/conv_2d_s8.c.j2", _dsp, ("dsp",)),
+    Variant("1x1", "kernels/conv_2d_s8_1x1.c.j2", _portable, when=_is_pointwise),
+    Variant("portable", "kernels/conv_2d_s8.c.j2", _portable),
+)
+
+
 @register
-class Conv2D(Lowering):
+class Conv2D(VariantLowering):
     kind = "CONV_2D"
+    variants = VARIANTS
 
     def check(self, op: Op, g: Graph) -> list[str]:
         problems = check_common(op, g, filter_channel_axis=0)
@@ -98,96 +253,19 @@ class Conv2D(Lowering):
                             f"channels, filter {w.shape[3]}) is not supported")
         return problems
 
-    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+    def prepare(self, op: Op, g: Graph, ctx: Context) -> ConvLayer:
         x, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
         n_out, k_h, k_w, n_in = w.shape
         ay, ax = axes(x.shape, k_h, k_w, op.options, out.shape)
         io = -int(x.quant.zp)
-        q = requant(op, g, n_out)
         bias = bias_of(op, g, n_out)
         weights = w.data.astype(np.int64)
-        taps = k_h * k_w * n_in
-        folded = fold_bias(bias, io, weights.reshape(n_out, -1).sum(axis=1), 128 * 128 * taps)
+        rows = weights.reshape(n_out, -1)
+        folded = fold_bias(bias, io, rows.sum(axis=1), 128 * 128 * rows.shape[1])
         cond = interior_condition(ay, ax) if folded is not None else None
-        border = cond != "1"
-        pointwise = (cond == "1" and k_h == k_w == 1 and ay.stride == ax.stride == 1)
-
-        consts = [ConstArray("weights", "int8_t", w.data.astype(np.int8),
-                             f"[{n_out}][{k_h}][{k_w}][{n_in}] filter, OHWI")]
-        consts += bias_and_requant_consts(n_out, io, folded if cond is not None else None,
-                                          bias if border else None, q)
-        dense_bytes = None
-        fold_at_decode = False
-        enc = encode(weights.reshape(n_out, -1), ctx.weights) if ctx.weights != "dense" else None
-        scratch = 0
-        if enc is not None and enc.format != "dense":
-            # Compressed filters: each output channel's row is decoded once into the scratch and
-            # reused at every output position (interior with the folded bias, border per tap);
-            # a sparse filter's interior gathers the row's nonzero taps from a list instead.
-            dense_bytes = sum(c.nbytes for c in consts)
-            # A border position reads padding as the input zero point, so with a folded bias
-            # the raw bias is not needed.
-            pointwise = False
-            # The bias in its narrowest type: folded for the interior, or raw (the kernel folds
-            # it per channel as it decodes the row, from the row's sum) when that is smaller.
-            bias_c, fold_at_decode = packed_bias(
-                bias, folded if cond is not None else None, f"[{n_out}] bias",
-                f"[{n_out}] bias + input offset ({io}) * filter sums", "bias", "bias_folded")
-            fold_at_decode = fold_at_decode and cond is not None
-            consts = [*enc.consts, bias_c, *(c for c in consts if c.name in ("mult", "shift"))]
-            gather = gather_taps(weights.reshape(n_out, -1), ay, ax, n_in, cond is not None)
-            # Per row in the scratch: the gather lists (uint16 offsets, then int8 values, the
-            # offsets first so that they stay aligned), then the decoded row when some position
-            # needs it (a border, or no gather).
-            scratch = min(n_out, 2) * (3 * gather + (taps if border or not gather else 0))
-        else:
-            enc = None
-        if enc is None and uses_dsp_layout(ctx.families):
-            # The DSP kernels gather each output position's taps (padding read as the input zero
-            # point) and multiply four rows at a time in the interleaved layout of _dsp.py. The
-            # accumulator wraps modulo 2^32 like the reference's, so the input offset is always
-            # folded (as a wrapped int32) and every position takes the same path.
-            wrapped = ((bias + io * weights.reshape(n_out, -1).sum(axis=1)
-                        + 2**31) % 2**32 - 2**31)
-            cond = interior_condition(ay, ax)
-            border = cond != "1"
-            laid, note = matrix_layout(w.data.astype(np.int8).reshape(n_out, taps), ctx.families)
-            consts = [ConstArray("weights", "int8_t", laid,
-                                 f"[{n_out}][{k_h}][{k_w}][{n_in}] filter, OHWI, {note}"),
-                      ConstArray("bias_folded", "int32_t", wrapped.astype(np.int32),
-                                 f"[{n_out}] bias + input offset ({io}) * filter sums, mod 2^32"),
-                      *(c for c in consts if c.name in ("mult", "shift"))]
-            widened = max(8, taps // 4 * 8)
-            # (1x1: two pixels widened together, twice the words.)
-            scratch = 2 * widened if pointwise else widened + (taps + 3) // 4 * 4
-            if uses_mve(ctx.families):  # accumulators, then the gathered taps (MVE kernels)
-                scratch = acc_bytes(n_out) + (0 if pointwise else (taps + 3) // 4 * 4)
-            else:
-                consts += rounding_powers(q)
-        params = dict(
-            batches=x.shape[0], ih=ay.size, iw=ax.size, ic=n_in, oh=ay.out, ow=ax.out, oc=n_out,
-            kh=k_h, kw=k_w, sh=ay.stride, sw=ax.stride, dh=ay.dilation, dw=ax.dilation,
-            pt=ay.pad, pl=ax.pad, io=io, interior=cond, border=border,
-            fold_at_decode=fold_at_decode, gather=gather if enc is not None else 0,
-            gather_unroll=GATHER_UNROLL,
-            out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
-            mult=q["mult"], shift=q["shift"],
-            # Every channel shifts right only: the DSP requantisation skips the left shift.
-            shifts_nonpositive=all(s <= 0 for _, s in q["mults"]),
-        )
-        if enc is not None:
-            params["wf"] = dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
-                                cols=taps)
-        return Kernel(
-            template=("kernels/conv_2d_s8_packed.c.j2" if enc is not None
-                      else "kernels/conv_2d_s8_1x1.c.j2" if pointwise
-                      else "kernels/conv_2d_s8.c.j2"),
-            params=params,
-            consts=consts,
-            weight_format=enc.label if enc is not None else "dense",
-            dense_weights_bytes=dense_bytes,
-            act_inputs=[op.inputs[0]],
-            act_outputs=[op.outputs[0]],
-            scratch_bytes=scratch,
-            macs=int(x.shape[0]) * ay.out * ax.out * n_out * taps,
-        )
+        enc = encode(rows, ctx.weights) if ctx.weights != "dense" else None
+        return ConvLayer(
+            op=op, batches=int(x.shape[0]), n_out=n_out, k_h=k_h, k_w=k_w, n_in=n_in, ay=ay,
+            ax=ax, io=io, q=requant(op, g, n_out), bias=bias, weights=weights, folded=folded,
+            cond=cond, pointwise=cond == "1" and k_h == k_w == 1 and ay.stride == ax.stride == 1,
+            enc=enc if enc is not None and enc.format != "dense" else None)

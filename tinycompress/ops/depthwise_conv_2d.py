@@ -11,19 +11,28 @@ _weight_formats.py). A compressed filter runs the portable packed kernel on ever
 channel's row is decoded once into the scratch (KH*KW bytes) and reused at every output position;
 a sparse enough filter's interior gathers the row's nonzero taps from a list instead
 (gather_max_density).
+
+The kernels are a variant table (`VARIANTS`), most specific first: compressed filters take the
+portable packed kernel on every core (with the core's requantisation helpers); dense filters the
+Helium kernel on an MVE core, the DSP kernel on a DSP core (input offset folded modulo 2^32,
+padding read as the input zero point, four channels a tap with depth multiplier 1), else the
+portable loops.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from dataclasses import dataclass
+from typing import Any
+
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, rounding_powers, uses_dsp_layout, uses_mve
-from ._weight_formats import encode, packed_bias
+from ._dsp import acc_bytes, rounding_powers, wrapped_bias
+from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
-from .base import ConstArray, Context, Kernel, Lowering, register
-from .conv_2d import interior_condition, patch_max_offset, tap_lists
+from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
+from .conv_2d import interior_condition, patch_max_offset, requant_template, tap_lists
 
 # Compressed filters: interior positions gather the row's nonzero taps from a list (a switch on
 # the row's length entering an unrolled run of multiply-adds, no padding: a row has only kh*kw
@@ -45,9 +54,132 @@ def gather_max_density(taps: int) -> float:
     return 1.0 if taps > DENSE_UNROLL_MAX_TAPS else 0.75 - 2.5 / taps
 
 
+@dataclass
+class DwLayer:
+    """What every DEPTHWISE_CONV_2D variant needs, derived once from the op."""
+
+    op: Op
+    batches: int
+    n_in: int
+    n_out: int
+    k_h: int
+    k_w: int
+    ay: Any
+    ax: Any
+    io: int
+    q: dict
+    bias: np.ndarray  # int64 raw bias
+    filt: np.ndarray  # the model's [1][KH][KW][C*M] filter
+    weights: np.ndarray  # [C*M][KH][KW], channel-major
+    folded: np.ndarray | None  # bias + input offset * filter sums, None when it overflows
+    cond: str | None  # the interior condition with the folded bias (None: no interior)
+    enc: Encoding | None  # compressed filter rows, None for dense
+
+    @property
+    def taps(self) -> int:
+        return self.k_h * self.k_w
+
+    @property
+    def rows(self) -> np.ndarray:
+        return self.weights.reshape(self.n_out, self.taps)
+
+    def dense_consts(self) -> list[ConstArray]:
+        border = self.cond != "1"
+        return [ConstArray("weights", "int8_t", self.weights.astype(np.int8),
+                           f"[{self.n_out}][{self.k_h}][{self.k_w}] filter, channel-major"),
+                *bias_and_requant_consts(self.n_out, self.io,
+                                         self.folded if self.cond is not None else None,
+                                         self.bias if border else None, self.q)]
+
+    def kernel(self, consts, scratch: int = 0, cond: str | None = None, **params) -> Kernel:
+        ay, ax, q = self.ay, self.ax, self.q
+        base = dict(
+            batches=self.batches, ih=ay.size, iw=ax.size, ic=self.n_in, oh=ay.out, ow=ax.out,
+            oc=self.n_out, dm=self.n_out // self.n_in, kh=self.k_h, kw=self.k_w, sh=ay.stride,
+            sw=ax.stride, dh=ay.dilation, dw=ax.dilation, pt=ay.pad, pl=ax.pad, io=self.io,
+            interior=cond, border=cond != "1", mve16=False, fold_at_decode=False, gather=0,
+            dense_unroll_max_taps=DENSE_UNROLL_MAX_TAPS,
+            out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
+            mult=q["mult"], shift=q["shift"],
+            # Every channel shifts right only: the DSP requantisation skips the left shift.
+            shifts_nonpositive=all(s <= 0 for _, s in q["mults"]),
+        )
+        return Kernel(template="", params=dict(base, **params), consts=consts,
+                      act_inputs=[self.op.inputs[0]], act_outputs=[self.op.outputs[0]],
+                      scratch_bytes=scratch,
+                      macs=self.batches * ay.out * ax.out * self.n_out * self.taps)
+
+
+def _portable(dw: DwLayer, ctx: Context) -> Kernel:
+    return dw.kernel(dw.dense_consts(), cond=dw.cond, requant=requant_template(ctx))
+
+
+def _packed(dw: DwLayer, ctx: Context) -> Kernel:
+    """Compressed filters: one bias is stored, the other derived from the decoded row's sum (a
+    border position with the folded bias recovers the raw one; with the raw bias the interior's
+    is folded per channel)."""
+    enc, n_out, cond = dw.enc, dw.n_out, dw.cond
+    border = cond != "1"
+    # The bias in its narrowest type: folded for the interior, or raw (the kernel folds it per
+    # channel as it decodes the row, from the row's sum) when that is smaller.
+    bias_c, fold_at_decode = packed_bias(
+        dw.bias, dw.folded if cond is not None else None, f"[{n_out}] bias",
+        f"[{n_out}] bias + input offset ({dw.io}) * filter sums", "bias", "bias_folded")
+    dense = dw.dense_consts()
+    consts = [*enc.consts, bias_c, *(c for c in dense if c.name in ("mult", "shift"))]
+    gather = (tap_lists(dw.rows, patch_max_offset(dw.ay, dw.ax, dw.n_in, 1), 1,
+                        gather_max_density(dw.taps)) if cond is not None else 0)
+    # The gather list (uint16 offsets, then int8 values), then the decoded row when some
+    # position reads it (a border, or no gather).
+    scratch = 3 * gather + (dw.taps if border or not gather else 0)
+    k = dw.kernel(consts, scratch, cond=cond, fold_at_decode=fold_at_decode and cond is not None,
+                  gather=gather, requant=requant_template(ctx),
+                  wf=dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
+                          cols=dw.taps))
+    k.weight_format = enc.label
+    k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    return k
+
+
+def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
+    """The DSP kernel reads padding taps as the input zero point and folds the input offset into
+    the bias modulo 2^32 (the accumulator wraps like the reference's); with depth multiplier 1
+    it takes four channels a tap, so the filter stays tap-major."""
+    cond = interior_condition(dw.ay, dw.ax)
+    dm1 = dw.n_out == dw.n_in
+    dense = dw.dense_consts()
+    consts = [ConstArray("weights", "int8_t",
+                         dw.filt.astype(np.int8) if dm1 else dw.weights.astype(np.int8),
+                         f"[{dw.k_h}][{dw.k_w}][{dw.n_out}] filter, tap-major (DSP)" if dm1
+                         else f"[{dw.n_out}][{dw.k_h}][{dw.k_w}] filter, channel-major"),
+              wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out),
+              *(c for c in dense if c.name in ("mult", "shift"))]
+    scratch = (dw.n_in + 3) // 4 * 4 if dm1 and cond != "1" else 0  # the zero-point row
+    # Helium: sixteen channels a pass out of line (tc_mve_dw_acc_s8) pays per output position;
+    # measured on the MLPerf models it wins from 32 channels at stride 1.
+    mve16 = ("mve" in ctx.families and dm1 and dw.n_in >= 32
+             and dw.ay.stride == dw.ax.stride == 1)
+    if mve16:  # the accumulators, then the zero-point row
+        scratch = acc_bytes(dw.n_in) + scratch
+    if "mve" not in ctx.families:
+        consts += rounding_powers(dw.q)
+    return dw.kernel(consts, scratch, cond=cond, mve16=mve16)
+
+
+VARIANTS = (
+    Variant("packed", "kernels/depthwise_conv_2d_s8_packed.c.j2", _packed,
+            when=lambda dw, ctx: dw.enc is not None),
+    # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
+    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",)),
+    Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",)),
+    Variant("portable", "kernels/depthwise_conv_2d_s8.c.j2", _portable),
+)
+
+
 @register
-class DepthwiseConv2D(Lowering):
+class DepthwiseConv2D(VariantLowering):
     kind = "DEPTHWISE_CONV_2D"
+    variants = VARIANTS
 
     def check(self, op: Op, g: Graph) -> list[str]:
         problems = check_common(op, g, filter_channel_axis=3)
@@ -62,98 +194,20 @@ class DepthwiseConv2D(Lowering):
                             f"of the {x.shape[3]} input channels")
         return problems
 
-    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+    def prepare(self, op: Op, g: Graph, ctx: Context) -> DwLayer:
         x, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
         _, k_h, k_w, n_out = w.shape
-        n_in = x.shape[3]
         ay, ax = axes(x.shape, k_h, k_w, op.options, out.shape)
         io = -int(x.quant.zp)
-        q = requant(op, g, n_out)
         bias = bias_of(op, g, n_out)
         weights = np.ascontiguousarray(w.data[0].transpose(2, 0, 1))  # [C*M][KH][KW]
-        taps = k_h * k_w
-        folded = fold_bias(bias, io, weights.astype(np.int64).reshape(n_out, -1).sum(axis=1),
-                           128 * 128 * taps)
-        cond = interior_condition(ay, ax) if folded is not None else None
-        border = cond != "1"
+        rows = weights.reshape(n_out, k_h * k_w)
+        folded = fold_bias(bias, io, rows.astype(np.int64).sum(axis=1), 128 * 128 * k_h * k_w)
+        enc = encode(rows, ctx.weights) if ctx.weights != "dense" else None
+        return DwLayer(
+            op=op, batches=int(x.shape[0]), n_in=x.shape[3], n_out=n_out, k_h=k_h, k_w=k_w,
+            ay=ay, ax=ax, io=io, q=requant(op, g, n_out), bias=bias, filt=w.data[0],
+            weights=weights, folded=folded,
+            cond=interior_condition(ay, ax) if folded is not None else None,
+            enc=enc if enc is not None and enc.format != "dense" else None)
 
-        consts = [ConstArray("weights", "int8_t", weights.astype(np.int8),
-                             f"[{n_out}][{k_h}][{k_w}] filter, channel-major")]
-        consts += bias_and_requant_consts(n_out, io, folded if cond is not None else None,
-                                          bias if border else None, q)
-        scratch = 0
-        mve16 = False
-        dense_bytes = None
-        fold_at_decode = False
-        gather = 0
-        enc = encode(weights.reshape(n_out, taps), ctx.weights) if ctx.weights != "dense" else None
-        if enc is not None and enc.format != "dense":
-            # Compressed filters (portable packed kernel, on every core): one bias is stored, the
-            # other derived from the decoded row's sum (a border position with the folded bias
-            # recovers the raw one; with the raw bias the interior's is folded per channel).
-            dense_bytes = sum(c.nbytes for c in consts)
-            # The bias in its narrowest type: folded for the interior, or raw (the kernel folds
-            # it per channel as it decodes the row, from the row's sum) when that is smaller.
-            bias_c, fold_at_decode = packed_bias(
-                bias, folded if cond is not None else None, f"[{n_out}] bias",
-                f"[{n_out}] bias + input offset ({io}) * filter sums", "bias", "bias_folded")
-            fold_at_decode = fold_at_decode and cond is not None
-            consts = [*enc.consts, bias_c, *(c for c in consts if c.name in ("mult", "shift"))]
-            gather = (tap_lists(weights.reshape(n_out, taps), patch_max_offset(ay, ax, n_in, 1), 1,
-                                gather_max_density(taps)) if cond is not None else 0)
-            # The gather list (uint16 offsets, then int8 values), then the decoded row when some
-            # position reads it (a border, or no gather).
-            scratch = 3 * gather + (taps if border or not gather else 0)
-        else:
-            enc = None
-        if enc is None and uses_dsp_layout(ctx.families):
-            # The DSP kernel reads padding taps as the input zero point and folds the input
-            # offset into the bias modulo 2^32 (the accumulator wraps like the reference's);
-            # with depth multiplier 1 it takes four channels a tap, so the filter stays tap-major.
-            wrapped = ((bias + io * weights.astype(np.int64).reshape(n_out, -1).sum(axis=1)
-                        + 2**31) % 2**32 - 2**31)
-            cond = interior_condition(ay, ax)
-            border = cond != "1"
-            dm1 = n_out == n_in
-            consts = [ConstArray("weights", "int8_t",
-                                 w.data[0].astype(np.int8) if dm1 else weights.astype(np.int8),
-                                 f"[{k_h}][{k_w}][{n_out}] filter, tap-major (DSP)" if dm1
-                                 else f"[{n_out}][{k_h}][{k_w}] filter, channel-major"),
-                      ConstArray("bias_folded", "int32_t", wrapped.astype(np.int32),
-                                 f"[{n_out}] bias + input offset ({io}) * filter sums, mod 2^32"),
-                      *(c for c in consts if c.name in ("mult", "shift"))]
-            scratch = (n_in + 3) // 4 * 4 if dm1 and border else 0
-            # Helium: sixteen channels a pass out of line (tc_mve_dw_acc_s8) pays per output
-            # position; measured on the MLPerf models it wins from 32 channels at stride 1.
-            mve16 = (dm1 and uses_mve(ctx.families) and n_in >= 32
-                     and ay.stride == ax.stride == 1)
-            if mve16:  # the accumulators, then the zero-point row
-                scratch = acc_bytes(n_in) + scratch
-            if not uses_mve(ctx.families):
-                consts += rounding_powers(q)
-        params = dict(
-            batches=x.shape[0], ih=ay.size, iw=ax.size, ic=n_in, oh=ay.out, ow=ax.out, oc=n_out,
-            dm=n_out // n_in, kh=k_h, kw=k_w, sh=ay.stride, sw=ax.stride, dh=ay.dilation,
-            dw=ax.dilation, pt=ay.pad, pl=ax.pad, io=io, interior=cond, border=border, mve16=mve16,
-            fold_at_decode=fold_at_decode, gather=gather,
-            dense_unroll_max_taps=DENSE_UNROLL_MAX_TAPS,
-            out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
-            mult=q["mult"], shift=q["shift"],
-            # Every channel shifts right only: the DSP requantisation skips the left shift.
-            shifts_nonpositive=all(s <= 0 for _, s in q["mults"]),
-        )
-        if enc is not None:
-            params["wf"] = dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
-                                cols=taps)
-        return Kernel(
-            template=("kernels/depthwise_conv_2d_s8_packed.c.j2" if enc is not None
-                      else "kernels/depthwise_conv_2d_s8.c.j2"),
-            params=params,
-            consts=consts,
-            weight_format=enc.label if enc is not None else "dense",
-            dense_weights_bytes=dense_bytes,
-            act_inputs=[op.inputs[0]],
-            act_outputs=[op.outputs[0]],
-            scratch_bytes=scratch,
-            macs=int(x.shape[0]) * ay.out * ax.out * n_out * taps,
-        )

@@ -1,20 +1,133 @@
-"""FULLY_CONNECTED, int8 (reference_integer_ops::FullyConnected / FullyConnectedPerChannel)."""
+"""FULLY_CONNECTED, int8 (reference_integer_ops::FullyConnected / FullyConnectedPerChannel).
+
+    acc = bias[n] + sum_k (w[n][k] - filter_zp) * (x[k] + input_offset)
+    y[n] = clamp(MultiplyByQuantizedMultiplier(acc, m[n], s[n]) + output_zp, lo, hi)
+
+The input offset is folded into the bias at compile time (bias + input_offset * row sums), so
+every kernel multiplies raw int8 inputs. The kernels are a variant table (`VARIANTS`), most
+specific first: compressed weights (`--weights`, _weight_formats.py) take the portable packed
+kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
+interleaved rows a pass with SMLAD, _dsp.py) on a DSP core, else the portable loops, which also
+take int16 weights (a nonzero filter zero point, folded into the weights).
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._dsp import acc_bytes, matrix_layout, uses_dsp_layout, uses_mve
-from ._weight_formats import encode, packed_bias
-from .base import (ConstArray, Context, Kernel, Lowering, activation_of, check_activation,
-                   need_int8, register)
+from ._dsp import acc_bytes, matrix_layout
+from ._weight_formats import Encoding, encode, packed_bias
+from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
+                   check_activation, need_int8, register)
+
+
+@dataclass
+class FcLayer:
+    """What every FULLY_CONNECTED variant needs, derived once from the op."""
+
+    op: Op
+    batches: int
+    depth: int
+    n_out: int
+    in_zp: int
+    out_zp: int
+    lo: int
+    hi: int
+    mults: list[tuple[int, int]]
+    weights: np.ndarray  # int64 [n_out][depth], the filter zero point folded in
+    raw_bias: np.ndarray  # int64 [n_out]
+    folded: np.ndarray  # int64 [n_out], bias + input offset * row sums
+    wide: bool  # a nonzero filter zero point: the weights need int16
+    enc: Encoding | None  # compressed weights, None for dense
+
+    @property
+    def per_channel(self) -> bool:
+        return len(set(self.mults)) > 1
+
+    def requant_consts(self) -> list[ConstArray]:
+        if not self.per_channel:
+            return []
+        return [ConstArray("mult", "int32_t", np.array([m for m, _ in self.mults], np.int32),
+                           "per-channel multipliers"),
+                ConstArray("shift", "int8_t", np.array([s for _, s in self.mults], np.int8),
+                           "per-channel shifts")]
+
+    def kernel(self, consts: list[ConstArray], scratch: int = 0, **params) -> Kernel:
+        base = dict(batches=self.batches, depth=self.depth, n_out=self.n_out,
+                    out_zp=self.out_zp, lo=self.lo, hi=self.hi, per_channel=self.per_channel,
+                    mult=self.mults[0][0], shift=self.mults[0][1], wtype="int8_t",
+                    bias_raw=False, io=-self.in_zp, wf=None)
+        return Kernel(template="", params=dict(base, **params),
+                      consts=consts + self.requant_consts(),
+                      act_inputs=[self.op.inputs[0]], act_outputs=[self.op.outputs[0]],
+                      scratch_bytes=scratch, macs=self.batches * self.n_out * self.depth)
+
+    def folded_bias(self) -> ConstArray:
+        return ConstArray("bias", "int32_t", self.folded.astype(np.int32),
+                          f"[{self.n_out}] bias + input offset * row sums")
+
+
+def _portable(fc: FcLayer, ctx: Context) -> Kernel:
+    wtype = "int16_t" if fc.wide else "int8_t"
+    w = ConstArray("weights", wtype, fc.weights.astype(np.int16 if fc.wide else np.int8),
+                   f"[{fc.n_out}][{fc.depth}] weights{' + filter offset' if fc.wide else ''}")
+    return fc.kernel([w, fc.folded_bias()], wtype=wtype)
+
+
+def _laid_out(fc: FcLayer, ctx: Context, scratch: int) -> Kernel:
+    """The DSP and Helium kernels: int8 weights in the core's matrix layout (_dsp.py)."""
+    laid, note = matrix_layout(fc.weights.astype(np.int8), ctx.families)
+    w = ConstArray("weights", "int8_t", laid, f"[{fc.n_out}][{fc.depth}] weights, {note}")
+    return fc.kernel([w, fc.folded_bias()], scratch)
+
+
+def _dsp(fc: FcLayer, ctx: Context) -> Kernel:
+    # The input row widened to int16 pairs once (two words per four values).
+    return _laid_out(fc, ctx, max(8, fc.depth // 4 * 8))
+
+
+def _mve(fc: FcLayer, ctx: Context) -> Kernel:
+    return _laid_out(fc, ctx, acc_bytes(fc.n_out))  # the int32 accumulators of one batch row
+
+
+def _packed(fc: FcLayer, ctx: Context) -> Kernel:
+    """Compressed weights, decoded row by row as the kernel multiplies them. The bias is the
+    narrowest that fits: the raw one when folding the input offset in widens it (the kernel
+    then adds the offset to each input it multiplies)."""
+    enc, n_out = fc.enc, fc.n_out
+    bias_c, bias_raw = packed_bias(
+        fc.raw_bias, fc.folded,
+        f"[{n_out}] bias (the kernel adds the input offset {-fc.in_zp} to x)",
+        f"[{n_out}] bias + input offset * row sums")
+    k = fc.kernel([*enc.consts, bias_c], bias_raw=bias_raw,
+                  wf=dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
+                          cols=fc.depth))
+    k.weight_format = enc.label
+    # Dense, it would hold int8 weights and the int32 folded bias.
+    k.dense_weights_bytes = (sum(c.nbytes for c in k.consts) - enc.nbytes - bias_c.nbytes
+                             + n_out * fc.depth + 4 * n_out)
+    return k
+
+
+VARIANTS = (
+    Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
+            when=lambda fc, ctx: fc.enc is not None),
+    Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
+            when=lambda fc, ctx: not fc.wide),
+    Variant("dsp", "cores/dsp/kernels/fully_connected_s8.c.j2", _dsp, needs=("dsp",),
+            when=lambda fc, ctx: not fc.wide),
+    Variant("portable", "kernels/fully_connected_s8.c.j2", _portable),
+)
 
 
 @register
-class FullyConnected(Lowering):
+class FullyConnected(VariantLowering):
     kind = "FULLY_CONNECTED"
+    variants = VARIANTS
 
     def check(self, op: Op, g: Graph) -> list[str]:
         problems = check_activation(op)
@@ -32,11 +145,10 @@ class FullyConnected(Lowering):
             problems.append(f"{op.describe()}: shuffled weights format is not supported")
         return problems
 
-    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+    def prepare(self, op: Op, g: Graph, ctx: Context) -> FcLayer:
         x, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
         bias = g.tensors[op.inputs[2]] if len(op.inputs) > 2 and op.inputs[2] else None
         n_out, depth = w.shape
-        batches = x.size // depth
         in_s, in_zp = x.quant.s, x.quant.zp
         out_s, out_zp = out.quant.s, out.quant.zp
         filter_offset = -int(w.quant.zero_point[0])
@@ -46,58 +158,15 @@ class FullyConnected(Lowering):
         mults = [quantize_multiplier(float(in_s) * float(fs) / float(out_s)) for fs in scales]
         lo, hi = activation_range(activation_of(op), out_s, out_zp)
         weights = w.data.astype(np.int64) + filter_offset
+        raw = bias.data.astype(np.int64) if bias is not None else np.zeros(n_out, np.int64)
         # Fold the input offset into the bias: sum (w)(x + io) = sum w x + io * sum w.
-        folded = (bias.data.astype(np.int64) if bias is not None else np.zeros(n_out, np.int64))
-        folded = folded + (-in_zp) * weights.sum(axis=1)
+        folded = raw + (-in_zp) * weights.sum(axis=1)
         if np.abs(folded).max(initial=0) >= 2**31:
             raise OverflowError(f"{op.describe()}: folded bias overflows int32")
         wide = filter_offset != 0
-        per_channel = len(set(mults)) > 1
-        dense_w = ConstArray("weights", "int16_t" if wide else "int8_t",
-                             weights.astype(np.int16 if wide else np.int8),
-                             f"[{n_out}][{depth}] weights{' + filter offset' if wide else ''}")
         # Compressed formats hold int8 values: with a filter zero point the weights stay dense.
         enc = encode(weights, ctx.weights) if not wide and ctx.weights != "dense" else None
-        if enc is not None and enc.format == "dense":
-            enc = None
-        dsp = uses_dsp_layout(ctx.families) and not wide and enc is None
-        if dsp:  # the DSP kernel reads four rows at a time, interleaved (see _dsp.py)
-            laid, note = matrix_layout(weights.astype(np.int8), ctx.families)
-            dense_w = ConstArray("weights", "int8_t", laid, f"[{n_out}][{depth}] weights, {note}")
-        bias_c = ConstArray("bias", "int32_t", folded.astype(np.int32),
-                            f"[{n_out}] bias + input offset * row sums")
-        bias_raw = False
-        if enc is not None:
-            # Compressed: the narrowest bias that fits; the raw one when folding the input
-            # offset in widens it (the kernel then adds the offset to each input it multiplies).
-            raw = bias.data.astype(np.int64) if bias is not None else np.zeros(n_out, np.int64)
-            bias_c, bias_raw = packed_bias(
-                raw, folded, f"[{n_out}] bias (the kernel adds the input offset {-in_zp} to x)",
-                f"[{n_out}] bias + input offset * row sums")
-        consts = [*(enc.consts if enc is not None else [dense_w]), bias_c]
-        if per_channel:
-            consts.append(ConstArray("mult", "int32_t", np.array([m for m, _ in mults], np.int32),
-                                     "per-channel multipliers"))
-            consts.append(ConstArray("shift", "int8_t", np.array([s for _, s in mults], np.int8),
-                                     "per-channel shifts"))
-        return Kernel(
-            template=("kernels/fully_connected_s8_packed.c.j2" if enc is not None
-                      else "kernels/fully_connected_s8.c.j2"),
-            params=dict(batches=batches, depth=depth, n_out=n_out, out_zp=out_zp, lo=lo, hi=hi,
-                        per_channel=per_channel, mult=mults[0][0], shift=mults[0][1],
-                        wtype="int16_t" if wide else "int8_t", bias_raw=bias_raw, io=-in_zp,
-                        wf=dict(enc.params, format=enc.format, label=enc.label, rows=n_out,
-                                cols=depth) if enc is not None else None),
-            consts=consts,
-            weight_format=enc.label if enc is not None else "dense",
-            # (dense: the dense weights and the int32 folded bias)
-            dense_weights_bytes=(sum(c.nbytes for c in consts) - enc.nbytes + dense_w.nbytes
-                                 - bias_c.nbytes + 4 * n_out if enc is not None else None),
-            act_inputs=[op.inputs[0]],
-            act_outputs=[op.outputs[0]],
-            # The DSP kernel widens the input row to int16 pairs once (two words per 4 values).
-            # (MVE: the accumulators of one batch row instead.)
-            scratch_bytes=(0 if not dsp else acc_bytes(n_out) if uses_mve(ctx.families)
-                           else max(8, depth // 4 * 8)),
-            macs=batches * n_out * depth,
-        )
+        return FcLayer(op=op, batches=x.size // depth, depth=depth, n_out=n_out, in_zp=in_zp,
+                       out_zp=out_zp, lo=lo, hi=hi, mults=mults, weights=weights, raw_bias=raw,
+                       folded=folded, wide=wide,
+                       enc=enc if enc is not None and enc.format != "dense" else None)

@@ -33,8 +33,10 @@ class Refused:
 def op(module: str, templates: str | tuple[str, ...], tests: str | tuple[str, ...],
        note: str = "") -> Supported:
     as_tuple = (lambda v: (v,) if isinstance(v, str) else tuple(v))
-    return Supported(module, tuple(f"kernels/{t}.c.j2" for t in as_tuple(templates)),
-                     as_tuple(tests), note)
+    # A bare name is a portable kernel (templates/kernels/<name>.c.j2, which a core's
+    # templates/cores/<family>/kernels/ may override); a path is taken as it is.
+    return Supported(module, tuple(t if "/" in t else f"kernels/{t}.c.j2"
+                                   for t in as_tuple(templates)), as_tuple(tests), note)
 
 
 TODO = Refused("not implemented yet")
@@ -47,14 +49,21 @@ BOOL = Refused("boolean tensors: not produced by INT8 post-training quantisation
 OPERATORS: dict[str, Supported | Refused] = {
     # --- convolutions and matrix products
     "CONV_2D": op("conv_2d", ("conv_2d_s8", "conv_2d_s8_1x1", "conv_2d_s8_packed",
-                              "conv_2d_s8_requant"),
+                              "cores/dsp/kernels/conv_2d_s8.c.j2",
+                              "cores/dsp/kernels/conv_2d_s8_1x1.c.j2",
+                              "cores/mve/kernels/conv_2d_s8.c.j2",
+                              "cores/mve/kernels/conv_2d_s8_1x1.c.j2"),
                   ("test_op_conv_2d.py", "test_cores_dsp.py", "test_cores_mve.py",
                    "test_weight_formats.py")),
     "DEPTHWISE_CONV_2D": op("depthwise_conv_2d", ("depthwise_conv_2d_s8",
-                                                  "depthwise_conv_2d_s8_packed"),
+                                                  "depthwise_conv_2d_s8_packed",
+                                                  "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2",
+                                                  "cores/mve/kernels/depthwise_conv_2d_s8.c.j2"),
                             ("test_op_depthwise_conv_2d.py", "test_cores_dsp.py",
                              "test_weight_formats.py"), "any depth multiplier"),
-    "FULLY_CONNECTED": op("fully_connected", ("fully_connected_s8", "fully_connected_s8_packed"),
+    "FULLY_CONNECTED": op("fully_connected", ("fully_connected_s8", "fully_connected_s8_packed",
+                                              "cores/dsp/kernels/fully_connected_s8.c.j2",
+                                              "cores/mve/kernels/fully_connected_s8.c.j2"),
                           ("test_op_fully_connected.py", "test_cores_dsp.py",
                            "test_weight_formats.py"), "per-tensor and per-channel weights"),
 
