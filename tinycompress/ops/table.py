@@ -135,7 +135,8 @@ OPERATORS: dict[str, Supported | Refused] = {
     "SPACE_TO_BATCH_ND": TODO,
 
     # --- transposed convolution, matrix product (to do: helper "mathops")
-    "TRANSPOSE_CONV": TODO,
+    "TRANSPOSE_CONV": op("transpose_conv", "transpose_conv_s8", "test_op_transpose_conv.py",
+                         "int8, per-channel or per-tensor filters"),
     "BATCH_MATMUL": TODO,
 
     # --- stateful: SVDF (to do: helper "svdf"; it also extends QUANTIZE to int16 <-> int8)
