@@ -137,7 +137,8 @@ OPERATORS: dict[str, Supported | Refused] = {
     # --- transposed convolution, matrix product (to do: helper "mathops")
     "TRANSPOSE_CONV": op("transpose_conv", "transpose_conv_s8", "test_op_transpose_conv.py",
                          "int8, per-channel or per-tensor filters"),
-    "BATCH_MATMUL": TODO,
+    "BATCH_MATMUL": op("batch_matmul", "batch_matmul_s8", "test_op_batch_matmul.py",
+                       "int8, adj_x/adj_y, broadcast batches, constant operand folded"),
 
     # --- stateful: SVDF (to do: helper "svdf"; it also extends QUANTIZE to int16 <-> int8)
     "SVDF": TODO,
