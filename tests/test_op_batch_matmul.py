@@ -183,3 +183,24 @@ def test_batch_matmul_refuses_accumulator_overflow():
     # 33026 products of 255 * 255 exceed int32.
     p = _problems((1, 33026), (33026, 1), ql=(0.05, 127), qr=(0.04, 127))
     assert "a sum can reach 2147515650, beyond int32 (the products sum over 33026 values)" in p
+
+
+# --- through the Keras frontend -----------------------------------------------------------------
+
+@pytest.mark.slow
+def test_keras_batched_matmul():
+    # Self-attention scores: keras.ops.matmul of two projections of the input (BATCH_MATMUL of
+    # two activations, adj_y), then a Dense on the 3-D result (FULLY_CONNECTED).
+    import keras
+    from tinycompress.frontends.keras import convert
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((5, 8))
+    q = keras.layers.Dense(8)(inp)
+    k = keras.layers.Dense(8)(inp)
+    scores = keras.ops.matmul(q, keras.ops.transpose(k, (0, 2, 1)))
+    y = keras.layers.Dense(6)(scores)
+    x_cal = np.random.default_rng(0).standard_normal((64, 5, 8)).astype(np.float32)
+    tflite = convert(keras.Model(inp, y), (5, 8), x_cal, "batched_matmul")
+    manifest = assert_bit_exact(tflite, count=16, spread=dict(min_distinct=16))
+    assert manifest["ops"]["BATCH_MATMUL"] == 1

@@ -260,3 +260,26 @@ def test_transpose_conv_refuses_accumulator_overflow():
     # 8192 input channels, 9 taps per output, inputs up to 255 from the zero point, weights 127.
     p = _problems(ih=1, iw=1, cin=8192, cout=1, kh=3, kw=3, stride=(1, 1), in_zp=127)
     assert "an output's sum can reach" in p and "beyond int32" in p
+
+
+# --- through the Keras frontend -----------------------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_keras_conv2d_transpose(padding):
+    # A decoder: Conv2DTranspose (stride 2, with its bias fused into TRANSPOSE_CONV) twice,
+    # converted by the frontend's post-training quantisation.
+    import keras
+    from tinycompress.frontends.keras import convert
+
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(inp)
+    x = keras.layers.Conv2DTranspose(5, 3, strides=2, padding=padding,
+                                     bias_initializer="random_normal")(x)
+    x = keras.layers.Conv2DTranspose(2, 4, strides=2, padding=padding,
+                                     bias_initializer="random_normal")(x)
+    x_cal = np.random.default_rng(0).standard_normal((64, 6, 6, 3)).astype(np.float32)
+    tflite = convert(keras.Model(inp, x), (6, 6, 3), x_cal, "conv2d_transpose")
+    manifest = assert_bit_exact(tflite, count=16, spread={})
+    assert manifest["ops"]["TRANSPOSE_CONV"] == 2
