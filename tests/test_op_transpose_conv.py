@@ -24,19 +24,20 @@ def transpose_conv_model(ih, iw, cin, cout, kh, kw, stride=(1, 1), padding="SAME
     Keras output size) with random int8 filters (cout, kh, kw, cin), per-channel scales w_s times
     a factor from `scale_spread`. By default the output scale puts a typical output about 40
     steps from its zero point (with `center`, from the middle of the int8 range). `act` sets
-    the fused activation (version 4 of the operator)."""
+    the fused activation (version 4 of the operator). `dtypes` are the activations' and the
+    bias's (int16 and int64 for the 16x8 path)."""
     rng = np.random.default_rng(seed)
     oh, ow = out_hw or (keras_out(ih, kh, stride[0], padding), keras_out(iw, kw, stride[1], padding))
-    if out_s is None:
+    x_type, b_type = dtypes
+    if out_s is None:  # (int16: about 8000 steps)
         taps = max(1.0, kh * kw * cin / (stride[0] * stride[1]))
-        out_s = in_s * w_s * np.sqrt(taps) * 74 * 73 / 40
+        out_s = in_s * w_s * np.sqrt(taps) * 73 * (74 / 40 if x_type == "int8" else 18918 / 8000)
     wt = rng.integers(-127, 128, (cout, kh, kw, cin)).astype(np.int8)
     w_scale = list(rng.uniform(*scale_spread, cout) * w_s) if per_channel else w_s
     bias_scale = (list(np.float32(in_s) * np.float32(w_scale)) if per_channel
                   else float(np.float32(in_s) * np.float32(w_s)))
     zps = [w_zp] * cout if per_channel else w_zp
     zeros = [0] * cout if per_channel else 0
-    x_type, b_type = dtypes
     shape = np.array(shape_operand or [batch, oh, ow, cout], np.int32)
     inputs = [T(shape.shape, "int32", data=shape),
               T((cout, kh, kw, cin), scale=w_scale, zero_point=zps, axis=0, data=wt),
@@ -85,6 +86,28 @@ def test_transpose_conv_shapes(case, per_channel):
     ih, iw, cin, cout, kh, kw, stride, padding = case
     assert_bit_exact(transpose_conv_model(ih, iw, cin, cout, kh, kw, stride, padding,
                                           per_channel=per_channel), spread={})
+
+
+S16_SHAPES = [SHAPES[i] for i in (0, 1, 2, 4, 7, 9)]
+
+
+@pytest.mark.parametrize("case", S16_SHAPES, ids=[shape_id(c) for c in S16_SHAPES])
+@pytest.mark.parametrize("per_channel", [True, False], ids=["per-channel", "per-tensor"])
+def test_transpose_conv_16x8(case, per_channel):
+    # int16 activations (zero point 0), int8 filters, int64 bias and sums.
+    ih, iw, cin, cout, kh, kw, stride, padding = case
+    assert_bit_exact(transpose_conv_model(ih, iw, cin, cout, kh, kw, stride, padding, in_zp=0,
+                                          out_zp=0, in_s=0.002, dtypes=("int16", "int64"),
+                                          per_channel=per_channel,
+                                          bias_range=(-2000000, 2000000)),
+                     spread=dict(min_distinct=64))
+
+
+@pytest.mark.parametrize("act", ["RELU", "RELU6", "RELU_N1_TO_1"])
+def test_transpose_conv_16x8_activations(act):
+    assert_bit_exact(transpose_conv_model(4, 4, 3, 5, 3, 3, (2, 2), "SAME", act=act, in_zp=0,
+                                          out_zp=0, in_s=0.002, dtypes=("int16", "int64"),
+                                          out_s=2e-4 if act == "RELU_N1_TO_1" else 1e-3))
 
 
 @pytest.mark.parametrize("in_zp,out_zp", [(-128, 127), (127, -128), (0, 0), (-128, -128),
@@ -140,16 +163,18 @@ def test_transpose_conv_large_bias_and_scales():
        in_zp=st.integers(-128, 127), out_zp=st.integers(-128, 127),
        in_s=st.floats(1e-3, 1.0), w_s=st.floats(1e-4, 1.0), out_gain=st.floats(0.1, 10.0),
        act=st.sampled_from(["NONE", "RELU", "RELU6", "RELU_N1_TO_1"]),
-       per_channel=st.booleans(), seed=st.integers(0, 1000))
+       per_channel=st.booleans(), s16=st.booleans(), seed=st.integers(0, 1000))
 def test_transpose_conv_random(ih, iw, cin, cout, kh, kw, sh, sw, padding, dh, dw, in_zp, out_zp,
-                               in_s, w_s, out_gain, act, per_channel, seed):
+                               in_s, w_s, out_gain, act, per_channel, s16, seed):
     oh = out_sizes(ih, kh, sh, padding)[dh % sh]
     ow = out_sizes(iw, kw, sw, padding)[dw % sw]
     out_s = in_s * w_s * np.sqrt(max(1.0, kh * kw * cin / (sh * sw))) * 135 * out_gain
+    kind = dict(dtypes=("int16", "int64"), in_zp=0, out_zp=0, in_s=in_s / 256,
+                out_s=out_s / 256 * 2.3) if s16 else dict(in_zp=in_zp, out_zp=out_zp, in_s=in_s,
+                                                          out_s=out_s)
     assert_bit_exact(transpose_conv_model(ih, iw, cin, cout, kh, kw, (sh, sw), padding,
-                                          out_hw=(oh, ow), act=act, in_zp=in_zp, out_zp=out_zp,
-                                          in_s=in_s, w_s=w_s, out_s=out_s,
-                                          per_channel=per_channel, seed=seed),
+                                          out_hw=(oh, ow), act=act, w_s=w_s,
+                                          per_channel=per_channel, seed=seed, **kind),
                      count=4, sanitize=False)
 
 
@@ -203,10 +228,37 @@ def test_transpose_conv_refuses_operands():
 
 
 def test_transpose_conv_refuses_types():
-    p = _problems(dtypes=("int16", "int64"), in_zp=0, out_zp=0)
-    assert "tensor 'in2' is int16, expected int8" in p
+    assert "input 'in2' is float32; int8 or int16 (with int8 filters) expected" in \
+        _problems(dtypes=("float32", "int32"))
     assert "bias 'in3' must be a constant int32 tensor of 3 values, got int64" in \
         _problems(dtypes=("int8", "int64"))
+    assert "bias 'in3' must be a constant int64 tensor of 3 values, got int32" in \
+        _problems(dtypes=("int16", "int32"), in_zp=0, out_zp=0)
+    p = _problems(dtypes=("int16", "int64"), in_zp=3, out_zp=-2)
+    assert "int16 input 'in2' has zero point 3; 16x8 needs 0" in p
+    assert "int16 output 'out0' has zero point -2; 16x8 needs 0" in p
+
+    def retype(index, dtype):
+        def edit(m):
+            from ai_edge_litert import schema_py_generated as s
+            m.subgraphs[0].tensors[index].type = getattr(s.TensorType, dtype.upper())
+        return edit
+    base = transpose_conv_model(3, 3, 2, 3, 3, 3, bias=False)
+    p = " | ".join(compile_problems(_patched(base, retype(3, "int16"))))
+    assert "output 'out0' is int16, the input int8" in p
+
+    def unquantised(m):
+        m.subgraphs[0].tensors[3].quantization = None
+    p = " | ".join(compile_problems(_patched(base, unquantised)))
+    assert "tensor 'out0' has no quantisation parameters" in p
+
+    def int16_filter(m):
+        from ai_edge_litert import schema_py_generated as s
+        t = m.subgraphs[0].tensors[1]
+        t.type = s.TensorType.INT16
+        m.buffers[t.buffer].data = np.frombuffer(np.zeros(t.shape, np.int16).tobytes(), np.uint8)
+    p = " | ".join(compile_problems(_patched(base, int16_filter)))
+    assert "filter 'in1' is int16, expected int8" in p
     assert "filter 'in1' has zero point(s) [4]; int8 filters need 0" in _problems(w_zp=4)
 
     def per_channel_input(m):
@@ -254,6 +306,14 @@ def test_transpose_conv_refuses_geometry():
     assert "input height 2 != 0 computed from the output height 1, filter, stride and VALID " \
         "padding" in p and "input width 2 != 0" in p
     assert "input width 3 != 4 computed from the output width 7" in _problems(out_hw=(6, 7))
+
+
+def test_transpose_conv_16x8_refusals():
+    p = _problems(dtypes=("int16", "int64"), in_zp=0, out_zp=0, bias_range=(2**47, 2**47 + 1))
+    assert "beyond the 2^47 of the int64 requantisation" in p
+    p = _problems(dtypes=("int16", "int64"), in_zp=0, out_zp=0, in_s=1.0, w_s=1.0, out_s=1e-3,
+                  per_channel=False)
+    assert "the rescale of the 16x8 path needs a left shift of 10 bits; at most 7 supported" in p
 
 
 def test_transpose_conv_refuses_accumulator_overflow():
