@@ -27,7 +27,8 @@ def transpose_conv_model(ih, iw, cin, cout, kh, kw, stride=(1, 1), padding="SAME
     the fused activation (version 4 of the operator). `dtypes` are the activations' and the
     bias's (int16 and int64 for the 16x8 path)."""
     rng = np.random.default_rng(seed)
-    oh, ow = out_hw or (keras_out(ih, kh, stride[0], padding), keras_out(iw, kw, stride[1], padding))
+    oh, ow = out_hw or (keras_out(ih, kh, stride[0], padding),
+                        keras_out(iw, kw, stride[1], padding))
     x_type, b_type = dtypes
     if out_s is None:  # (int16: about 8000 steps)
         taps = max(1.0, kh * kw * cin / (stride[0] * stride[1]))

@@ -17,9 +17,9 @@ and clamps to the fused activation's range (honoured from version 4 of the opera
 16x8 (int16 activations with zero points 0, int8 filters, int64 bias): the same scatter into
 int64 sums, requantised by the int64 MultiplyByQuantizedMultiplier, whose multiplier is rounded
 to 16 bits ((m + 2^15) >> 16, at most 0x7FFF) and which rounds once:
-(acc * m16 + 2^(r - 1)) >> r with r = 15 - shift; it requires |acc| < 2^47 and shift < 8, and
-`check` refuses a layer beyond either. An int32 bias with int16 activations is refused (measured: the
-reference does not compute with one what it does with the same int64 bias).
+(acc * m16 + 2^(r - 1)) >> r with r = 15 - shift; it requires |acc| < 2^47 and shift < 8,
+and `check` refuses a layer beyond either. An int32 bias with int16 activations is refused
+(measured: the reference does not compute with one what it does with the same int64 bias).
 
 The C gathers instead and needs no scratch: output (oy, ox) sums, over the inputs iy with
 ky = oy + pt - iy*sh in [0, kh) (and likewise ix, kx), the dot product of the input pixel with the
