@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import Graph, Op
+from ..ir import Graph, Op, Tensor
 from ..quant import activation_range, quantize_multiplier
 from .base import ConstArray, activation_of, check_activation, need_int8
 
@@ -142,10 +142,16 @@ def requant(op: Op, g: Graph, n_ch: int) -> dict:
     """PopulateConvolutionQuantizationParams for int8: per output channel, the multiplier of
     double(input_scale) * double(filter_scale) / double(output_scale), and the clamp range."""
     x, w, out = g.tensors[op.inputs[0]], g.tensors[op.inputs[1]], g.tensors[op.outputs[0]]
+    return requant_of(x, w, out, activation_of(op), n_ch)
+
+
+def requant_of(x: Tensor, w: Tensor, out: Tensor, activation: str, n_ch: int) -> dict:
+    """requant for explicit input, filter and output tensors (TRANSPOSE_CONV's input is not its
+    first operand)."""
     scales = w.quant.scale if w.quant.per_channel else w.quant.scale * n_ch
     mults = [quantize_multiplier(float(x.quant.s) * float(fs) / float(out.quant.s))
              for fs in scales]
-    lo, hi = activation_range(activation_of(op), out.quant.s, out.quant.zp)
+    lo, hi = activation_range(activation, out.quant.s, out.quant.zp)
     return dict(mults=mults, per_channel=len(set(mults)) > 1, out_zp=int(out.quant.zp),
                 lo=lo, hi=hi, mult=mults[0][0], shift=mults[0][1])
 

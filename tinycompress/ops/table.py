@@ -144,8 +144,10 @@ OPERATORS: dict[str, Supported | Refused] = {
     "SPACE_TO_BATCH_ND": TODO,
 
     # --- transposed convolution, matrix product (to do: helper "mathops")
-    "TRANSPOSE_CONV": TODO,
-    "BATCH_MATMUL": TODO,
+    "TRANSPOSE_CONV": op("transpose_conv", "transpose_conv_s8", "test_op_transpose_conv.py",
+                         "int8 and 16x8, per-channel or per-tensor filters"),
+    "BATCH_MATMUL": op("batch_matmul", "batch_matmul_s8", "test_op_batch_matmul.py",
+                       "int8, adj_x/adj_y, broadcast batches, constant operand folded"),
 
     # --- stateful: SVDF (to do: helper "svdf"; it also extends QUANTIZE to int16 <-> int8)
     "SVDF": TODO,
