@@ -301,7 +301,8 @@ TC_INLINE int32_t tc_recip_one_plus16(int32_t a)
 TC_NOINLINE int32_t tc_logistic_q3_16(int32_t a)
 {
     const int32_t abs_a = a > 0 ? a : tc_wrap16(-a);
-    const int32_t positive = tc_sat_shl16(tc_recip_one_plus16(tc_exp_neg16(tc_wrap16(-abs_a), 3)), 1);
+    const int32_t e = tc_exp_neg16(tc_wrap16(-abs_a), 3);         /* exp(-|a|) */
+    const int32_t positive = tc_sat_shl16(tc_recip_one_plus16(e), 1); /* 1 / (1 + e) */
     if (a == 0) {
         return 16384;
     }
@@ -312,7 +313,8 @@ TC_NOINLINE int32_t tc_logistic_q3_16(int32_t a)
 TC_NOINLINE int32_t tc_tanh16(int32_t a, int ib)
 {
     const int32_t n = a < 0 ? a : tc_wrap16(-a);
-    const int32_t t = tc_sat_shl16(tc_wrap16(tc_recip_one_plus16(tc_exp_neg16(n, ib + 1)) - 8192), 2);
+    const int32_t e = tc_exp_neg16(n, ib + 1); /* exp(-2|a|) */
+    const int32_t t = tc_sat_shl16(tc_wrap16(tc_recip_one_plus16(e) - 8192), 2); /* (1-e)/(1+e) */
     if (a == 0) {
         return 0;
     }

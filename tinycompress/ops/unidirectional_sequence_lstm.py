@@ -7,19 +7,25 @@ G in (input, forget, cell, output) and each cell r:
     a     = clamp16(MBQM(b_in[r] + W_G[r] . x, m_G, s_G))                   (input product)
     a     = clamp16(MBQM(b_rec[r] + R_G[r] . h, m'_G, s'_G) + a)              (recurrent product)
     G[r]  = sigmoid(a)  Q3.12 -> Q0.15 (gemmlowp::logistic on int16), tanh(a) for the cell gate
-with MBQM = MultiplyByQuantizedMultiplier (single rounding), the effective scales and the
-zero-point-folded biases b_in, b_rec of _lstm_params.py. Then
+with the effective scales and the zero-point-folded biases b_in, b_rec of _lstm_params.py. Then
     c     = RoundingDivideByPOT(forget * c, 15)
             + RoundingDivideByPOT(input * cell, 30 + log2(cell scale))      (each cast to int16)
     c     = clamp16(c), then clamped to [-clip, clip] when cell_clip > 0
-    h[r]  = clamp8(MBQM(output * tanh(c), m_h, s_h) - hidden_zero_point)
-            (tanh with 15 + log2(cell scale) integer bits; the reference subtracts the zero point)
-and the output row is h. Batch-major input [batch, time, features] runs the batch rows one after
-the other; time-major [time, batch, features] interleaves them, which gives the same values
-since the rows never meet. The C (templates/kernels/lstm_s8.c.j2) does exactly this in int32:
-the gate matrices stacked [4 * n_cell][n_input] and [4 * n_cell][n_output], the four gates of a
-step in an int16 scratch, gemmlowp's int16 logistic and tanh from tc_runtime.h (checked against
-gemmlowp over every int16 input).
+    h[r]  = clamp8(MBQM(output * tanh(c), m_h, s_h) + hidden_zero_point)
+            (tanh with 15 + log2(cell scale) integer bits)
+and the output row is h. MBQM is the double-rounding MultiplyByQuantizedMultiplier
+(SaturatingRoundingDoublingHighMul, then RoundingDivideByPOT): the interpreter's LSTM (TFLite's
+tensor_utils) requantises so, unlike its other int8 kernels (single rounding). Measured against
+the interpreter, row by row: single rounding gives off-by-one gates on mnist_lstm and dtln and
+off-by-one hidden values on hand-built models, double rounding none; and the hidden zero point
+is added (subtracting it, as older TFLite sources read, is off by 2 * zp on micro_speech_lstm).
+
+Batch-major input [batch, time, features] runs the batch rows one after the other; time-major
+[time, batch, features] interleaves them, which gives the same values since the rows never
+meet. The C (templates/kernels/lstm_s8.c.j2) does exactly this in int32: the gate matrices
+stacked [4 * n_cell][n_input] and [4 * n_cell][n_output], the four gates of a step in an int16
+scratch, gemmlowp's int16 logistic and tanh from tc_runtime.h (checked against gemmlowp over every
+int16 input).
 
 The state starts at zero, the int8 output state at its zero point (as TFLite resets variable
 tensors), and carries over between invocations until PREFIX_reset().
