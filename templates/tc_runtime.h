@@ -211,6 +211,116 @@ TC_NOINLINE int32_t tc_exp_on_negative_q5(int32_t a)
     return result;
 }
 
+/* ---- gemmlowp 16-bit fixed point for the integer LSTM (UNIDIRECTIONAL_SEQUENCE_LSTM) ----
+ * TFLite's integer LSTM evaluates its gates with gemmlowp::logistic and gemmlowp::tanh on
+ * FixedPoint<int16_t, N> (Q3.12 gate inputs, Q0.15 outputs; the cell state's tanh with
+ * 15 + log2(cell scale) integer bits). These helpers reproduce gemmlowp's int16 arithmetic:
+ * values are int16 raws held in int32_t; + and - wrap to 16 bits as gemmlowp's int16 Add/Sub
+ * do (tc_wrap16), products are SaturatingRoundingDoublingHighMul<int16_t> (tc_srdhm16), and
+ * the 32-bit constants are rounded to 16 bits as gemmlowp's RescaleConstantInitializer does.
+ * tests/test_op_lstm.py compares them with gemmlowp itself over every int16 input. */
+
+/* x reduced to 16 bits, two's complement (int16 Add/Sub/Neg wrap). */
+TC_INLINE int32_t tc_wrap16(int32_t x)
+{
+    return (int32_t)(((uint32_t)x + UINT32_C(0x8000)) & UINT32_C(0xFFFF)) - 0x8000;
+}
+
+/* SaturatingRoundingDoublingHighMul<int16_t>: (a * b + nudge) / 2^15, truncating. */
+TC_INLINE int32_t tc_srdhm16(int32_t a, int32_t b)
+{
+    const int32_t ab = a * b;
+    if (a == -32768 && b == -32768) {
+        return 32767;
+    }
+    return (ab + (ab >= 0 ? (1 << 14) : 1 - (1 << 14))) / (1 << 15);
+}
+
+/* SaturatingRoundingMultiplyByPOT<e>, 0 < e < 15, on an int16 raw: a saturating left shift. */
+TC_INLINE int32_t tc_sat_shl16(int32_t x, int e)
+{
+    const int32_t threshold = (1 << (15 - e)) - 1;
+    return x > threshold ? 32767 : (x < -threshold ? -32768 : x * (1 << e));
+}
+
+/* gemmlowp exp_on_interval_between_negative_one_quarter_and_0_excl, Q0.15: exp(a) for a in
+ * [-1/4, 0) by the Taylor expansion around -1/8. */
+TC_INLINE int32_t tc_exp_quarter16(int32_t a)
+{
+    const int32_t constant_term = 28918; /* exp(-1/8) */
+    const int32_t one_third = 10923;
+    const int32_t x = tc_wrap16(a + 4096); /* a + 1/8 */
+    const int32_t x2 = tc_srdhm16(x, x);
+    const int32_t x3 = tc_srdhm16(x2, x);
+    const int32_t x4 = tc_srdhm16(x2, x2);
+    const int32_t sum = tc_wrap16(tc_srdhm16(tc_wrap16(tc_rdbpot(x4, 2) + x3), one_third) + x2);
+    const int32_t poly = tc_rdbpot(sum, 1); /* x^4 / 24 + x^3 / 6 + x^2 / 2 */
+    return tc_clamp_i32(constant_term + tc_srdhm16(constant_term, tc_wrap16(x + poly)),
+                        -32768, 32767);
+}
+
+/* gemmlowp exp_on_negative_values<int16_t, ib>: Q(ib).(15 - ib) a <= 0 -> Q0.15 exp(a), for
+ * 1 <= ib <= 7: exp of a modulo 1/4 by the polynomial, times exp(-2^j) for every bit of the
+ * rest (the barrel shifter). */
+TC_NOINLINE int32_t tc_exp_neg16(int32_t a, int ib)
+{
+    static const int32_t barrel[7] = {25520, 19875, 12055, 4435, 600, 11, 0}; /* exp(-2^j) */
+    const int fractional_bits = 15 - ib;
+    const int32_t quarter = 1 << (fractional_bits - 2);
+    const int32_t a_mod = tc_wrap16((a & (quarter - 1)) - quarter);
+    const int32_t remainder = tc_wrap16(a_mod - a);
+    int32_t result = tc_exp_quarter16(ib > 0 ? tc_sat_shl16(a_mod, ib) : a_mod);
+    int j;
+    for (j = 0; j < 7 && j - 2 < ib; ++j) {
+        if (remainder & (1 << (fractional_bits + j - 2))) {
+            result = tc_srdhm16(result, barrel[j]);
+        }
+    }
+    if (ib > 5 && a < -(1 << (20 - ib))) { /* below -32 */
+        result = 0;
+    }
+    return a == 0 ? 32767 : result;
+}
+
+/* The Newton-Raphson division gemmlowp's logistic and tanh share: x ~ 1 / (1 + a) in Q2.13
+ * for a Q0.15 a in [0, 1), from 48/17 - 32/17 (a + 1) / 2 and three iterations. */
+TC_INLINE int32_t tc_recip_one_plus16(int32_t a)
+{
+    const int32_t sum = a + 32767; /* RoundingHalfSum(a, 1) */
+    const int32_t half_denominator = (sum + (sum >= 0 ? 1 : -1)) / 2;
+    int32_t x = tc_wrap16(23130 + tc_srdhm16(half_denominator, -15420));
+    int i;
+    for (i = 0; i < 3; ++i) {
+        const int32_t one_minus = tc_wrap16(8192 - tc_srdhm16(half_denominator, x));
+        x = tc_wrap16(x + tc_sat_shl16(tc_srdhm16(x, one_minus), 2));
+    }
+    return x;
+}
+
+/* gemmlowp::logistic on FixedPoint<int16_t, 3>: Q3.12 -> Q0.15. */
+TC_NOINLINE int32_t tc_logistic_q3_16(int32_t a)
+{
+    const int32_t abs_a = a > 0 ? a : tc_wrap16(-a);
+    const int32_t e = tc_exp_neg16(tc_wrap16(-abs_a), 3);         /* exp(-|a|) */
+    const int32_t positive = tc_sat_shl16(tc_recip_one_plus16(e), 1); /* 1 / (1 + e) */
+    if (a == 0) {
+        return 16384;
+    }
+    return a > 0 ? positive : tc_wrap16(32767 - positive);
+}
+
+/* gemmlowp::tanh on FixedPoint<int16_t, ib>, 0 <= ib <= 6: Q(ib).(15 - ib) -> Q0.15. */
+TC_NOINLINE int32_t tc_tanh16(int32_t a, int ib)
+{
+    const int32_t n = a < 0 ? a : tc_wrap16(-a);
+    const int32_t e = tc_exp_neg16(n, ib + 1); /* exp(-2|a|) */
+    const int32_t t = tc_sat_shl16(tc_wrap16(tc_recip_one_plus16(e) - 8192), 2); /* (1-e)/(1+e) */
+    if (a == 0) {
+        return 0;
+    }
+    return a < 0 ? tc_wrap16(-t) : t;
+}
+
 /* ---- Cortex-M DSP extension (M4, M7, M33, M55): used by templates/cores/dsp kernels only ---- */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>

@@ -146,6 +146,18 @@ def _buffer_expr(g: Graph, p: Plan, name: str, io_names: dict) -> str:
     return f"(({t.ctype} *)(void *)({base} + {where}))"
 
 
+def _state_resets(g: Graph, p: Plan) -> list[dict]:
+    """The variable tensors whose reset value is not zero: TFLite's ResetVariableTensor sets an
+    int8 variable tensor to its zero point (every other type to zero)."""
+    resets = []
+    for name in g.state_tensors():
+        t = g.tensors[name]
+        if t.dtype == "int8" and t.quant is not None and t.quant.zero_point[0] != 0:
+            resets.append(dict(name=comment_safe(name), offset=p.storage[name][1],
+                               bytes=t.nbytes, value=int(t.quant.zero_point[0])))
+    return resets
+
+
 def emit(g: Graph, name: str = "model", ctx: Context | None = None,
          model_sha256: str = "") -> EmitResult:
     ctx = ctx or Context()
@@ -212,6 +224,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         }
 
     inputs = [dict(tinfo(t), arg=io_names[("input", k)]) for k, t in enumerate(g.inputs)]
+    state_resets = _state_resets(g, mem)
     outputs = [dict(tinfo(t), arg=io_names[("output", k)]) for k, t in enumerate(g.outputs)]
     weights_bytes = sum(c[1].nbytes for c in consts)
     macs = sum(layer.kernel.macs for layer in layers)
@@ -220,7 +233,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         name=name, NAME=name.upper(), version=__version__, sha256=model_sha256,
         layers=layers, consts=consts, inputs=inputs, outputs=outputs,
         arena_bytes=mem.arena_bytes, weights_bytes=weights_bytes, macs=macs,
-        state_bytes=mem.state_bytes,
+        state_bytes=mem.state_bytes, state_resets=state_resets,
     )
     files = {
         f"{name}.h": env.get_template("model.h.j2").render(**tpl),

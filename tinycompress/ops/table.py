@@ -153,7 +153,9 @@ OPERATORS: dict[str, Supported | Refused] = {
     "SVDF": TODO,
 
     # --- recurrent (to do: helper "lstm")
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": TODO,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": op("unidirectional_sequence_lstm", "lstm_s8",
+                                       ("test_op_lstm.py", "test_tflm_lstm.py"),
+                                       "integer LSTM (int8, int16 cell state); stateful"),
 
     # --- not planned
     "DIV": Refused("int8 DIV is not in TFLite's reference kernels for int8 (float32 and uint8 "
