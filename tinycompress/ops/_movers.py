@@ -112,22 +112,19 @@ def check_activation_input(op: Op, t: Tensor) -> list[str]:
     return []
 
 
-def check_const_ints(op: Op, g: Graph, index: int, what: str, shape=None) -> list[str]:
-    """Input `index` (`what`, e.g. "multiples"): a constant int32/int64 tensor, of `shape` if
-    given (a tuple; None entries match any size)."""
-    if index >= len(op.inputs) or not op.inputs[index]:
-        return [f"{op.describe()}: the {what} operand is missing"]
+def check_const_ints(op: Op, g: Graph, index: int, what: str, shape: tuple) -> list[str]:
+    """Input `index` (`what`, e.g. "multiples"; check_arity has made sure it exists): a constant
+    int32/int64 tensor of `shape`."""
     t = g.tensors[op.inputs[index]]
     if not t.is_const:
-        return [f"{op.describe()}: the {what} '{t.name}' are computed at run time; only constant "
-                f"{what} are supported (tinycompress compiles static shapes)"]
+        return [f"{op.describe()}: the {what} operand '{t.name}' is computed at run time; only a "
+                "constant one is supported (tinycompress compiles static shapes)"]
     if t.dtype not in ("int32", "int64"):
-        return [f"{op.describe()}: the {what} '{t.name}' are {t.dtype}; int32 or int64 expected"]
-    if shape is not None and (len(t.shape) != len(shape) or any(
-            w is not None and d != w for d, w in zip(t.shape, shape))):
-        want = "[" + ", ".join("n" if w is None else str(w) for w in shape) + "]"
-        return [f"{op.describe()}: the {what} '{t.name}' have shape {list(t.shape)}, expected "
-                f"{want}"]
+        return [f"{op.describe()}: the {what} operand '{t.name}' is {t.dtype}; int32 or int64 "
+                "expected"]
+    if tuple(t.shape) != tuple(shape):
+        return [f"{op.describe()}: the {what} operand '{t.name}' has shape {list(t.shape)}, "
+                f"expected {list(shape)}"]
     return []
 
 

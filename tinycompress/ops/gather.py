@@ -5,7 +5,8 @@ output[o, i..., r] = params[o, indices[i...], r], o over the dimensions before t
 those after it. The reference copies elements and does not compare the quantisation of params
 and output; neither does this kernel. Either operand may be constant: constant params (an
 embedding table) are stored in flash and indexed by activation indices, activation params are
-gathered by constant indices (a fixed selection or permutation), or both are activations.
+gathered by constant indices (a fixed selection or permutation), or both are activations (both
+constant is refused: the converter folds that).
 
 Out-of-range indices: the reference fails the invocation ("gather index out of bounds") for an
 index outside [0, N) of the gathered dimension. Constant indices are checked here at compile time
@@ -66,6 +67,9 @@ class Gather(Lowering):
         if idx.dtype not in INDEX_DTYPES:
             problems.append(f"{op.describe()}: indices '{idx.name}' are {idx.dtype}; supported: "
                             f"{', '.join(INDEX_DTYPES)}")
+        if p.is_const and idx.is_const:
+            problems.append(f"{op.describe()}: params '{p.name}' and indices '{idx.name}' are both "
+                            "constant; fold the operation when converting")
         if int(op.options.get("batch_dims", 0) or 0) != 0:
             problems.append(f"{op.describe()}: batch_dims {op.options.get('batch_dims')} is not "
                             "supported (0 only)")
