@@ -53,6 +53,15 @@ def make_nest(dims, in_base: int = 0, out_base: int = 0, src: str = "in0") -> Ne
     return Nest(tuple(Loop(*d) for d in merged), chunk, int(in_base), int(out_base), src)
 
 
+def index_ctype(n: int) -> tuple[str, type]:
+    """The smallest C type (and numpy type) of a table of indices in [0, n)."""
+    if n <= 256:
+        return "uint8_t", np.uint8
+    if n <= 65536:
+        return "uint16_t", np.uint16
+    return "int32_t", np.int32
+
+
 def strides(shape) -> list[int]:
     """Row-major element strides of a shape."""
     result = [1] * len(shape)

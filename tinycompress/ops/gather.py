@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Op
-from ._movers import check_arity, check_data, check_shape, make_nest, nest_params
+from ._movers import check_arity, check_data, check_shape, index_ctype, make_nest, nest_params
 from .base import ConstArray, Context, Kernel, Lowering, register
 
 MAX_RUNS = 8  # constant-index runs unrolled as memcpys; more loop over a table
@@ -44,14 +44,6 @@ def index_runs(indices) -> list[tuple[int, int, int]]:
         else:
             runs.append([k, 1, pos])
     return [tuple(r) for r in runs]
-
-
-def index_ctype(n: int) -> tuple[str, type]:
-    if n <= 256:
-        return "uint8_t", np.uint8
-    if n <= 65536:
-        return "uint16_t", np.uint16
-    return "int32_t", np.int32
 
 
 @register

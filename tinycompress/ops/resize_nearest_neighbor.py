@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph, Op
-from ._movers import const_ints
+from ._movers import const_ints, index_ctype
 from ._resize import check_resize, options
 from .base import ConstArray, Context, Kernel, Lowering, register
 
@@ -82,10 +82,10 @@ def axis_map(in_size: int, out_size: int, align: bool, half: bool, name: str,
     else:
         a, b, d = in_size, 0, out_size
     exact = [(a * v + b) // d for v in range(out_size)]
-    if [min(e, in_size - 1) for e in exact] == ref:
+    if [min(e, in_size - 1) for e in exact] == ref and a * (out_size - 1) + b < 2**31:
         limit = in_size - 1 if max(exact) > in_size - 1 else None
         return AxisMap(a, b, d, limit)
-    ctype, dtype = ("uint8_t", np.uint8) if in_size <= 256 else ("uint16_t", np.uint16)
+    ctype, dtype = index_ctype(in_size)
     consts.append(ConstArray(name, ctype, np.array(ref, dtype), f"source {name}"))
     return AxisMap(table=name)
 

@@ -11,8 +11,8 @@ run both tensors have contiguous (for a channel tile, the whole input row)."""
 from __future__ import annotations
 
 from ..ir import Graph, Op
-from ._movers import (check_activation_input, check_arity, check_const_ints, check_data, check_shape, const_ints,
-                      make_nest, nest_params, strides)
+from ._movers import (check_activation_input, check_arity, check_const_ints, check_data,
+                      check_shape, const_ints, make_nest, nest_params, strides)
 from .base import Context, Kernel, Lowering, register
 
 MAX_RANK = 6
