@@ -1,5 +1,5 @@
 """RESIZE_BILINEAR (resize_bilinear.cc, reference_ops::ResizeBilinearInteger), int8 and int16,
-NHWC, align_corners and half_pixel_centers, up- and downscaling.
+NHWC, align_corners or half_pixel_centers (the reference refuses both), up- and downscaling.
 
 The reference's integer scheme works in units of 1/1024 of an input pixel. The scale is
 s = (1024 * in + out / 2) / out, or (1024 * (in - 1) + (out - 1) / 2) / (out - 1) under
