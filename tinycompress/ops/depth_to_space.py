@@ -1,0 +1,57 @@
+"""DEPTH_TO_SPACE (depth_to_space.cc, reference_ops::DepthToSpace), int8 and int32, NHWC, DCR
+order.
+
+Every input pixel of block_size^2 * C' channels becomes a block_size x block_size patch of C'
+channels: output[n, i * b + bi, j * b + bj, c] = input[n, i, j, (bi * b + bj) * C' + c]. The
+reference moves elements as they are and does not compare the quantisation of input and output;
+neither does this kernel. (It refuses int16, so does this.)
+
+The C is one copy nest (kernels/copy_nest.c.j2): for every input pixel and patch row, one memcpy
+of block_size * C' contiguous elements."""
+
+from __future__ import annotations
+
+from ..ir import Graph, Op
+from ._movers import (check_activation_input, check_arity, check_data, check_rank, check_shape,
+                      make_nest, nest_params, strides)
+from .base import Context, Kernel, Lowering, register
+from .space_to_depth import DTYPES, check_block
+
+
+@register
+class DepthToSpace(Lowering):
+    kind = "DEPTH_TO_SPACE"
+
+    def check(self, op: Op, g: Graph) -> list[str]:
+        problems = check_arity(op, 1)
+        if problems:
+            return problems
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        problems = check_data(op, g, [x.name, y.name], DTYPES) + check_activation_input(op, x)
+        problems += check_rank(op, x, (4,))
+        b = op.options.get("block_size")
+        problems += check_block(op, b)
+        if problems:
+            return problems
+        n, h, w, c = x.shape
+        if c % (b * b):
+            return [f"{op.describe()}: input '{x.name}' has {c} channels, not divisible by "
+                    f"block_size^2 = {b * b}"]
+        return check_shape(op, y, [n, h * b, w * b, c // (b * b)])
+
+    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        b = op.options["block_size"]
+        n, h, w, c = x.shape
+        c_out = c // (b * b)
+        sn, sh, sw, _ = strides(x.shape)
+        on, oh, ow, _ = strides(y.shape)
+        # output [n, i, bi, j, bj, c] <- input [n, i, j, (bi * b + bj) * C' + c]
+        dims = [(n, sn, on), (h, sh, b * oh), (b, b * c_out, oh), (w, sw, b * ow),
+                (b, c_out, ow), (c_out, 1, 1)]
+        return Kernel(
+            template="kernels/copy_nest.c.j2",
+            params=nest_params([make_nest(dims)], y),
+            act_inputs=[x.name],
+            act_outputs=[y.name],
+        )

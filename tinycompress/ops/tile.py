@@ -1,0 +1,54 @@
+"""TILE (tile.cc, reference TileOneDimension), int8, int16 and int32.
+
+The output repeats the input `multiples[k]` times along every dimension k (numpy's tile); the
+reference copies elements without arithmetic and does not compare the quantisation of input and
+output, so neither does this kernel. The multiples must be a constant int32/int64 tensor.
+
+The C is one copy nest (kernels/copy_nest.c.j2): the output seen as [m0, d0, m1, d1, ...] reads
+the input with stride 0 along every m_k, so each innermost iteration is one memcpy of the longest
+run both tensors have contiguous (for a channel tile, the whole input row)."""
+
+from __future__ import annotations
+
+from ..ir import Graph, Op
+from ._movers import (check_activation_input, check_arity, check_const_ints, check_data,
+                      check_shape, const_ints, make_nest, nest_params, strides)
+from .base import Context, Kernel, Lowering, register
+
+MAX_RANK = 6
+
+
+@register
+class Tile(Lowering):
+    kind = "TILE"
+
+    def check(self, op: Op, g: Graph) -> list[str]:
+        problems = check_arity(op, 2)
+        if problems:
+            return problems
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        problems = check_data(op, g, [x.name, y.name]) + check_activation_input(op, x)
+        if not 1 <= len(x.shape) <= MAX_RANK:
+            return problems + [f"{op.describe()}: input '{x.name}' has rank {len(x.shape)}; "
+                               f"supported: 1 to {MAX_RANK}"]
+        problems += check_const_ints(op, g, 1, "multiples", (len(x.shape),))
+        if problems:
+            return problems
+        multiples = const_ints(op, g, 1)
+        if any(m < 1 for m in multiples):
+            return [f"{op.describe()}: multiples {multiples} must be positive"]
+        return check_shape(op, y, [d * m for d, m in zip(x.shape, multiples)])
+
+    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        multiples = const_ints(op, g, 1)
+        in_strides, out_strides = strides(x.shape), strides(y.shape)
+        dims = []
+        for d, m, si, so in zip(x.shape, multiples, in_strides, out_strides):
+            dims += [(m, 0, d * so), (d, si, so)]
+        return Kernel(
+            template="kernels/copy_nest.c.j2",
+            params=nest_params([make_nest(dims)], y),
+            act_inputs=[x.name],
+            act_outputs=[y.name],
+        )
