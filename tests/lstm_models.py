@@ -4,17 +4,8 @@ UNIDIRECTIONAL_SEQUENCE_LSTM (`convert`). The last are made by running this file
 (`python tests/lstm_models.py SPECS.json OUTDIR`) in a child process, because TensorFlow's
 converter crashes hard on the graphs below when they go wrong.
 
-Why not tinycompress.frontends.keras.convert as it is: Keras 3's LSTM has no fused form for the
-converter. Its TensorFlow backend runs the layer as a tf.while_loop over a TensorList (cuDNN only
-on a GPU), the converter turns that into a WHILE loop, and calibrating that loop for INT8
-crashes the converter's calibrator (SIGSEGV in Calibrator.FeedTensor; GRU and SimpleRNN the
-same). The converter fuses an LSTM only from a function carrying Keras 2's marker,
-tf.function attributes api_implements="lstm_<id>", time_major and go_backwards, taking
-(inputs, init_h, init_c, kernel, recurrent_kernel, bias) and returning five values (last output,
-sequence, h, c, runtime). So `fused_lstm_patch` replaces keras.src.backend.lstm (the hook the
-Keras 3 layer calls first) by such a function, and `convert` runs TFLiteConverter.from_keras_model
-on a model with a static batch of 1: from_concrete_functions inlines the marked function before
-the converter sees it (no fusion), and with a dynamic batch the converter does not fuse either.
+The Keras models go through tinycompress.frontends.keras.convert_fused_lstm (see
+tinycompress/frontends/recurrent.py for why Keras 3's LSTM needs it).
 """
 
 from __future__ import annotations
@@ -22,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import uuid
 from pathlib import Path
 
 import flatbuffers
@@ -99,56 +89,19 @@ def lstm_model(n_batch=1, steps=4, n_input=5, n_cell=6, time_major=False, in_s=0
                  intermediates=inter)
 
 
-def fused_lstm_patch():
-    """Make Keras 3's LSTM layers trace as Keras 2's fusable standard_lstm function."""
-    import keras.src.backend as backend
-    import tensorflow as tf
-
-    def lstm(inputs, initial_state_h, initial_state_c, mask, kernel, recurrent_kernel, bias,
-             activation, recurrent_activation, return_sequences=False, go_backwards=False,
-             unroll=False, time_major=False):
-        if mask is not None or unroll or bias is None:
-            raise NotImplementedError  # the layer falls back to its generic loop
-        attributes = {"api_implements": f"lstm_{uuid.uuid4()}", "api_preferred_device": "CPU",
-                      "time_major": time_major, "go_backwards": go_backwards}
-
-        @tf.function(experimental_attributes=attributes, autograph=False)
-        def standard_lstm(x, h, c, kernel, recurrent_kernel, bias):
-            steps = tf.unstack(x if time_major else tf.transpose(x, [1, 0, 2]))
-            outputs = []
-            for xt in (reversed(steps) if go_backwards else steps):
-                z = tf.matmul(xt, kernel) + tf.matmul(h, recurrent_kernel) + bias
-                i, f, g, o = tf.split(z, 4, axis=1)
-                c = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
-                h = tf.sigmoid(o) * tf.tanh(c)
-                outputs.append(h)
-            seq = tf.stack(outputs)
-            return h, seq if time_major else tf.transpose(seq, [1, 0, 2]), h, c, tf.constant(0.0)
-
-        last, seq, h, c, _ = standard_lstm(
-            inputs, initial_state_h, initial_state_c, tf.convert_to_tensor(kernel),
-            tf.convert_to_tensor(recurrent_kernel), tf.convert_to_tensor(bias))
-        return last, seq, [h, c]
-
-    backend.lstm = lstm
-
-
 def convert(units: int, steps: int, features: int, return_sequences: bool, seed: int) -> bytes:
     """An INT8 model (int8 input and output) of Input((steps, features)) -> LSTM(units), random
-    weights, calibrated on normal data."""
+    weights, calibrated on normal data, through the frontend's fused-LSTM conversion."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
-    import tensorflow as tf
 
-    from tinycompress.frontends.keras import _quantize
+    from tinycompress.frontends.keras import convert_fused_lstm
 
-    fused_lstm_patch()
     keras.utils.set_random_seed(seed)
-    x = keras.Input((steps, features), batch_size=1)
+    x = keras.Input((steps, features))
     model = keras.Model(x, keras.layers.LSTM(units, return_sequences=return_sequences)(x))
     cal = np.random.default_rng(seed).standard_normal((64, steps, features)).astype(np.float32)
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    return _quantize(converter, lambda: ([cal[i:i + 1]] for i in range(len(cal))), "keras lstm")
+    return convert_fused_lstm(model, (steps, features), cal, "keras lstm")
 
 
 def main(argv: list[str]) -> int:

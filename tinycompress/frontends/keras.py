@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserError
+from .recurrent import all_layers, at_batch_one, fused_lstm, has_fusable_lstm, unrolled
 
 MAX_CALIBRATION_SAMPLES = 500
 
@@ -170,43 +171,9 @@ def _convert_saved_model(path: Path, x_cal: np.ndarray, per_channel: bool = True
                      f"SavedModel {path}", per_channel)
 
 
-RECURRENT = ("LSTM", "GRU", "SimpleRNN")
-
-
-def unrolled(model):
-    """The model with every recurrent layer (LSTM, GRU, SimpleRNN) unrolled over its time steps,
-    weights shared, or the model itself when it has none. The TensorFlow converter crashes
-    (SIGSEGV) on Keras 3's recurrent layers traced with a static batch; unrolled, each becomes a
-    static graph of FULLY_CONNECTED, ADD, MUL, LOGISTIC, TANH, SPLIT and slicing ops."""
-    import keras
-
-    if not any(type(layer).__name__ in RECURRENT and not layer.unroll
-               for layer in _all_layers(model)):
-        return model
-
-    def clone(layer):
-        config = layer.get_config()
-        if type(layer).__name__ in RECURRENT:
-            config["unroll"] = True
-        return type(layer).from_config(config)
-
-    copy = keras.models.clone_model(model, clone_function=clone)
-    copy.set_weights(model.get_weights())
-    return copy
-
-
-def _all_layers(model) -> list:
-    result = []
-    for layer in model.layers:
-        result.append(layer)
-        if hasattr(layer, "layers"):
-            result.extend(_all_layers(layer))
-    return result
-
-
 def layer_list(model) -> list[tuple[str, str]]:
     """(name, class name) of every layer, nested models flattened."""
-    return [(layer.name, type(layer).__name__) for layer in _all_layers(model)]
+    return [(layer.name, type(layer).__name__) for layer in all_layers(model)]
 
 
 def convert_path(path: Path, x_cal: np.ndarray, per_channel: bool = True,
@@ -224,4 +191,18 @@ def convert_path(path: Path, x_cal: np.ndarray, per_channel: bool = True,
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     if any(d is None for d in model.inputs[0].shape[1:]):
         raise UserError(f"{path}: input shape {model.inputs[0].shape} is not static")
+    if has_fusable_lstm(model):
+        return convert_fused_lstm(model, shape, x_cal, str(path), per_channel)
     return convert(unrolled(model), shape, x_cal, str(path), per_channel=per_channel)
+
+
+def convert_fused_lstm(model, input_shape: tuple[int, ...], x_cal: np.ndarray, source: str,
+                       per_channel: bool = True) -> bytes:
+    """Convert a model with LSTM layers, each fused into UNIDIRECTIONAL_SEQUENCE_LSTM (see
+    recurrent.py); other recurrent layers are unrolled."""
+    tf = _quiet_tf()
+    x_cal = _fit_calibration(x_cal, input_shape, source)[:MAX_CALIBRATION_SAMPLES]
+    with fused_lstm():
+        converter = tf.lite.TFLiteConverter.from_keras_model(at_batch_one(unrolled(model)))
+        return _quantize(converter, lambda: ([x_cal[i:i + 1]] for i in range(len(x_cal))),
+                         source, per_channel)
