@@ -1,4 +1,4 @@
-"""SLICE: bit-exact against the reference interpreter over ranks 1-6, every element type, int32
+"""SLICE: bit-exact against the reference interpreter over ranks 1-8, every element type, int32
 and int64 operands and sizes of -1; invalid or run-time operands are refused."""
 
 import re
@@ -30,6 +30,7 @@ CASES = [
     ((7, 9), [2, 0], [3, -1]),
     ((2, 3, 2, 3, 2), [1, 1, 0, 1, 1], [1, 2, 2, 2, 1]),
     ((2, 2, 3, 2, 3, 2), [0, 1, 1, 0, 1, 0], [2, 1, 2, 2, 2, 1]),
+    ((2, 3, 2, 2, 3, 2, 2, 3), [1, 0, 0, 1, 1, 0, 0, 1], [1, 2, -1, 1, 2, 2, 1, 2]),
 ]
 
 

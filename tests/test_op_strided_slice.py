@@ -1,5 +1,5 @@
 """STRIDED_SLICE: bit-exact against the reference interpreter over begin/end/ellipsis/new-axis/
-shrink masks, negative and large strides, negative and out-of-range indices, `offset`, ranks 1-6
+shrink masks, negative and large strides, negative and out-of-range indices, `offset`, ranks 1-8
 and every element type; the output shape is the reference's own. What it cannot do or would
 compute from garbage is refused."""
 
@@ -72,8 +72,12 @@ CASES = [
     ((2, 3, 2, 3, 2), [1, 0, 0, 2, 0], [2, 3, 2, 0, 2], [1, 2, 1, -1, 1], {},
      (slice(1, 2), slice(0, 3, 2), slice(0, 2), slice(2, 0, -1), slice(0, 2))),
     ((2, 3, 2, 3, 2, 3), [0, 1, 0, 0, 1, 0], [2, 3, 2, 3, 2, 3], [1, 1, 1, 2, 1, -1],
-     dict(begin_mask=32, end_mask=32), (slice(0, 2), slice(1, 3), slice(0, 2), slice(0, 3, 2), slice(1, 2),
-                         slice(None, None, -1))),
+     dict(begin_mask=32, end_mask=32),
+     (slice(0, 2), slice(1, 3), slice(0, 2), slice(0, 3, 2), slice(1, 2), slice(None, None, -1))),
+    ((2, 3, 2, 2, 3, 2, 2, 3), [1, 0, 0, 0, 2, 0, 1, 0], [2, 3, 2, 2, 0, 2, 2, 3],
+     [1, 2, 1, 1, -1, 1, 1, 2], {},
+     (slice(1, 2), slice(0, 3, 2), slice(0, 2), slice(0, 2), slice(2, 0, -1), slice(0, 2),
+      slice(1, 2), slice(0, 3, 2))),
 ]
 
 

@@ -62,9 +62,8 @@ def check_moved(op: Op, g: Graph, sources: list[str], dests: list[str]) -> list[
 def const_ints(op: Op, g: Graph, index: int, what: str, dtypes=("int32",),
                scalar: bool = False) -> tuple[list[int] | None, list[str]]:
     """(values, problems) of the constant integer operand `index` of `op` (`what` names it):
-    a 1-D tensor, or with `scalar` one value (of shape [] or [1])."""
-    if index >= len(op.inputs) or not op.inputs[index]:
-        return None, [f"{op.describe()}: the {what} operand (input {index}) is missing"]
+    a 1-D tensor, or with `scalar` one value (of shape [] or [1]). The operand must be present
+    (check_io_count first)."""
     t = g.tensors[op.inputs[index]]
     if not t.is_const:
         return None, [f"{op.describe()}: the {what} operand '{t.name}' is computed at run time; "

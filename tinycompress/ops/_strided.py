@@ -89,13 +89,16 @@ def plan_box(box: Box, itemsize: int) -> BoxPlan:
 
 def offset_expr(base: int, steps: list[int]) -> str:
     """The C byte offset `base + i0 * steps[0] + ...` (terms with a zero step left out)."""
-    terms = [str(base)] if base else []
+    text = str(base) if base else ""
     for k, step in enumerate(steps):
         if step == 0:
             continue
-        mag = f"i{k}" if abs(step) == 1 else f"i{k} * {abs(step)}"
-        terms.append(("- " if step < 0 else "+ ") + mag if terms else ("-" if step < 0 else "") + mag)
-    return " ".join(terms) or "0"
+        term = f"i{k}" if abs(step) == 1 else f"i{k} * {abs(step)}"
+        if not text:
+            text = term if step > 0 else f"-{term}"
+        else:
+            text += f" - {term}" if step < 0 else f" + {term}"
+    return text or "0"
 
 
 def box_kernel(g: Graph, inputs: list[str], outputs: list[str], boxes: list[Box]) -> Kernel:

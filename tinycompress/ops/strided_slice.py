@@ -57,43 +57,50 @@ class _Spec:
     shrink: bool
 
 
-def _effective(rank: int, begin, end, stride, m: dict) -> tuple[list, str]:
-    """[(input axis or None, _Spec)] per effective axis, as BuildStridedSliceParams."""
-    n = len(begin)
-    added = sum(1 for i in range(n) if m["new_axis_mask"] >> i & 1 and not m["ellipsis_mask"] >> i & 1)
-    dims = rank + added
-    ellipsis, new_axis, ell_start, expanded, i = set(), set(), dims, 0, 0
+def _expand_masks(rank: int, n: int, m: dict) -> tuple[int, set, set, int, int]:
+    """(effective rank, effective axes of the ellipsis, of the new axes, first ellipsis axis,
+    how many more axes the ellipsis spans than its one spec), as BuildStridedSliceParams: bits
+    are read at the effective index (the new-axis bits shifted back past the ellipsis)."""
+    ell, new = m["ellipsis_mask"], m["new_axis_mask"]
+    dims = rank + sum(1 for i in range(n) if new >> i & 1 and not ell >> i & 1)
+    ellipsis, new_axes, ell_start, expanded, i = set(), set(), dims, 0, 0
     while i < dims:
-        if m["ellipsis_mask"] >> i & 1:
+        if ell >> i & 1:
             ell_start = i
-            ell_end = max(i + 1, min(i + 1 + added + rank - n, dims))
+            ell_end = max(i + 1, min(i + 1 + dims - n, dims))
             expanded = ell_end - ell_start - 1
             ellipsis.update(range(i, ell_end))
             i = ell_end
             continue
-        if i - expanded >= 0 and m["new_axis_mask"] >> (i - expanded) & 1:
-            new_axis.add(i)
+        if i - expanded >= 0 and new >> (i - expanded) & 1:
+            new_axes.add(i)
         i += 1
+    return dims, ellipsis, new_axes, ell_start, expanded
+
+
+def _effective(rank: int, begin, end, stride, m: dict) -> tuple[list, str]:
+    """[(input axis or None, _Spec)] per effective axis, or ([], why not)."""
+    n = len(begin)
+    dims, ellipsis, new_axes, ell_start, expanded = _expand_masks(rank, n, m)
+    whole = _Spec(0, 0, 1, True, True, False)
     axes, added_ell, added_axes = [], 0, 0
     for i in range(dims):
-        whole = _Spec(0, 0, 1, True, True, False)
         if i in ellipsis:
             added_ell = max(0, i - ell_start)
             axes.append((i - added_axes, whole))
-        elif i in new_axis:
+        elif i in new_axes:
             axes.append((None, _Spec(0, 1, 1, False, False, False)))
             added_axes += 1
         elif i >= n + expanded:
             axes.append((i - added_axes, whole))
         else:
             o = i - added_ell
-            if not 0 <= o < n:
+            if o >= n:
                 return [], f"the masks leave spec {o} of {n} for effective axis {i}"
-            axes.append((i - added_axes, _Spec(begin[o], end[o], stride[o],
-                                               bool(m["begin_mask"] >> o & 1),
-                                               bool(m["end_mask"] >> o & 1),
-                                               bool(m["shrink_axis_mask"] >> o & 1))))
-    if any(a is not None and not 0 <= a < rank for a, _ in axes):
+            bit = (lambda mask: bool(m[mask] >> o & 1))
+            axes.append((i - added_axes, _Spec(begin[o], end[o], stride[o], bit("begin_mask"),
+                                               bit("end_mask"), bit("shrink_axis_mask"))))
+    if any(a is not None and a >= rank for a, _ in axes):
         return [], f"the masks address more axes than the input's {rank}"
     return axes, ""
 
