@@ -1,6 +1,7 @@
 """A small Keras model that splits, slices, reverses, transposes, permutes, unstacks and stacks,
 converted by tinycompress's own frontend: every layout op the converter emits compiles, and the
-whole model is bit-exact against the reference interpreter."""
+whole model is bit-exact against the reference interpreter, on the host and on a Cortex-M4F under
+QEMU."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import os
 import numpy as np
 import pytest
 
-from optest import assert_bit_exact
+from optest import QEMU_MARKS, assert_bit_exact, assert_bit_exact_on_qemu
 from tinycompress.frontends.keras import convert
 
 LAYOUT_OPS = {"TRANSPOSE", "SPLIT", "STRIDED_SLICE", "UNPACK", "PACK"}
@@ -43,3 +44,11 @@ def layout_tflite():
 def test_layout_model_is_bit_exact(layout_tflite):
     manifest = assert_bit_exact(layout_tflite, count=50, spread={})
     assert LAYOUT_OPS <= set(manifest["ops"]), manifest["ops"]
+
+
+
+@pytest.mark.slow
+@QEMU_MARKS[0]
+@QEMU_MARKS[1]
+def test_layout_model_on_cortex_m(layout_tflite):
+    assert_bit_exact_on_qemu(layout_tflite, "mps2-an386", count=6)  # Cortex-M4F
