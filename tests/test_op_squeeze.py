@@ -12,7 +12,6 @@ from graph_builder import graph_model
 from movement import DTYPES, assert_moved, tensor
 from optest import compile_problems
 from tflite_builder import T, model
-from tinycompress.compiler import compile_tflite
 
 
 def squeeze_model(shape, dims, dtype="int8", q=(0.05, -3), out_shape=None):
