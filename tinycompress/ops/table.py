@@ -122,15 +122,18 @@ OPERATORS: dict[str, Supported | Refused] = {
     "ARG_MIN": TODO,
 
     # --- slicing and layout (to do: helper "layout")
-    "STRIDED_SLICE": TODO,
-    "SLICE": TODO,
-    "SPLIT": TODO,
-    "SPLIT_V": TODO,
-    "TRANSPOSE": TODO,
-    "PACK": TODO,
-    "UNPACK": TODO,
-    "SQUEEZE": TODO,
-    "EXPAND_DIMS": TODO,
+    "STRIDED_SLICE": op("strided_slice", "strided_copy", "test_op_strided_slice.py",
+                        "all masks, negative strides, offset; int8/16/32, float32"),
+    "SLICE": op("slice", "strided_copy", "test_op_slice.py", "int8/16/32, float32"),
+    "SPLIT": op("split", "strided_copy", "test_op_split.py", "int8/16/32, float32"),
+    "SPLIT_V": op("split", "strided_copy", "test_op_split.py", "int8/16/32, float32"),
+    "TRANSPOSE": op("transpose", "strided_copy", "test_op_transpose.py",
+                    "up to rank 8; int8/16/32, float32"),
+    "PACK": op("pack", "strided_copy", "test_op_pack.py", "int8/16/32, float32"),
+    "UNPACK": op("unpack", "strided_copy", "test_op_unpack.py", "int8/16/32, float32"),
+    "SQUEEZE": op("squeeze", "copy", "test_op_squeeze.py", "free: the planner aliases it"),
+    "EXPAND_DIMS": op("expand_dims", "copy", "test_op_expand_dims.py",
+                      "free: the planner aliases it"),
 
     # --- gathering, tiling, resizing (to do: helper "gather")
     "GATHER": op("gather", ("copy_nest", "gather"),
