@@ -99,7 +99,8 @@ OPERATORS: dict[str, Supported | Refused] = {
     "L2_NORMALIZATION": TODO,
 
     # --- elementwise binary and unary, reductions (to do: helper "binary")
-    "SUB": TODO,
+    "SUB": op("sub", ("add_s8", "add_s8_mve"), "test_op_sub.py",
+              "with broadcasting; ADD's kernels"),
     "MAXIMUM": TODO,
     "MINIMUM": TODO,
     "SQUARED_DIFFERENCE": TODO,
