@@ -101,8 +101,10 @@ OPERATORS: dict[str, Supported | Refused] = {
     # --- elementwise binary and unary, reductions (to do: helper "binary")
     "SUB": op("sub", ("add_s8", "add_s8_mve"), "test_op_sub.py",
               "with broadcasting; ADD's kernels"),
-    "MAXIMUM": TODO,
-    "MINIMUM": TODO,
+    "MAXIMUM": op("maximum", "maximum_minimum", "test_op_maximum.py",
+                  "int8, int16; with broadcasting"),
+    "MINIMUM": op("maximum", "maximum_minimum", "test_op_maximum.py",
+                  "int8, int16; with broadcasting"),
     "SQUARED_DIFFERENCE": TODO,
     "ABS": TODO,
     "NEG": TODO,
