@@ -109,10 +109,13 @@ OPERATORS: dict[str, Supported | Refused] = {
                              "test_op_squared_difference.py", "with broadcasting"),
     "ABS": op("abs", "abs", "test_op_abs.py", "int8, int16; rescaling"),
     "NEG": op("neg", "neg", "test_op_neg.py", "int8, int16: the raw negation, as the reference"),
-    "ADD_N": TODO,
-    "REDUCE_MAX": TODO,
-    "REDUCE_MIN": TODO,
-    "SUM": TODO,
+    "ADD_N": Refused("int8 ADD_N is not in TFLite's reference kernels (float32 and int32 only): "
+                     "convert with a chain of ADD"),
+    "REDUCE_MAX": op("reduce_max", "reduce_max", "test_op_reduce_max.py",
+                     "int8, int16; any axes (GlobalMaxPooling2D)"),
+    "REDUCE_MIN": op("reduce_max", "reduce_max", "test_op_reduce_max.py", "int8, int16; any axes"),
+    "SUM": op("sum", "sum_s8", "test_op_sum.py",
+              "rescaling; checked around the interpreter's uint8 misreading of int8 SUM"),
     "ARG_MAX": TODO,
     "ARG_MIN": TODO,
 
