@@ -116,8 +116,8 @@ OPERATORS: dict[str, Supported | Refused] = {
     "REDUCE_MIN": op("reduce_max", "reduce_max", "test_op_reduce_max.py", "int8, int16; any axes"),
     "SUM": op("sum", "sum_s8", "test_op_sum.py",
               "rescaling; checked around the interpreter's uint8 misreading of int8 SUM"),
-    "ARG_MAX": TODO,
-    "ARG_MIN": TODO,
+    "ARG_MAX": op("arg_max", "arg_max", "test_op_arg_max.py", "int8 in, int32 or int64 out"),
+    "ARG_MIN": op("arg_max", "arg_max", "test_op_arg_max.py", "int8 in, int32 or int64 out"),
 
     # --- slicing and layout (to do: helper "layout")
     "STRIDED_SLICE": TODO,
