@@ -90,7 +90,8 @@ def test_minmax_refuses_types_and_shapes():
     b = model("MINIMUM", [T((4,), "int16", scale=0.1), T((4,), "int8", scale=0.1)],
               [T((4,), "int16", scale=0.1)])
     assert "MINIMUM (op 0, 'out0'): tensor 'in1' is int8, expected int16" in compile_problems(b)
-    b = model("MAXIMUM", [T((1, 2, 1, 3, 1, 2, 1), scale=0.1), T((1, 1, 4, 1, 5, 2, 3), scale=0.1)],
+    b = model("MAXIMUM", [T((1, 2, 1, 3, 1, 2, 1), scale=0.1),
+                          T((1, 1, 4, 1, 5, 2, 3), scale=0.1)],
               [T((1, 2, 4, 3, 5, 2, 3), scale=0.1)])
     assert any("rank above 6" in p for p in compile_problems(b))
 

@@ -14,7 +14,8 @@ int8 arithmetic above, as TFLM does on the device, and tests/test_op_sum.py chec
 the interpreter bit for bit where the bug cannot show (non-negative inputs, outputs in [0, 127])
 and everywhere through a twin model the bug computes exactly the int8 arithmetic on (zero
 points and data shifted by 128). int16 SUM is refused: the interpreter misreads it too, so
-nothing could check it. An empty axis list (a copy in the reference, without rescale) is refused."""
+nothing could check it. An empty axis list (a copy in the reference, without rescale) is
+refused."""
 
 from __future__ import annotations
 

@@ -99,9 +99,9 @@ OPERATORS: dict[str, Supported | Refused] = {
     "L2_NORMALIZATION": TODO,
 
     # --- elementwise binary and unary, reductions (to do: helper "binary")
-    "SUB": op("sub", ("add_s8", "add_s8_mve"), "test_op_sub.py",
+    "SUB": op("sub", ("add_s8", "add_s8_mve"), ("test_op_sub.py", "test_op_keras_binary.py"),
               "with broadcasting; ADD's kernels"),
-    "MAXIMUM": op("maximum", "maximum_minimum", "test_op_maximum.py",
+    "MAXIMUM": op("maximum", "maximum_minimum", ("test_op_maximum.py", "test_op_keras_binary.py"),
                   "int8, int16; with broadcasting"),
     "MINIMUM": op("maximum", "maximum_minimum", "test_op_maximum.py",
                   "int8, int16; with broadcasting"),
@@ -111,7 +111,8 @@ OPERATORS: dict[str, Supported | Refused] = {
     "NEG": op("neg", "neg", "test_op_neg.py", "int8, int16: the raw negation, as the reference"),
     "ADD_N": Refused("int8 ADD_N is not in TFLite's reference kernels (float32 and int32 only): "
                      "convert with a chain of ADD"),
-    "REDUCE_MAX": op("reduce_max", "reduce_max", "test_op_reduce_max.py",
+    "REDUCE_MAX": op("reduce_max", "reduce_max", ("test_op_reduce_max.py",
+                                                  "test_op_keras_binary.py"),
                      "int8, int16; any axes (GlobalMaxPooling2D)"),
     "REDUCE_MIN": op("reduce_max", "reduce_max", "test_op_reduce_max.py", "int8, int16; any axes"),
     "SUM": op("sum", "sum_s8", "test_op_sum.py",
