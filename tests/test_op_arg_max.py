@@ -72,9 +72,16 @@ def test_arg_refuses():
               {"output_type": 2})
     assert compile_problems(b) == ["ARG_MAX (op 0, 'out0'): tensor 'in0' is int16, expected int8"]
     b = model("ARG_MIN", [T((4, 3), scale=0.1), T((1,), "int32", data=np.array([1], np.int32))],
-              [T((4,), "int16")], {"output_type": 7})
+              [T((4,), "int16")], {"output_type": 2})
     assert compile_problems(b) == [
-        "ARG_MIN (op 0, 'out0'): output 'out0' is int16, expected int32 or int64"]
+        "ARG_MIN (op 0, 'out0'): output 'out0' is int16, expected int32 or int64",
+        "ARG_MIN (op 0, 'out0'): output_type int32 differs from the output tensor's int16 (the "
+        "reference writes output_type)"]
+    b = model("ARG_MAX", [T((4, 3), scale=0.1), T((1,), "int32", data=np.array([1], np.int32))],
+              [T((4,), "int32")], {"output_type": 4})
+    assert compile_problems(b) == [
+        "ARG_MAX (op 0, 'out0'): output_type int64 differs from the output tensor's int32 (the "
+        "reference writes output_type)"]
     b = model("ARG_MAX", [T((4, 3), scale=0.1), T((1,), "int32")], [T((4,), "int32")],
               {"output_type": 2})
     assert compile_problems(b) == ["ARG_MAX (op 0, 'out0'): the axis must be a constant int32 or "

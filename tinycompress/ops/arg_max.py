@@ -2,7 +2,8 @@
 reference_ops::ArgMinMax).
 
 The index along one axis (a constant int32 or int64 operand of one element, negative counted
-from the end) of the first largest (smallest) raw value: the reference starts from index 0 and
+from the end) of the first largest (smallest) raw value, written as output_type (which must be
+the output tensor's type): the reference starts from index 0 and
 moves on only for a strictly greater (smaller) value, so ties keep the first. The output drops
 that axis. Raw int8 values order as the real ones for any per-tensor quantisation (scales are
 positive), so none is required; the reference refuses int16 input."""
@@ -15,6 +16,7 @@ from ..ir import Graph, Op
 from .base import Context, Kernel, Lowering, per_tensor, register
 
 OUTPUT_DTYPES = ("int32", "int64")
+OUTPUT_TYPES = {2: "int32", 4: "int64"}  # ArgMaxOptions / ArgMinOptions output_type (TensorType)
 
 
 def resolved_axis(op: Op, g: Graph) -> int:
@@ -55,6 +57,11 @@ class _ArgMinMax(Lowering):
         if y.dtype not in OUTPUT_DTYPES:
             problems.append(f"{op.describe()}: output '{y.name}' is {y.dtype}, expected int32 "
                             "or int64")
+        option = op.options.get("output_type")
+        if option is not None and OUTPUT_TYPES.get(option, option) != y.dtype:
+            problems.append(f"{op.describe()}: output_type {OUTPUT_TYPES.get(option, option)} "
+                            f"differs from the output tensor's {y.dtype} (the reference writes "
+                            "output_type)")
         return problems + axis_problems(op, g)
 
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
