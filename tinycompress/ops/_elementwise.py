@@ -1,5 +1,6 @@
-"""What ADD and MUL share: broadcasting (numpy rules, as TFLite's BroadcastBinaryFunction6D),
-flattened into the fewest nested loops, and the checks of a binary int8 operator.
+"""What the broadcasting binary operators (ADD, SUB, MUL, MAXIMUM, MINIMUM, SQUARED_DIFFERENCE)
+share: broadcasting (numpy rules, as TFLite's BroadcastBinaryFunction6D), flattened into the
+fewest nested loops, the checks of a binary operator, and ADD's and SUB's rescaling.
 
 A broadcast is described as loops over the output, outermost first, each with its trip count and
 the element stride of every input along it (0 where that input is broadcast). Adjacent loops merge
@@ -12,8 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..ir import Graph, Op
-from .base import ConstArray, check_activation, need_int8, per_tensor
+from ..ir import DTYPES, Graph, Op
+from ..quant import activation_range, quantize_multiplier
+from ._dsp import uses_mve
+from .base import (ConstArray, Context, Kernel, activation_of, check_activation, need_quantised,
+                   per_tensor)
 
 MAX_RANK = 6
 
@@ -69,12 +73,14 @@ def index_expr(loops: list[Loop], which: int | None) -> str:
     return " + ".join(terms) or "0"
 
 
-def check_binary(op: Op, g: Graph) -> list[str]:
+def check_binary(op: Op, g: Graph, dtypes: tuple[str, ...] = ("int8",)) -> list[str]:
+    """Two inputs and one output of one of `dtypes` (all three the same), quantised per tensor,
+    of rank at most MAX_RANK, the output of the broadcast shape; a supported fused activation."""
     problems = check_activation(op)
     if len(op.inputs) != 2 or not all(op.inputs) or len(op.outputs) != 1:
         return problems + [f"{op.describe()}: expected two inputs and one output"]
     names = [op.inputs[0], op.inputs[1], op.outputs[0]]
-    problems += need_int8(op, g, names)
+    problems += need_quantised(op, g, names, dtypes)
     for n in names:
         problems += per_tensor(op, g.tensors[n])
     shapes = [g.tensors[n].shape for n in op.inputs]
@@ -98,10 +104,73 @@ def sources(op: Op, g: Graph) -> tuple[list[dict], list[ConstArray], list[str]]:
         t = g.tensors[name]
         if t.is_const:
             cname = f"in{k}"
-            consts.append(ConstArray(cname, "int8_t", t.data.astype(np.int8).reshape(-1),
+            consts.append(ConstArray(cname, t.ctype, t.data.astype(DTYPES[t.dtype]).reshape(-1),
                                      f"constant operand {k} {list(t.shape)}"))
             srcs.append({"const": cname, "arg": ""})
         else:
             srcs.append({"const": "", "arg": f"in{len(act)}"})
             act.append(name)
     return srcs, consts, act
+
+
+def loop_params(op: Op, g: Graph) -> tuple[dict, list[ConstArray], list[str]]:
+    """The template parameters of the broadcast loop nest (kernels/add_mul_loops.c.j2: loops,
+    input and output index expressions, sources) of a checked binary op, its constant operands
+    and its activation inputs."""
+    a, b, y = (g.tensors[n] for n in (*op.inputs, op.outputs[0]))
+    loops = broadcast_loops(y.shape, [a.shape, b.shape])
+    srcs, consts, act = sources(op, g)
+    params = dict(loops=loops, idx=[index_expr(loops, 0), index_expr(loops, 1)],
+                  idx_out=index_expr(loops, None), sources=srcs)
+    return params, consts, act
+
+
+# --- ADD and SUB (reference_integer_ops::Add, reference_ops::Sub for int8) ----------------------
+
+ADD_LEFT_SHIFT = 20
+
+
+def add_multipliers(s1: float, s2: float, s_out: float):
+    """((m1, e1), (m2, e2), (m_out, e_out)) as add.cc's and sub.cc's Prepare compute them for
+    int8: each input scaled to twice the larger input scale, the sum (difference) to the output."""
+    twice_max = 2.0 * max(float(s1), float(s2))
+    return (quantize_multiplier(float(s1) / twice_max),
+            quantize_multiplier(float(s2) / twice_max),
+            quantize_multiplier(twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out))))
+
+
+def check_add_scales(op: Op, g: Graph) -> list[str]:
+    """The output rescale of ADD and SUB must be below 1 (QuantizeMultiplierSmallerThanOneExp)."""
+    a, b, y = (g.tensors[n] for n in (*op.inputs, op.outputs[0]))
+    twice_max = 2.0 * max(a.quant.s, b.quant.s)
+    if not twice_max / ((1 << ADD_LEFT_SHIFT) * y.quant.s) < 1.0:
+        return [f"{op.describe()}: output scale {y.quant.s} is too small for the input scales "
+                f"{a.quant.s}, {b.quant.s} (output multiplier >= 1)"]
+    return []
+
+
+def add_kernel(op: Op, g: Graph, ctx: Context, subtract: bool = False) -> Kernel:
+    """ADD (or, with `subtract`, SUB) of a checked op: both operands offset, shifted left by 20
+    and rescaled to a common scale (double rounding each), summed (subtracted), rescaled to the
+    output, offset and clamped. On Helium cores, same-shape operands four elements a vector."""
+    a, b, y = (g.tensors[n] for n in (*op.inputs, op.outputs[0]))
+    (m1, e1), (m2, e2), (mo, eo) = add_multipliers(a.quant.s, b.quant.s, y.quant.s)
+    lo, hi = activation_range(activation_of(op), y.quant.s, y.quant.zp)
+    params, consts, act = loop_params(op, g)
+    loops = params["loops"]
+    flat = len(loops) == 1 and loops[0].strides == (1, 1) and loops[0].out_stride == 1
+    params.update(kind="SUB" if subtract else "ADD", sign="-" if subtract else "+",
+                  offset=[-a.quant.zp, -b.quant.zp], left_shift=ADD_LEFT_SHIFT,
+                  mult=[m1, m2], shift=[e1, e2],
+                  # A multiplier of exactly 1/2 on x * 2^20 is a shift by 19, exactly.
+                  half=[(m, e) == (1 << 30, 0) for m, e in ((m1, e1), (m2, e2))],
+                  out_mult=mo, out_shift=eo, out_zp=y.quant.zp, lo=lo, hi=hi)
+    return Kernel(
+        template=("kernels/add_s8_mve.c.j2" if flat and uses_mve(ctx.families)
+                  else "kernels/add_s8.c.j2"),
+        params=params,
+        consts=consts,
+        act_inputs=act,
+        act_outputs=[op.outputs[0]],
+        macs=0,
+    )

@@ -154,6 +154,21 @@ def need_int8(op: Op, g: Graph, names: list[str], what: str = "int8") -> list[st
     return problems
 
 
+def need_quantised(op: Op, g: Graph, names: list[str], dtypes: tuple[str, ...]) -> list[str]:
+    """Every tensor of `names` quantised and of one dtype: the first one's, which must be one of
+    `dtypes` (with ("int8",), need_int8's problems)."""
+    first = g.tensors[names[0]].dtype
+    want = first if first in dtypes else " or ".join(dtypes)
+    problems = []
+    for n in names:
+        t = g.tensors[n]
+        if t.dtype != want:
+            problems.append(f"{op.describe()}: tensor '{n}' is {t.dtype}, expected {want}")
+        elif t.quant is None:
+            problems.append(f"{op.describe()}: tensor '{n}' has no quantisation parameters")
+    return problems
+
+
 def per_tensor(op: Op, t: Tensor) -> list[str]:
     if t.quant is not None and t.quant.per_channel:
         return [f"{op.describe()}: tensor '{t.name}' is quantised per channel; per-tensor expected"]

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._elementwise import broadcast_loops, check_binary, index_expr, sources
+from ._elementwise import check_binary, loop_params
 from .base import Context, Kernel, Lowering, activation_of, register
 
 
@@ -49,15 +49,12 @@ class Mul(Lowering):
         a, b, y = (g.tensors[n] for n in (*op.inputs, op.outputs[0]))
         m, e = mul_multiplier(a.quant.s, b.quant.s, y.quant.s)
         lo, hi = activation_range(activation_of(op), y.quant.s, y.quant.zp)
-        loops = broadcast_loops(y.shape, [a.shape, b.shape])
-        srcs, consts, act = sources(op, g)
+        params, consts, act = loop_params(op, g)
+        params.update(offset=[-a.quant.zp, -b.quant.zp], mult=m, left_shift=max(e, 0),
+                      right_shift=max(-e, 0), out_zp=y.quant.zp, lo=lo, hi=hi)
         return Kernel(
             template="kernels/mul_s8.c.j2",
-            params=dict(loops=loops, idx=[index_expr(loops, 0), index_expr(loops, 1)],
-                        idx_out=index_expr(loops, None), sources=srcs,
-                        offset=[-a.quant.zp, -b.quant.zp], mult=m,
-                        left_shift=max(e, 0), right_shift=max(-e, 0),
-                        out_zp=y.quant.zp, lo=lo, hi=hi),
+            params=params,
             consts=consts,
             act_inputs=act,
             act_outputs=[op.outputs[0]],
