@@ -82,9 +82,11 @@ OPERATORS: dict[str, Supported | Refused] = {
     "PADV2": op("pad", "pad_s8", "test_op_pad.py"),
 
     # --- type conversions
-    "QUANTIZE": op("quantize", ("quantize_f32_s8", "lut_s8"), "test_op_quantize.py",
-                   "float32 -> int8, int8 -> int8"),
-    "DEQUANTIZE": op("dequantize", "dequantize_s8_f32", "test_op_quantize.py", "int8 -> float32"),
+    "QUANTIZE": op("quantize", ("quantize_f32_s8", "lut_s8", "requantize_s16"),
+                   "test_op_quantize.py", "float32 -> int8; int8 -> int8, int16; int16 -> int8, "
+                   "int16 (zero points 0), int32"),
+    "DEQUANTIZE": op("dequantize", ("dequantize_s8_f32", "dequantize_s16_f32"),
+                     "test_op_quantize.py", "int8, int16 (zero point 0) -> float32"),
 
     # --- activations, normalisations (to do: helper "act")
     "HARD_SWISH": TODO,
