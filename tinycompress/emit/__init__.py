@@ -139,6 +139,18 @@ def _buffer_expr(g: Graph, p: Plan, name: str, io_names: dict) -> str:
     return f"(({t.ctype} *)(void *)({base} + {where}))"
 
 
+def _state_fills(g: Graph, p: Plan) -> list[dict]:
+    """The state tensors whose reset value is not zero: as TFLite's ResetVariableTensor, an int8
+    variable tensor starts at its zero point (every other type at 0)."""
+    fills = []
+    for name in g.state_tensors():
+        t = g.tensors[name]
+        if t.dtype == "int8" and t.quant is not None and t.quant.zp != 0:
+            fills.append(dict(name=comment_safe(name), offset=p.storage[name][1],
+                              bytes=t.nbytes, value=t.quant.zp))
+    return fills
+
+
 def emit(g: Graph, name: str = "model", ctx: Context | None = None,
          model_sha256: str = "") -> EmitResult:
     ctx = ctx or Context()
@@ -191,6 +203,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
             "zero_point": q.zero_point[0] if q is not None else None,
         }
 
+    state_fills = _state_fills(g, mem)
     inputs = [dict(tinfo(t), arg=io_names[("input", k)]) for k, t in enumerate(g.inputs)]
     outputs = [dict(tinfo(t), arg=io_names[("output", k)]) for k, t in enumerate(g.outputs)]
     weights_bytes = sum(c[1].nbytes for c in consts)
@@ -200,7 +213,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         name=name, NAME=name.upper(), version=__version__, sha256=model_sha256,
         layers=layers, consts=consts, inputs=inputs, outputs=outputs,
         arena_bytes=mem.arena_bytes, weights_bytes=weights_bytes, macs=macs,
-        state_bytes=mem.state_bytes,
+        state_bytes=mem.state_bytes, state_fills=state_fills,
     )
     files = {
         f"{name}.h": env.get_template("model.h.j2").render(**tpl),

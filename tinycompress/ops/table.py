@@ -141,7 +141,8 @@ OPERATORS: dict[str, Supported | Refused] = {
     "BATCH_MATMUL": TODO,
 
     # --- stateful: SVDF (to do: helper "svdf"; it also extends QUANTIZE to int16 <-> int8)
-    "SVDF": TODO,
+    "SVDF": op("svdf", "svdf_s8", ("test_op_svdf.py", "test_tflm_examples.py"),
+               "int8 with int16 state (TFLite) or int8 state (TFLM); NONE, RELU"),
 
     # --- recurrent (to do: helper "lstm")
     "UNIDIRECTIONAL_SEQUENCE_LSTM": TODO,
