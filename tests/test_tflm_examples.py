@@ -126,7 +126,15 @@ def test_keyword_model_states_match_the_reference(tmp_path):
                     str(exe)], check=True, capture_output=True, text=True)
     raw = subprocess.run([str(exe), str(tmp_path / "in.bin")], check=True,
                          capture_output=True).stdout
-    storage = emit(passes.run(read_tflite(tflite)), name="m").plan.storage
+    g = passes.run(read_tflite(tflite))
+    plan = emit(g, name="m").plan
+    storage = plan.storage
+    slots = sorted((off, off + g.tensors[t].nbytes, t)
+                   for t, (kind, off) in storage.items() if kind == "state")
+    assert len(slots) == 7 and slots[-1][1] == plan.state_bytes == 5120
+    assert all(a[1] <= b[0] for a, b in zip(slots, slots[1:]))  # disjoint
+    assert not {b.key for b in plan.buffers} & {t for *_, t in slots}  # none in the arena
+    assert plan.arena_bytes == 160  # the largest two live activations, 96 + 64 bytes
     ref = SplitReference(tflite)
     for row in x:
         ref.run([row])

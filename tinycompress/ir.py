@@ -86,7 +86,8 @@ class Tensor:
     data: np.ndarray | None = None  # constants only
     # Storage format of constant data in flash: "dense" now; compressed formats later.
     weight_format: str = "dense"
-    # A variable (state) tensor: it persists between invocations (zero after PREFIX_reset()),
+    # A variable (state) tensor: it persists between invocations (after PREFIX_reset() zero, or
+    # for int8 its zero point, as TFLite's ResetVariableTensor),
     # is read and updated in place by the ops that take it, and lives outside the reused arena.
     variable: bool = False
     # Only carries quantisation for a fused op (e.g. the integer LSTM's gate scales): no storage.
