@@ -25,7 +25,13 @@ state type follows its kernel.
 The C folds the constants: the input zero point into a per-filter bias (-input_zp * row sum of
 wf) and, for int8, -zs * (row sums of wt) into the output bias, summing modulo 2^32 as the
 reference's int32 arithmetic wraps (so the fold is exact). No scratch: each unit's filters are
-reduced as they are computed.
+reduced as they are computed, and the memory moves one slot left in the pass that sums its time
+products (the same state as the reference's whole-buffer shift, without a second pass).
+
+Measured on TFLM's keyword benchmark model (QEMU mps2-an386, Cortex-M4, exact count): 145,402
+instructions per inference, 94 % in the seven SVDF; the fused shift saved 19 K of 164 K over a
+memmove pass. Its first SVDF (64 filters over 96 inputs, memory 8) takes 39 K, about 6 per
+feature MAC, as the portable FULLY_CONNECTED.
 """
 
 from __future__ import annotations
