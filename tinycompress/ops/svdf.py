@@ -29,8 +29,8 @@ reduced as they are computed, and the memory moves one slot left in the pass tha
 products (the same state as the reference's whole-buffer shift, without a second pass).
 
 Measured on TFLM's keyword benchmark model (QEMU mps2-an386, Cortex-M4, exact count): 145,402
-instructions per inference, 80 % in the seven SVDF (116 K); the fused shift saved 19 K of 164 K over a
-memmove pass. Its first SVDF (64 filters over 96 inputs, memory 8) takes 39 K, about 6 per
+instructions per inference, 80 % in the seven SVDF (116 K); the fused shift saved 19 K of 164 K
+over a memmove pass. Its first SVDF (64 filters over 96 inputs, memory 8) takes 39 K, about 6 per
 feature MAC, as the portable FULLY_CONNECTED.
 """
 
@@ -141,8 +141,8 @@ def _check_shapes(op: Op, g: Graph) -> list[str]:
     if rank < 1 or n_filt % rank:
         return [f"{op.describe()}: rank {rank} does not divide the {n_filt} filters"]
     units = n_filt // rank
-    want = {"feature weights": (wf.shape, (n_filt, n_in)), "state": (s.shape, (batch, n_filt * mem)),
-            "output": (y.shape, (batch, units))}
+    want = {"feature weights": (wf.shape, (n_filt, n_in)),
+            "state": (s.shape, (batch, n_filt * mem)), "output": (y.shape, (batch, units))}
     if b is not None:
         want["bias"] = (b.shape, (units,))
     problems = [f"{op.describe()}: {what} has shape {list(got)}, expected {list(exp)}"
