@@ -166,8 +166,10 @@ def test_keyword_model_verify(tmp_path, capsys):
     from tinycompress.cli import main
 
     out = tmp_path / "kw"
-    assert main(["compile", str(KEYWORD), "-o", str(out)]) == 0
-    capsys.readouterr()
+    assert main(["compile", str(KEYWORD), "-o", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["state_bytes"] == 5120
+    assert summary["ram_bytes"] == summary["arena_bytes"] + 5120
     assert main(["verify", str(out), "--vectors", "20", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["bit_exact"] and report["vectors"] == 20

@@ -47,7 +47,8 @@ def command(model, outdir, calibration, name, board, weights, per_tensor_weights
         "flash_bytes": m["flash_bytes"],
         "flash_source": m["flash_source"],
         "arena_bytes": m["arena_bytes"],
-        "ram_bytes": m["arena_bytes"],
+        "state_bytes": m.get("state_bytes", 0),
+        "ram_bytes": m["arena_bytes"] + m.get("state_bytes", 0),
         "files": sorted(m["files"]) + ["manifest.json"],
         "weights": m["weights"],
         "per_layer": [
