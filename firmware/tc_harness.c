@@ -7,7 +7,9 @@
  *   TC C 0 <event>:<ticks> <event>:<ticks>         (calibration: two hooks, nothing between)
  *   TC STACK <bytes of stack ever used>
  *   TC END <status>
- * tc_model_glue.h (generated) maps the model's names onto TC_MODEL_*.
+ * tc_model_glue.h (generated) maps the model's names onto TC_MODEL_*, and its input and output
+ * element types onto TC_MODEL_INPUT_T / TC_MODEL_OUTPUT_T (int8_t if not given); output bytes are
+ * the output array's, in memory order (little-endian elements).
  */
 #include <stdint.h>
 
@@ -15,7 +17,14 @@
 #include "tc_profile.h"
 #include "tc_semihost.h"
 
-extern const int8_t tc_test_inputs[];
+#ifndef TC_MODEL_INPUT_T
+#define TC_MODEL_INPUT_T int8_t
+#endif
+#ifndef TC_MODEL_OUTPUT_T
+#define TC_MODEL_OUTPUT_T int8_t
+#endif
+
+extern const TC_MODEL_INPUT_T tc_test_inputs[];
 extern const uint32_t tc_test_count;
 
 extern uint32_t tc_event_count;
@@ -28,7 +37,7 @@ extern uint32_t _estack[];
 
 #define TC_STACK_PAINT 0xC5A5C5A5u
 
-static int8_t tc_output[TC_MODEL_OUTPUT_SIZE];
+static TC_MODEL_OUTPUT_T tc_output[TC_MODEL_OUTPUT_SIZE];
 
 static uint32_t tc_stack_used(void)
 {
@@ -66,8 +75,9 @@ static void tc_report_output(uint32_t v)
     tc_out_u32(v);
     tc_out_str(" ");
     hex[2] = '\0';
-    for (i = 0; i < TC_MODEL_OUTPUT_SIZE; i++) {
-        uint8_t b = (uint8_t)tc_output[i];
+    const uint8_t *bytes = (const uint8_t *)tc_output;
+    for (i = 0; i < sizeof tc_output; i++) {
+        uint8_t b = bytes[i];
         hex[0] = digits[b >> 4];
         hex[1] = digits[b & 0xFu];
         tc_out_str(hex);

@@ -134,14 +134,16 @@ def assert_random_conv_bit_exact(build, channels, h, w, cin, kh, kw, sh, sw, dh,
 
 
 def assert_bit_exact_on_qemu(tflite: bytes, board: str, weights: str = "dense", count: int = 6,
-                             seed: int = 0, portable: bool = False) -> dict:
+                             seed: int = 0, portable: bool = False,
+                             inputs: np.ndarray | None = None) -> dict:
     """Compile for `board` (its core's kernels; with `portable`, the portable C, as without
-    --board), layer weights stored as `weights`; run `count` random vectors under QEMU on `board`
-    and compare with the reference; on mismatch, fail naming the first differing element."""
+    --board), layer weights stored as `weights`; run `count` random vectors (or `inputs`, one
+    row per vector, in sequence) under QEMU on `board` and compare with the reference; on
+    mismatch, fail naming the first differing element. One-input, one-output models."""
     files, manifest = compile_tflite(tflite, name="m", board=None if portable else board,
                                      weights=weights)
     rng = np.random.default_rng(seed)
-    x = rng.integers(-128, 128, (count, manifest["input"]["size"])).astype(np.int8)
+    x = inputs if inputs is not None else random_inputs(manifest, count, rng)[0]
     expected = np.asarray(Reference(tflite).run_batch(x))
     with tempfile.TemporaryDirectory(prefix="tc-qemutest-") as tmp:
         out = Path(tmp) / "out"

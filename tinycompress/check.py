@@ -35,6 +35,7 @@ import numpy as np
 
 from .boards import Board, get_board
 from .errors import UserError
+from .vectors import random_rows
 
 
 @dataclass
@@ -109,8 +110,7 @@ def measurement_for(outdir: Path, board: Board, *, measure: bool = True,
                         f"'tinycompress verify {outdir} --target qemu --board {board.name}'")
     # Instruction counts of int8 kernels barely depend on the data: a few fixed vectors do.
     rng = np.random.default_rng(0)
-    size = int(manifest["input"]["size"])
-    inputs = rng.integers(-128, 128, (2, size)).astype(np.int8)
+    inputs = random_rows(manifest["input"], 2, rng)
     result = qemu.run(outdir, board, inputs, workdir=workdir)
     qemu.record_measurement(outdir, board.name, result)
     return result.to_measurement(), True

@@ -27,6 +27,8 @@ def print_compile_summary(s: dict) -> None:
     t.add_row("weights (flash)", _kb(s["weights_bytes"]))
     t.add_row("code + weights (flash)", f"{_kb(s['flash_bytes'])}  [{s['flash_source']}]")
     t.add_row("arena (RAM)", _kb(s["arena_bytes"]))
+    if s.get("state_bytes"):
+        t.add_row("state (RAM, kept between invocations)", _kb(s["state_bytes"]))
     console.print(t)
     detail = s.get("per_layer") or []
     if any(layer["weights_bytes"] for layer in detail):

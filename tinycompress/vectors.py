@@ -12,23 +12,36 @@ from .errors import UserError
 SEED = 20160101
 
 
+_INT_RANGES = {"int8": (-128, 127), "int16": (-32768, 32767)}
+
+
+def random_rows(inp: dict, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` random vectors for the model input `inp`: uniform over an integer input's range,
+    standard normal for a float one."""
+    if inp["dtype"] in _INT_RANGES:
+        lo, hi = _INT_RANGES[inp["dtype"]]
+        return rng.integers(lo, hi + 1, (count, inp["size"])).astype(inp["dtype"])
+    return rng.standard_normal((count, inp["size"])).astype(inp["dtype"])
+
+
 def quantize_input(x: np.ndarray, inp: dict) -> np.ndarray:
-    """Float samples (N, ...) -> the model's int8 input (N, size); int8 data is taken as it is."""
+    """Samples (N, ...) -> the model's input (N, size): float samples are quantised to an int8 or
+    int16 input; integer data (and any data for a float input) is taken as it is."""
     x = np.asarray(x)
     n = x.shape[0] if x.ndim else 0
     if n == 0 or int(np.prod(x.shape[1:])) != inp["size"]:
         raise UserError(f"data array 'x' has shape {list(x.shape)}, but the model input is "
                         f"{inp['shape']}: give x of shape [N, {', '.join(map(str, inp['shape'][1:]))}]")
     flat = x.reshape(n, -1)
-    if x.dtype == np.int8 or inp["dtype"] != "int8":
+    if x.dtype.kind in "iub" or inp["dtype"] not in _INT_RANGES:
         return flat.astype(inp["dtype"])
     q = np.round(flat.astype(np.float64) / inp["scale"]) + inp["zero_point"]
-    return np.clip(q, -128, 127).astype(np.int8)
+    return np.clip(q, *_INT_RANGES[inp["dtype"]]).astype(inp["dtype"])
 
 
 def draw(manifest: dict, outdir: Path, count: int, data: np.ndarray | None = None) -> np.ndarray:
     """`count` input vectors: from `data` if given (all of it if count is 0), else the calibration
-    samples stored at compile time followed by seeded random int8 vectors."""
+    samples stored at compile time followed by seeded random vectors (random_rows)."""
     inp = manifest["input"]
     if data is not None:
         q = quantize_input(data, inp)
@@ -43,5 +56,5 @@ def draw(manifest: dict, outdir: Path, count: int, data: np.ndarray | None = Non
         if inp["dtype"] == "int8":
             rows.append(rng.integers(-128, 128, inp["size"], dtype=np.int16).astype(np.int8))
         else:
-            rows.append(rng.standard_normal(inp["size"]).astype(inp["dtype"]))
+            rows.append(random_rows(inp, 1, rng)[0])
     return np.stack(rows[:count]) if rows else np.zeros((0, inp["size"]), inp["dtype"])

@@ -91,9 +91,11 @@ OPERATORS: dict[str, Supported | Refused] = {
     "PADV2": op("pad", "pad_s8", "test_op_pad.py"),
 
     # --- type conversions
-    "QUANTIZE": op("quantize", ("quantize_f32_s8", "lut_s8"), "test_op_quantize.py",
-                   "float32 -> int8, int8 -> int8"),
-    "DEQUANTIZE": op("dequantize", "dequantize_s8_f32", "test_op_quantize.py", "int8 -> float32"),
+    "QUANTIZE": op("quantize", ("quantize_f32_s8", "lut_s8", "requantize_s16"),
+                   "test_op_quantize.py", "float32 -> int8; int8 -> int8, int16; int16 -> int8, "
+                   "int16 (zero points 0), int32"),
+    "DEQUANTIZE": op("dequantize", ("dequantize_s8_f32", "dequantize_s16_f32"),
+                     "test_op_quantize.py", "int8, int16 (zero point 0) -> float32"),
 
     # --- activations, normalisations (to do: helper "act")
     "HARD_SWISH": TODO,
@@ -177,7 +179,8 @@ OPERATORS: dict[str, Supported | Refused] = {
                        "int8, adj_x/adj_y, broadcast batches, constant operand folded"),
 
     # --- stateful: SVDF (to do: helper "svdf"; it also extends QUANTIZE to int16 <-> int8)
-    "SVDF": TODO,
+    "SVDF": op("svdf", "svdf_s8", ("test_op_svdf.py", "test_tflm_examples.py"),
+               "int8 with int16 state (TFLite) or int8 state (TFLM); NONE, RELU"),
 
     # --- recurrent (to do: helper "lstm")
     "UNIDIRECTIONAL_SEQUENCE_LSTM": op("unidirectional_sequence_lstm", "lstm_s8",

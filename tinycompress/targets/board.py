@@ -67,10 +67,10 @@ def build_image(outdir: Path | str, board: Board | str, workdir: Path | str,
     outdir, workdir = Path(outdir).resolve(), Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(outdir)
-    size = int(manifest["input"]["size"])
+    size, dtype = int(manifest["input"]["size"]), manifest["input"].get("dtype", "int8")
     if inputs is None:
-        inputs = np.zeros((1, size), np.int8)
-    inputs = np.asarray(inputs, np.int8).reshape(-1, size)
+        inputs = np.zeros((1, size), dtype)
+    inputs = np.asarray(inputs, dtype).reshape(-1, size)
     builder = cortexm.ImageBuilder(outdir, manifest, board, board, workdir, flash_build=True)
     try:
         b = builder.link(inputs, "flash", use_testdata=False)

@@ -42,7 +42,7 @@ MAX_VECTORS_PER_RUN = 4096
 class QemuResult:
     board: str  # the board asked for
     machine: str  # the QEMU machine it ran on
-    outputs: np.ndarray  # int8 (N, output_size)
+    outputs: np.ndarray  # (N, output_size), the output's dtype
     instructions: np.ndarray  # int64 (N,): instructions of each inference, hooks subtracted
     layer_instructions: list[int]  # per layer index: instructions, max over the vectors
     count_method: str  # "exact" (TCG plugin) or "systick"
@@ -172,7 +172,7 @@ def _mark_address(elf: Path) -> int:
 
 
 def _run_qemu(elf: Path, machine: Board, n_out: int, *, plugin: Path | None, timeout: float,
-              workdir: Path) -> _Run:
+              workdir: Path, out_dtype: str = "int8") -> _Run:
     cmd = [qemu_binary(), "-M", machine.name, "-display", "none", "-monitor", "none",
            "-serial", "none", "-semihosting-config", "enable=on,target=native",
            "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf)]
@@ -205,7 +205,7 @@ def _run_qemu(elf: Path, machine: Board, n_out: int, *, plugin: Path | None, tim
         tag = parts[1]
         if tag == "O":
             hexs = parts[3] if len(parts) > 3 else ""
-            outputs[int(parts[2])] = np.frombuffer(bytes.fromhex(hexs), dtype=np.int8)
+            outputs[int(parts[2])] = np.frombuffer(bytes.fromhex(hexs), dtype=out_dtype)
         elif tag in ("E", "C"):
             evs = [(int(a, 16), int(b, 16)) for a, b in (x.split(":") for x in parts[3:])]
             if tag == "C":
@@ -217,7 +217,7 @@ def _run_qemu(elf: Path, machine: Board, n_out: int, *, plugin: Path | None, tim
     n = len(outputs)
     if sorted(outputs) != list(range(n)) or sorted(events) != list(range(n)):
         raise VerificationError(f"harness output on {machine.name} is incomplete")
-    out = np.stack([outputs[i] for i in range(n)]) if n else np.zeros((0, n_out), np.int8)
+    out = np.stack([outputs[i] for i in range(n)]) if n else np.zeros((0, n_out), out_dtype)
     if out.shape[1:] != (n_out,):
         raise VerificationError(f"harness printed {out.shape[1]} output bytes, expected {n_out}")
     marks = None
@@ -264,7 +264,8 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
         *, exact: bool = True, timeout: float | None = None) -> QemuResult:
     """Runs the model in OUTDIR on `board`'s QEMU machine for every row of `inputs`.
 
-    inputs: int8 array (N, input_size) (or (N, *input_shape), flattened per row).
+    inputs: array (N, input_size) (or (N, *input_shape), flattened per row) of the model input's
+    dtype (int8 or int16); the outputs come back in the output's dtype.
     exact: use the TCG counting plugin when it can be built (falls back to SysTick).
     workdir: where the build happens (kept); a temporary directory if None.
     timeout: seconds per QEMU run (default 120 + 1 s per vector).
@@ -274,9 +275,12 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
     machine = qemu_board(board)
     manifest = load_manifest(outdir)
     in_size, out_size = int(manifest["input"]["size"]), int(manifest["output"]["size"])
+    in_dtype = manifest["input"].get("dtype", "int8")
+    out_dtype = manifest["output"].get("dtype", "int8")
     inputs = np.asarray(inputs)
-    if inputs.dtype != np.int8:
-        raise UserError(f"test inputs must be int8, got {inputs.dtype}; quantize them first")
+    if inputs.dtype != np.dtype(in_dtype):
+        raise UserError(f"test inputs must be {in_dtype}, got {inputs.dtype}; quantize them first")
+    in_bytes = in_size * inputs.dtype.itemsize
     inputs = inputs.reshape(len(inputs), -1) if inputs.ndim != 1 else inputs.reshape(1, -1)
     if inputs.shape[1] != in_size:
         raise UserError(f"test inputs have {inputs.shape[1]} values per vector, the model "
@@ -301,9 +305,9 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
             room = machine.testdata_region.size
         else:
             room = machine.code_region.size - sizes.flash - 256
-        per_batch = max(1, min(MAX_VECTORS_PER_RUN, room // max(in_size, 1)))
-        if room < in_size:
-            raise UserError(f"one test vector ({in_size} bytes) does not fit next to the model "
+        per_batch = max(1, min(MAX_VECTORS_PER_RUN, room // max(in_bytes, 1)))
+        if room < in_bytes:
+            raise UserError(f"one test vector ({in_bytes} bytes) does not fit next to the model "
                             f"on {machine.name}")
 
         outs, totals, layers = [], [], []
@@ -318,7 +322,8 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
             b = builder.link(chunk, f"app{batches}", use_testdata=use_td)
             elf = b.elf
             t = timeout if timeout is not None else 120 + len(chunk)
-            r = _run_qemu(b.elf, machine, out_size, plugin=plugin, timeout=t, workdir=workdir)
+            r = _run_qemu(b.elf, machine, out_size, plugin=plugin, timeout=t, workdir=workdir,
+                          out_dtype=out_dtype)
             batches += 1
             stack = max(stack, r.stack)
             lines = r.lines
@@ -340,7 +345,7 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
                      for i in range(width)]
         return QemuResult(
             board=board.name, machine=machine.name,
-            outputs=np.concatenate(outs) if outs else np.zeros((0, out_size), np.int8),
+            outputs=np.concatenate(outs) if outs else np.zeros((0, out_size), out_dtype),
             instructions=np.array([round(t) for t in totals], dtype=np.int64),
             layer_instructions=layer_max, count_method=cal_method,
             count_resolution=resolution, flash_bytes=sizes.flash,
