@@ -87,14 +87,15 @@ OPERATORS: dict[str, Supported | Refused] = {
     "DEQUANTIZE": op("dequantize", "dequantize_s8_f32", "test_op_quantize.py", "int8 -> float32"),
 
     # --- activations, normalisations (to do: helper "act")
-    "HARD_SWISH": TODO,
-    "LEAKY_RELU": TODO,
+    "HARD_SWISH": op("hard_swish", "lut_s8", "test_op_hard_swish.py",
+                      "int8: table of the reference's int16 arithmetic"),
+    "LEAKY_RELU": op("leaky_relu", "lut_s8", "test_op_leaky_relu.py", "int8, any alpha"),
     "PRELU": TODO,
-    "RELU": TODO,
-    "RELU6": TODO,
-    "RELU_N1_TO_1": TODO,
-    "RELU_0_TO_1": TODO,
-    "ELU": TODO,
+    "RELU": op("relu", "lut_s8", "test_op_relu.py", "int8"),
+    "RELU6": op("relu", "lut_s8", "test_op_relu.py", "int8"),
+    "RELU_N1_TO_1": op("relu", "lut_s8", "test_op_relu.py", "int8"),
+    "RELU_0_TO_1": op("relu", "lut_s8", "test_op_relu.py", "int8"),
+    "ELU": op("elu", "lut_s8", "test_op_elu.py", "int8"),
     "LOG_SOFTMAX": TODO,
     "L2_NORMALIZATION": TODO,
 
