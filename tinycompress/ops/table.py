@@ -90,7 +90,7 @@ OPERATORS: dict[str, Supported | Refused] = {
     "HARD_SWISH": op("hard_swish", "lut_s8", "test_op_hard_swish.py",
                       "int8: table of the reference's int16 arithmetic"),
     "LEAKY_RELU": op("leaky_relu", "lut_s8", "test_op_leaky_relu.py", "int8, any alpha"),
-    "PRELU": TODO,
+    "PRELU": op("prelu", "prelu_s8", "test_op_prelu.py", "int8, alpha broadcast"),
     "RELU": op("relu", "lut_s8", "test_op_relu.py", "int8"),
     "RELU6": op("relu", "lut_s8", "test_op_relu.py", "int8"),
     "RELU_N1_TO_1": op("relu", "lut_s8", "test_op_relu.py", "int8"),
