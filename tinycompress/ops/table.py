@@ -96,8 +96,11 @@ OPERATORS: dict[str, Supported | Refused] = {
     "RELU_N1_TO_1": op("relu", "lut_s8", "test_op_relu.py", "int8"),
     "RELU_0_TO_1": op("relu", "lut_s8", "test_op_relu.py", "int8"),
     "ELU": op("elu", "lut_s8", "test_op_elu.py", "int8"),
-    "LOG_SOFTMAX": TODO,
-    "L2_NORMALIZATION": TODO,
+    "LOG_SOFTMAX": op("log_softmax", "log_softmax_s8", "test_op_log_softmax.py",
+                       "int8, output scale 16/256, zero point 127"),
+    "L2_NORMALIZATION": op("l2_normalization", "l2_normalization_s8",
+                            "test_op_l2_normalization.py",
+                            "int8, output scale 1/128, zero point 0"),
 
     # --- elementwise binary and unary, reductions (to do: helper "binary")
     "SUB": TODO,
