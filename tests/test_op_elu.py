@@ -92,3 +92,15 @@ def test_tables_match_reference_over_many_quantisations():
 def test_refuses_int16():
     problems = compile_problems(elu(1 / 4096, 0, 1 / 4096, 0, shape=(1, 8), dtype="int16"))
     assert any("ELU" in p and "is int16, expected int8" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_keras_elu_stays_float():
+    """The TFLite converter keeps Keras' ELU in float32 even for INT8 models (DEQUANTIZE, ELU,
+    QUANTIZE), and the float ELU is refused: int8 ELU comes from other producers."""
+    from keras_activation import convert_around
+
+    tflite, kinds = convert_around(lambda keras: keras.layers.ELU(), name="elu")
+    assert kinds == ["CONV_2D", "DEQUANTIZE", "ELU", "QUANTIZE"]
+    problems = compile_problems(tflite)
+    assert any(p.startswith("ELU") and "is float32, expected int8" in p for p in problems), problems

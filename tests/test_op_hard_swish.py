@@ -78,3 +78,13 @@ def test_refuses_output_multiplier_of_one_or_more():
 def test_refuses_int16():
     problems = compile_problems(hard_swish(1 / 4096, 0, 1 / 4096, 0, shape=(1, 8), dtype="int16"))
     assert any("HARD_SWISH" in p and "is int16, expected int8" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_keras_hard_swish():
+    from keras_activation import convert_around
+
+    tflite, kinds = convert_around(lambda keras: keras.layers.Activation("hard_swish"),
+                                   name="hard_swish")
+    assert kinds == ["CONV_2D", "HARD_SWISH"]
+    assert_bit_exact(tflite, spread={})

@@ -66,3 +66,13 @@ def test_tables_match_reference_over_many_quantisations():
 def test_refuses_int16():
     problems = compile_problems(leaky(0.2, 1 / 4096, 0, 1 / 4096, 0, shape=(1, 8), dtype="int16"))
     assert any("LEAKY_RELU" in p and "is int16, expected int8" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_keras_leaky_relu():
+    from keras_activation import convert_around
+
+    tflite, kinds = convert_around(lambda keras: keras.layers.LeakyReLU(negative_slope=0.2),
+                                   name="leaky_relu")
+    assert kinds == ["CONV_2D", "LEAKY_RELU"]
+    assert_bit_exact(tflite, spread={})

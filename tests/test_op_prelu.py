@@ -139,3 +139,18 @@ def test_reference_broadcasts_per_position_alpha():
     """Sanity of the builder: Keras' per-position alpha (H, W, C) runs in the interpreter."""
     m = prelu((1, 4, 5, 3), (4, 5, 3))
     assert Reference(m).run([np.zeros((1, 4, 5, 3), np.int8)])[0].shape == (60,)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("shared_axes", [[1, 2], None])
+def test_keras_prelu(shared_axes):
+    """Keras PReLU, per channel (alpha [1, 1, 8]) and per position (Keras' default, [6, 6, 8])."""
+    from keras_activation import convert_around
+
+    def layer(keras):
+        return keras.layers.PReLU(shared_axes=shared_axes,
+                                  alpha_initializer=keras.initializers.RandomUniform(0.05, 0.4))
+
+    tflite, kinds = convert_around(layer, name="prelu")
+    assert kinds == ["CONV_2D", "PRELU"]
+    assert_bit_exact(tflite, spread={})

@@ -89,3 +89,15 @@ def test_refuses_per_channel():
               [T((1, 2, 3), scale=0.1, zero_point=0)])
     problems = compile_problems(m)
     assert any("RELU" in p and "per channel" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_keras_relu6():
+    """Keras ReLU(max_value=6) on the model input (a standalone RELU6: after a convolution the
+    converter fuses it)."""
+    from keras_activation import convert_around
+
+    tflite, kinds = convert_around(lambda keras: keras.layers.ReLU(max_value=6),
+                                   before_conv=True, name="relu6")
+    assert kinds == ["RELU6", "CONV_2D"]
+    assert_bit_exact(tflite, spread={})
