@@ -63,9 +63,36 @@ def test_tables_match_reference_over_many_quantisations():
                                       err_msg=f"{alpha} {in_s} {in_zp} {out_s} {out_zp}")
 
 
-def test_refuses_int16():
-    problems = compile_problems(leaky(0.2, 1 / 4096, 0, 1 / 4096, 0, shape=(1, 8), dtype="int16"))
-    assert any("LEAKY_RELU" in p and "is int16, expected int8" in p for p in problems), problems
+ALL16 = [np.arange(-32768, 32768, dtype=np.int16)[None, :]]
+
+
+@pytest.mark.parametrize("alpha,in_s,out_s", [(0.2, 1 / 4096, 1 / 4096), (0.01, 1e-3, 1.1e-3),
+                                              (-0.5, 3e-4, 2e-4), (2.5, 1e-4, 2.6e-4),
+                                              (0.3, 0.05, 0.7)])
+def test_int16_all_inputs(alpha, in_s, out_s):
+    """Every int16 input once; zero points 0 as the reference requires."""
+    assert_bit_exact(leaky(alpha, in_s, 0, out_s, 0, shape=(1, 65536), dtype="int16"),
+                     inputs=ALL16, spread=dict(min_distinct=100, max_clamped=0.5))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(alpha=st.floats(-2.0, 4.0), log_in=st.floats(-14.0, 0.0), log_out=st.floats(-14.0, 0.0))
+def test_int16_random_quantisation(alpha, log_in, log_out):
+    m = leaky(alpha, float(np.exp(log_in)), 0, float(np.exp(log_out)), 0, shape=(1, 65536),
+              dtype="int16")
+    assert_bit_exact(m, inputs=ALL16, sanitize=False)
+
+
+def test_refuses_int16_zero_points():
+    problems = compile_problems(leaky(0.2, 1 / 4096, 3, 1 / 4096, 0, shape=(1, 8), dtype="int16"))
+    assert any("LEAKY_RELU" in p and "int16 needs zero points 0" in p for p in problems), problems
+
+
+def test_refuses_other_types():
+    m = model("LEAKY_RELU", [T((1, 8), "int32", scale=0.1, zero_point=0)],
+              [T((1, 8), "int32", scale=0.1, zero_point=0)], {"alpha": 0.2})
+    problems = compile_problems(m)
+    assert any("LEAKY_RELU" in p and "is int32, expected int8" in p for p in problems), problems
 
 
 @pytest.mark.slow

@@ -77,11 +77,49 @@ def test_tables_match_reference_over_many_quantisations():
                                                                    f"{out_s} {out_zp}")
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_refuses_int16(kind):
+ALL16 = [np.arange(-32768, 32768, dtype=np.int16)[None, :]]
+
+
+@pytest.mark.parametrize("kind", ["RELU", "RELU6"])
+@pytest.mark.parametrize("in_s,out_s", [(1 / 4096, 1 / 4096), (6 / 32768, 6 / 32767),
+                                        (1e-3, 2.7e-4), (1e-3, 0.002), (3e-5, 7e-3)])
+def test_int16_all_inputs(kind, in_s, out_s):
+    """Every int16 input once; zero points 0 as the reference requires."""
+    assert_bit_exact(unary(kind, in_s, 0, out_s, 0, shape=(1, 65536), dtype="int16"),
+                     inputs=ALL16, spread=dict(min_distinct=100, max_clamped=0.6))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(kind=st.sampled_from(["RELU", "RELU6"]), log_in=st.floats(-14.0, 0.0),
+       log_out=st.floats(-14.0, 0.0))
+def test_int16_random_quantisation(kind, log_in, log_out):
+    m = unary(kind, float(np.exp(log_in)), 0, float(np.exp(log_out)), 0, shape=(1, 65536),
+              dtype="int16")
+    assert_bit_exact(m, inputs=ALL16, sanitize=False)
+
+
+@pytest.mark.parametrize("kind", ["RELU_N1_TO_1", "RELU_0_TO_1"])
+def test_refuses_int16_where_the_reference_has_none(kind):
     problems = compile_problems(unary(kind, 1 / 4096, 0, 1 / 4096, 0, shape=(1, 8),
                                       dtype="int16"))
     assert any(kind in p and "is int16, expected int8" in p for p in problems), problems
+
+
+@pytest.mark.parametrize("kind", ["RELU", "RELU6"])
+@pytest.mark.parametrize("in_zp,out_zp", [(1, 0), (0, -5)])
+def test_refuses_int16_zero_points(kind, in_zp, out_zp):
+    problems = compile_problems(unary(kind, 1 / 4096, in_zp, 1 / 4096, out_zp, shape=(1, 8),
+                                      dtype="int16"))
+    assert any(kind in p and f"int16 needs zero points 0 (as the reference kernel), got {in_zp} "
+               f"and {out_zp}" in p for p in problems), problems
+
+
+def test_refuses_int16_input_with_int8_output():
+    m = model("RELU", [T((1, 8), "int16", scale=1 / 4096, zero_point=0)],
+              [T((1, 8), scale=0.1, zero_point=0)])
+    problems = compile_problems(m)
+    assert any("RELU" in p and "'out0' is int8; expected quantised int16 like the input" in p
+               for p in problems), problems
 
 
 def test_refuses_per_channel():
