@@ -81,3 +81,19 @@ def test_refuses_int16():
     problems = compile_problems(l2((1, 10), 1 / 4096, 0, 1 / 4096, 0, dtype="int16"))
     assert any("L2_NORMALIZATION" in p and "is int16, expected int8" in p
                for p in problems), problems
+
+
+@pytest.mark.slow
+def test_keras_l2_normalize():
+    """tf.math.l2_normalize after a convolution: the converter gives L2_NORMALIZATION the fixed
+    output quantisation 1/128, 0 the kernel requires."""
+    from keras_activation import convert_around
+
+    def layer(keras):
+        import tensorflow as tf
+
+        return keras.layers.Lambda(lambda x: tf.math.l2_normalize(x, axis=-1))
+
+    tflite, kinds = convert_around(layer, name="l2_normalize")
+    assert kinds == ["CONV_2D", "L2_NORMALIZATION"]
+    assert_bit_exact(tflite, spread=dict(min_distinct=64))

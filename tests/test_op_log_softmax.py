@@ -80,3 +80,19 @@ def test_refuses_rows_of_4096():
 def test_refuses_int16():
     problems = compile_problems(log_softmax((1, 10), 1 / 4096, 0, 1 / 4096, 0, dtype="int16"))
     assert any("LOG_SOFTMAX" in p and "is int16, expected int8" in p for p in problems), problems
+
+
+@pytest.mark.slow
+def test_keras_log_softmax():
+    """tf.nn.log_softmax after a convolution: the converter gives LOG_SOFTMAX the fixed output
+    quantisation 16/256, 127 the kernel requires."""
+    from keras_activation import convert_around
+
+    def layer(keras):
+        import tensorflow as tf
+
+        return keras.layers.Lambda(lambda x: tf.nn.log_softmax(x, axis=-1))
+
+    tflite, kinds = convert_around(layer, name="log_softmax")
+    assert kinds == ["CONV_2D", "LOG_SOFTMAX"]
+    assert_bit_exact(tflite, spread=dict(min_distinct=64))

@@ -18,7 +18,8 @@ where SRDHM16 is gemmlowp's SaturatingRoundingDoublingHighMul on int16 and
 SaturatingDoublingHighMul its truncating variant. The result depends on the input value only, so
 the compiler runs that arithmetic (this module, exactly in Python integers) for all 256 inputs and
 the C is one table lookup per element. The reference refuses an output multiplier of 1 or more
-(input_scale / 128 >= output_scale, roughly), so do we.
+(input_scale / 128 >= output_scale, roughly), so do we. Keras' hard_swish activation converts
+to this op (tests/test_op_hard_swish.py).
 """
 
 from __future__ import annotations

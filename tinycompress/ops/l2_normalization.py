@@ -10,7 +10,9 @@ The inverse square root is gemmlowp fixed point (five Newton-Raphson steps in Q3
 (l2_normalization_s8.c.j2) calls tc_inv_sqrt (tc_runtime.h) once per row, which reproduces it
 operation for operation. MultiplyByQuantizedMultiplier rounds twice in this build, as measured
 for LEAKY_RELU and PRELU; the tests measure it here too. The input quantisation is free (the
-scale cancels out).
+scale cancels out). The TFLite converter (TF 2.21) turns tf.math.l2_normalize in an INT8 model
+into this op with the output quantisation 1/128, 0 (tests/test_op_l2_normalization.py converts
+one; Keras' UnitNormalization layer does not become this op).
 
 Refused: another output quantisation, a fused activation, rank above 4, int16, and rows longer
 than 33025 elements (the int32 sum of squares could overflow, where the reference's arithmetic

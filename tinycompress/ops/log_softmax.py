@@ -12,11 +12,15 @@ reference_integer_ops::LogSoftmax) requires an output scale of exactly 16/256 an
         adjusted = max(diff_min - 1, MBQM(log_sum + INT32_MIN, reverse))
         out = d > adjusted ? clamp(RoundingDivideByPOT(MBQM(d, multiplier) - log_sum, 22) + 127)
                            : -128
-MultiplyByQuantizedMultiplier (MBQM) rounds twice in this build (measured on LEAKY_RELU and
-PRELU; for the input multiplier, whose shift is positive, it makes no difference). The C
+MultiplyByQuantizedMultiplier (MBQM) rounds twice in this build (measured on LEAKY_RELU,
+PRELU and L2_NORMALIZATION; for the input multiplier, whose shift is positive, the two roundings
+agree, and for the reverse scaling of the row's bound no test row has told them apart). The C
 (log_softmax_s8.c.j2) does exactly that with the constants baked in: the exponentials by
 tc_exp_on_negative_q5 (once per element), the log by tc_log_q12_to_q5 (once per row) and the
 reverse scaling (tc_runtime.h). No table: the second pass only rescales d.
+
+The TFLite converter (TF 2.21) turns tf.nn.log_softmax in an INT8 model into this op with
+that output quantisation, 16/256 and 127 (tests/test_op_log_softmax.py converts one).
 
 Refused: another output quantisation, int16, input scales too small for the reference
 (its multiplier must exceed 1: input scale > 2^-26), and rows of 4096 or more elements (the
