@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from optest import assert_bit_exact, compile_problems
+from optest import QEMU_MARKS, assert_bit_exact, assert_bit_exact_on_qemu, compile_problems
 from tflite_builder import T, model
 
 
@@ -97,3 +97,10 @@ def test_keras_l2_normalize():
     tflite, kinds = convert_around(layer, name="l2_normalize")
     assert kinds == ["CONV_2D", "L2_NORMALIZATION"]
     assert_bit_exact(tflite, spread=dict(min_distinct=64))
+
+
+@QEMU_MARKS[0]
+@QEMU_MARKS[1]
+def test_cortex_m4_under_qemu():
+    """The fixed-point inverse square root cross-compiled for a Cortex-M4."""
+    assert_bit_exact_on_qemu(l2((3, 20), 0.03, 4), "mps2-an386")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from optest import assert_bit_exact, compile_problems
+from optest import QEMU_MARKS, assert_bit_exact, assert_bit_exact_on_qemu, compile_problems
 from tflite_builder import T, model
 
 
@@ -96,3 +96,10 @@ def test_keras_log_softmax():
     tflite, kinds = convert_around(layer, name="log_softmax")
     assert kinds == ["CONV_2D", "LOG_SOFTMAX"]
     assert_bit_exact(tflite, spread=dict(min_distinct=64))
+
+
+@QEMU_MARKS[0]
+@QEMU_MARKS[1]
+def test_cortex_m4_under_qemu():
+    """The fixed-point log and exponentials cross-compiled for a Cortex-M4."""
+    assert_bit_exact_on_qemu(log_softmax((2, 40)), "mps2-an386")
