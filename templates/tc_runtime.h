@@ -321,6 +321,113 @@ TC_NOINLINE int32_t tc_tanh16(int32_t a, int ib)
     return a < 0 ? tc_wrap16(-t) : t;
 }
 
+
+/* ---- LOG_SOFTMAX and L2_NORMALIZATION: TFLite's fixed-point log and inverse square root ----
+ * (reference_integer_ops::LogSoftmax, GetInvSqrtQuantizedMultiplierExp; gemmlowp FixedPoint
+ * values as raw int32, their integer bits in the comments). gemmlowp adds and subtracts
+ * FixedPoint values with plain int32 arithmetic; tc_wadd / tc_wsub wrap as it does, without
+ * undefined behaviour. */
+
+TC_INLINE int32_t tc_wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+TC_INLINE int32_t tc_wsub(int32_t a, int32_t b) { return (int32_t)((uint32_t)a - (uint32_t)b); }
+
+/* TFLite SaturatingRoundingMultiplyByPOTParam for 0 <= exponent < 31: saturating x * 2^e. */
+TC_INLINE int32_t tc_sat_shl_param(int32_t x, int exponent)
+{
+    return exponent == 0 ? x : tc_sat_shl(x, exponent);
+}
+
+/* TFLite SaturatingAddNonGemmlowp and SaturatingSub on int32. */
+TC_INLINE int32_t tc_sat_add(int32_t a, int32_t b)
+{
+    const int64_t s = (int64_t)a + b;
+    return s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
+}
+
+TC_INLINE int32_t tc_sat_sub(int32_t a, int32_t b)
+{
+    const int64_t s = (int64_t)a - b;
+    return s > INT32_MAX ? INT32_MAX : (s < INT32_MIN ? INT32_MIN : (int32_t)s);
+}
+
+/* TFLite log_x_for_x_greater_than_or_equal_to_1<5>(FixedPoint<int32, 12>): Q12.19 x (a sum of
+ * exponentials, >= 1) -> Q5.26 log(x). x = 2^k * r with r normalised two ways (r_a in
+ * [1/2, 1) times sqrt(1/2), r_b with sqrt(1/2) taken first), the smaller r and the larger
+ * exponent kept; log(x) = k log 2 + a rational approximation of log(r) around 2^(-1/4),
+ * accumulated in Q6.25 and returned doubled to Q5.26. */
+TC_NOINLINE int32_t tc_log_q12_to_q5(int32_t x)
+{
+    const int32_t log_2 = 1488522236;          /* log(2), Q0.31 */
+    const int32_t sqrt_sqrt_half = 1805811301; /* 2^(-1/4) */
+    const int32_t sqrt_half = 1518500250;      /* 2^(-1/2) */
+    const int32_t alpha_n = 117049297;         /* 11/240 * 2^(1/4) */
+    const int32_t alpha_d = 127690142;         /* 1/20 * 2^(1/4) */
+    const int32_t alpha_i = 1057819769;        /* 2 / 2^(1/4) - 2^(1/4) */
+    const int32_t alpha_f = 638450708;         /* 1/4 * 2^(1/4) */
+    const int32_t shifted_quarter = INT32_C(1) << 23; /* 1/4 in Q6.25 */
+    const int z_a_headroom_plus_1 = tc_clz32((uint32_t)x);
+    const int32_t r_a = tc_sat_shl_param(
+        tc_srdhm(tc_sat_shl_param(x, z_a_headroom_plus_1 - 1), sqrt_half), 1);
+    const int32_t z_a_pow_2_adj =
+        tc_sat_add(tc_sat_shl_param(12 - z_a_headroom_plus_1, 25), shifted_quarter);
+    const int32_t z_b = tc_srdhm(x, sqrt_half);
+    const int z_b_headroom = tc_clz32((uint32_t)z_b) - 1;
+    const int32_t r_b = tc_sat_shl_param(x, z_b_headroom);
+    const int32_t z_b_pow_2_adj =
+        tc_sat_sub(tc_sat_shl_param(12 - z_b_headroom, 25), shifted_quarter);
+    const int32_t r = r_a < r_b ? r_a : r_b;
+    const int32_t z_pow_2_adj = z_a_pow_2_adj > z_b_pow_2_adj ? z_a_pow_2_adj : z_b_pow_2_adj;
+    const int64_t half_sum = (int64_t)r + sqrt_sqrt_half; /* RoundingHalfSum(r, 2^(-1/4)) */
+    const int32_t p = (int32_t)((half_sum + (half_sum >= 0 ? 1 : -1)) / 2);
+    const int32_t q = tc_wadd(tc_wsub(r, sqrt_sqrt_half), tc_wsub(r, sqrt_sqrt_half));
+    const int32_t common_sq = tc_srdhm(q, q);
+    const int32_t num = tc_wadd(tc_srdhm(q, r), tc_srdhm(tc_srdhm(q, common_sq), alpha_n));
+    const int32_t denom_minus_one = tc_wadd(
+        tc_srdhm(p, tc_wadd(tc_wadd(alpha_i, q), tc_srdhm(alpha_d, common_sq))),
+        tc_srdhm(alpha_f, q));
+    const int32_t recip_denom = tc_one_over_one_plus_x(denom_minus_one);
+    const int32_t num_scaled = tc_rdbpot(num, 6); /* Q0.31 -> Q6.25 */
+    return tc_sat_shl(tc_wadd(tc_srdhm(z_pow_2_adj, log_2), tc_srdhm(num_scaled, recip_denom)),
+                      1);
+}
+
+/* TFLite GetInvSqrtQuantizedMultiplierExp(acc, reverse_shift = -1): for a sum of squares
+ * acc >= 0, a multiplier m (Q0.31) and a shift s <= 0 with m * 2^s ~ 1 / sqrt(acc) (0 and 1 give
+ * INT32_MAX, 0). acc is brought into [2^27, 2^29) by pairs of bits, then five Newton-Raphson
+ * steps x <- 3/2 x - acc/2 x^3 from x = 1 in Q3.28. */
+TC_NOINLINE int32_t tc_inv_sqrt(int32_t acc, int *shift)
+{
+    const int32_t half_three = (INT32_C(1) << 28) + (INT32_C(1) << 27); /* 1.5, Q3.28 */
+    int32_t half_input;
+    int32_t x = INT32_C(1) << 28; /* 1, Q3.28 */
+    int s = 11;
+    int pairs;
+    int i;
+    if (acc <= 1) {
+        *shift = 0;
+        return INT32_MAX;
+    }
+    while (acc >= (INT32_C(1) << 29)) {
+        acc /= 4;
+        ++s;
+    }
+    pairs = (tc_clz32((uint32_t)acc) - 1) / 2 - 1;
+    s -= pairs;
+    acc = (int32_t)((uint32_t)acc << (2 * pairs));
+    half_input = tc_rdbpot(acc >> 1, 1);
+    for (i = 0; i < 5; ++i) {
+        const int32_t x3 = tc_sat_shl(tc_srdhm(tc_srdhm(x, x), x), 6); /* Q9 -> Q3 */
+        x = tc_sat_shl(tc_wsub(tc_srdhm(half_three, x), tc_srdhm(half_input, x3)), 3);
+    }
+    x = tc_srdhm(x, 1518500250); /* times sqrt(2) / 2 */
+    if (s < 0) {
+        x = (int32_t)((uint32_t)x << -s);
+        s = 0;
+    }
+    *shift = -s;
+    return x;
+}
+
 /* ---- Cortex-M DSP extension (M4, M7, M33, M55): used by templates/cores/dsp kernels only ---- */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>

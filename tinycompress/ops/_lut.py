@@ -1,10 +1,11 @@
-"""Shared machinery of the int8 table-lookup kernels (LOGISTIC, TANH, int8 QUANTIZE).
+"""Shared machinery of the int8 table-lookup kernels (LOGISTIC, TANH, ELU, int8 QUANTIZE, and the
+integer-arithmetic tables of RELU*, LEAKY_RELU and HARD_SWISH).
 
 An elementwise int8 -> int8 op depends on 256 possible inputs only, so the compiler computes the
 whole function at compile time, exactly as the reference computes it, and the generated C is one
 table lookup per element.
 
-For LOGISTIC and TANH the reference interpreter (BUILTIN_REF) itself builds such a table in
+For LOGISTIC, TANH and ELU the reference interpreter (BUILTIN_REF) itself builds such a table in
 Prepare, with float32 arithmetic and the C library's expf/tanhf (activations.cc,
 PopulateLookupTable / LUTPopulate):
     dequantized = input_scale * (float)(q - input_zero_point)          float32
@@ -39,9 +40,9 @@ def _libm() -> ctypes.CDLL:
         lib = ctypes.CDLL(name)
     except OSError as e:  # pragma: no cover - every supported host has a C math library
         raise TinyCompressError(
-            f"cannot load the C math library ({name}) needed to build LOGISTIC/TANH tables "
+            f"cannot load the C math library ({name}) needed to build LOGISTIC/TANH/ELU tables "
             "exactly as the reference interpreter does") from e
-    for fn in ("expf", "tanhf"):
+    for fn in ("expf", "tanhf", "expm1f"):
         getattr(lib, fn).restype = ctypes.c_float
         getattr(lib, fn).argtypes = [ctypes.c_float]
     return lib
@@ -53,6 +54,10 @@ def libm_expf(x: np.float32) -> np.float32:
 
 def libm_tanhf(x: np.float32) -> np.float32:
     return _F32(_libm().tanhf(float(x)))
+
+
+def libm_expm1f(x: np.float32) -> np.float32:
+    return _F32(_libm().expm1f(float(x)))
 
 
 def logistic_f32(x: np.float32) -> np.float32:
