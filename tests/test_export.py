@@ -541,6 +541,7 @@ def test_errors_are_one_line_and_write_nothing(models, tmp_path, capsys):
     assert not (tmp_path / "z").exists()
     # An empty directory is fine.
     (tmp_path / "fresh").mkdir()
-    assert _run(capsys, "export", outdir, "--format", "platformio", "-o", tmp_path / "fresh")[0] == 0
+    code = _run(capsys, "export", outdir, "--format", "platformio", "-o", tmp_path / "fresh")[0]
+    assert code == 0
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     assert leftovers == []

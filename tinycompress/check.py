@@ -90,7 +90,8 @@ class CheckReport:
         return {"board": self.board.name, "ok": self.ok,
                 "checks": [i.to_dict() for i in self.items],
                 "latency_ms_estimate": self.latency_ms,
-                "latency_basis": {"instructions": self.measurement.get("instructions_per_inference"),
+                "latency_basis": {"instructions":
+                                  self.measurement.get("instructions_per_inference"),
                                   "cpi": self.board.cpi, "clock_hz": self.board.clock_hz,
                                   "cpi_source": self.board.cpi_source},
                 "measured_now": self.measured_now, "measurement": self.measurement,
@@ -149,7 +150,8 @@ def compile_time_figures(outdir: Path, manifest: dict, board: Board, link_error:
     from .targets.cortexm import core_flags
 
     compiled_for = manifest.get("board")
-    same_core = compiled_for is not None and core_flags(get_board(compiled_for)) == core_flags(board)
+    same_core = (compiled_for is not None
+                 and core_flags(get_board(compiled_for)) == core_flags(board))
     if same_core and str(manifest.get("flash_source", "")).startswith("measured") \
             and "ram_bytes" in manifest:
         sizes = {k: manifest[k] for k in ("flash_bytes", "ram_bytes", "flash_source")}

@@ -20,7 +20,8 @@ from ._write import MARKER, check_dest, check_zip, marker, write_file, write_tre
 
 FORMATS = ("cmake", "arduino", "zephyr", "platformio")
 DEFAULT_URL = "https://example.invalid/"  # RFC 2606: a placeholder until the user sets --url
-_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
+_SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
+                     r"(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?")
 
 
 @dataclass(frozen=True)
