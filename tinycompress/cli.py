@@ -21,6 +21,7 @@ COMMANDS = {
     "flash": "flash",
     "compress": "compress",
     "demo": "demo",
+    "export": "export",
 }
 
 

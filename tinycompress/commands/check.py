@@ -24,7 +24,8 @@ def command(ctx, outdir, board, max_flash, max_ram, max_latency_ms, as_json):
     """Compare measured flash, RAM and estimated latency with the board and budgets.
 
     Uses the figures that `verify --target qemu` stored in OUTDIR/manifest.json; measures them
-    with QEMU first if none are stored. Exits 1 when anything is over.
+    with QEMU first if none are stored; when the image is too big to link for the QEMU machine,
+    uses the model's compile-time figures. Exits 1 when anything is over.
     """
     from ..boards import parse_size
     from ..check import check
@@ -62,12 +63,20 @@ def command(ctx, outdir, board, max_flash, max_ram, max_latency_ms, as_json):
             console = Console(width=120)
         console.print(t)
         m = report.measurement
-        console.print(f"latency (estimate): {report.latency_ms:.3f} ms per inference", highlight=False)
+        if report.latency_ms is not None:
+            console.print(f"latency (estimate): {report.latency_ms:.3f} ms per inference",
+                          highlight=False)
         for note in report.notes:
             console.print(f"  {note}", highlight=False, soft_wrap=True)
         if report.measured_now:
             console.print(f"  measured now on QEMU {m['machine']}; stored in manifest.json",
                           highlight=False)
-        console.print("[bold green]fits[/]" if report.ok else "[bold red]does not fit[/]")
+        if report.ok:
+            console.print("[bold green]fits[/]")
+        elif report.link_error and not any(i.over for i in report.items):
+            console.print(f"[bold red]does not fit[/]: the image could not be linked for QEMU "
+                          f"{m['machine']}", highlight=False)
+        else:
+            console.print("[bold red]does not fit[/]")
     if not report.ok:
         ctx.exit(1)
