@@ -10,7 +10,7 @@ import traceback
 import click
 
 from . import __version__
-from .errors import TinyCompressError, UserError
+from .errors import TinyCompressError, UserError, one_line
 
 # Subcommand name -> module in tinycompress.commands exposing a click command called `command`.
 COMMANDS = {
@@ -66,18 +66,23 @@ def main(argv=None):
         e.show()
         return 2
     except UserError as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {e}", err=True)
-        return 2
+        return _fail(e, debug, 2)
     except TinyCompressError as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {e}", err=True)
-        return 3
+        return _fail(e, debug, 3)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except Exception as e:  # a bug: one line, the traceback with --debug
+        return _fail(e, debug, 3, f"internal error ({type(e).__name__}): ",
+                     "; this is a tinycompress bug: report it with the --debug output")
+
+
+def _fail(e: BaseException, debug: bool, code: int, prefix: str = "", suffix: str = "") -> int:
+    """Print the error as one line (its traceback too with --debug) and return the exit code."""
+    if debug:
+        traceback.print_exc()
+    click.echo(f"error: {prefix}{one_line(str(e))}{suffix}", err=True)
+    return code
 
 
 if __name__ == "__main__":

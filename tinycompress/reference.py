@@ -1,21 +1,33 @@
 """The reference: ai-edge-litert's interpreter with TFLite's reference kernels (BUILTIN_REF).
 
-The generated C must match this byte for byte."""
+The generated C must match this byte for byte. The interpreter runs the model with the harmless
+quantisation quirks normalised (frontends/quirks.py): LiteRT refuses some files TFLM runs, e.g.
+TFLM's person-detection model, whose 1-D biases declare quantized_dimension 3. `normalised`
+lists what the copy changed (empty: the model is run as given)."""
 
 from __future__ import annotations
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+from .errors import UserError
+from .frontends.quirks import normalise_tflite
+
 
 class Reference:
     def __init__(self, tflite: bytes):
-        self._interp = Interpreter(
-            model_content=tflite,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-            num_threads=1,
-        )
-        self._interp.allocate_tensors()
+        model, self.normalised = normalise_tflite(tflite)
+        try:
+            self._interp = Interpreter(
+                model_content=model,
+                experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                num_threads=1,
+            )
+            self._interp.allocate_tensors()
+        except (ValueError, RuntimeError) as e:
+            reason = " ".join(str(e).split())[:300]
+            raise UserError(f"the reference interpreter (LiteRT) refuses the model: {reason}") \
+                from e
         self.input_details = self._interp.get_input_details()
         self.output_details = self._interp.get_output_details()
 

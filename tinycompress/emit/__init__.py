@@ -6,8 +6,10 @@ bytes."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +18,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__
-from ..errors import UnsupportedModelError, UserError
+from ..errors import OpCompileError, UnsupportedModelError, UserError
 from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
 from ..ops.table import Refused
@@ -46,9 +48,12 @@ def templates_dir() -> Path:
     return Path(str(resources.files("tinycompress._templates")))
 
 
+@functools.lru_cache(maxsize=None)
 def _environment(families: tuple[str, ...] = ()) -> jinja2.Environment:
     """Templates are looked up per kernel family first (templates/cores/<family>/), then in the
-    portable set: a per-core kernel overrides a template of the same name, nothing else."""
+    portable set: a per-core kernel overrides a template of the same name, nothing else. One
+    environment per family list, so each template is compiled once per process (Jinja2 still
+    reloads a template whose file changed)."""
     root = templates_dir()
     search = [str(root / "cores" / f) for f in families if (root / "cores" / f).is_dir()]
     search.append(str(root))
@@ -102,6 +107,19 @@ class EmitResult:
     plan: Plan
 
 
+@contextmanager
+def op_boundary(op):
+    """Around an op's check, lowering and rendering: anything but a refusal (a UserError) that
+    escapes them, IRError included, means the model is one the op's check should have refused
+    (or a bug); it becomes an OpCompileError naming the op, the exception chained for --debug."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as e:
+        raise OpCompileError(op.describe(), e) from e
+
+
 def check_supported(g: Graph) -> None:
     """Refuse the model before anything is written, naming every unsupported op and layer."""
     problems: list[str] = []
@@ -113,14 +131,16 @@ def check_supported(g: Graph) -> None:
             problems.append(f"operator {op.kind} is not supported (op {op.index}, "
                             f"'{op.name}'){why}")
         else:
-            problems.extend(lowering.check(op, g))
+            with op_boundary(op):
+                problems.extend(lowering.check(op, g))
     if problems:
         raise UnsupportedModelError(problems)
 
 
 def _lower(op, g: Graph, ctx: Context) -> Kernel:
     """The op's kernel, its template one the operator table declares for it."""
-    kernel = REGISTRY[op.kind].lower(op, g, ctx)
+    with op_boundary(op):
+        kernel = REGISTRY[op.kind].lower(op, g, ctx)
     declared = OPERATORS[op.kind].templates
     if kernel.template not in declared:
         raise IRError(f"{op.describe()}: template {kernel.template} is not declared for "
@@ -176,9 +196,10 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         layers.append(Layer(idx, pos, fn, op.kind, comment_safe(op.name), k, cnames, args))
 
     for layer in layers:
-        body = env.get_template(layer.kernel.template).render(
-            **layer.kernel.params, c=layer.const_names, name=name
-        )
+        with op_boundary(g.ops[layer.op_pos]):
+            body = env.get_template(layer.kernel.template).render(
+                **layer.kernel.params, c=layer.const_names, name=name
+            )
         layer.kernel.params["_body"] = body
 
     def tinfo(t_name: str) -> dict:

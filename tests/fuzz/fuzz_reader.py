@@ -1,0 +1,98 @@
+"""Coverage-guided fuzzing of the .tflite reader, the passes and the lowering (atheris, libFuzzer).
+
+    .venv/bin/python tests/fuzz/fuzz_reader.py -runs=1000000 [libFuzzer flags] [CORPUS_DIR ...]
+    .venv/bin/python tests/fuzz/fuzz_reader.py crash-1234abcd      # replay one input
+
+Every input is taken as a .tflite file and goes through `read_tflite`, `passes.run` and `emit`
+(each op's check and lowering, the planner, the templates; no C compiler), in one of three
+lowering contexts picked by the input's length (portable dense, portable `--weights auto`, a
+Cortex-M4 board with `--weights lut`). A `UserError` (UnsupportedModelError included) is the
+proper end for a bad model; anything else is a crash: libFuzzer prints the traceback, writes the
+input to <artifact_prefix>crash-<sha1> and stops. With `--strict`, an `OpCompileError` is a
+crash too: an exception that escaped an op's check or lowering and that emit's op boundary turned
+into a UserError, i.e. a check that should have refused the model.
+
+Options of this script (the others go to libFuzzer, see `-help=1`):
+  --strict       treat OpCompileError as a crash
+  --all-seeds    seed with every real model, not only those under 130 kB (slower executions)
+  --no-seeds     do not write the seed models into the corpus
+
+Without a CORPUS_DIR the corpus is runs/fuzz_reader/corpus/ (kept between runs; runs/ is not
+committed) and crashes go to runs/fuzz_reader/. The seeds (tests/fuzz/seeds.py: one small model per
+supported operator, and the small TFLM and MLPerf Tiny models) are written into the first corpus
+directory."""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import atheris
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+sys.path.insert(0, str(HERE))
+
+with atheris.instrument_imports(include=["tinycompress", "flatbuffers"]):
+    from tinycompress import passes
+    from tinycompress.compiler import context_for
+    from tinycompress.emit import emit
+    from tinycompress.errors import OpCompileError, UserError
+    from tinycompress.frontends.tflite import read_tflite
+
+import seeds  # noqa: E402  (imports tests/tflite_builder.py)
+
+OWN_FLAGS = ("--strict", "--all-seeds", "--no-seeds")
+CONTEXTS = [context_for(None, "dense"), context_for(None, "auto"),
+            context_for("nucleo-f446re", "lut")]
+STRICT = False
+
+
+def compile_bytes(data: bytes) -> None:
+    """What `tinycompress compile` does to model bytes, short of the C compiler."""
+    graph = passes.run(read_tflite(data, "fuzz.tflite"))
+    emit(graph, name="m", ctx=CONTEXTS[len(data) % len(CONTEXTS)], model_sha256="")
+
+
+def test_one_input(data: bytes) -> None:
+    try:
+        compile_bytes(data)
+    except OpCompileError:
+        if STRICT:
+            raise
+    except UserError:
+        pass
+
+
+def write_seeds(corpus: Path, all_seeds: bool) -> int:
+    corpus.mkdir(parents=True, exist_ok=True)
+    found = seeds.all_seeds(None if all_seeds else seeds.SMALL_REAL)
+    for name, data in found.items():
+        path = corpus / f"seed-{name}-{hashlib.sha1(data).hexdigest()[:8]}"
+        if not path.exists():
+            path.write_bytes(data)
+    return len(found)
+
+
+def main(argv: list[str]) -> None:
+    global STRICT
+    own = {a for a in argv[1:] if a in OWN_FLAGS}
+    args = [argv[0]] + [a for a in argv[1:] if a not in OWN_FLAGS]
+    STRICT = "--strict" in own
+    positional = [a for a in args[1:] if not a.startswith("-")]
+    if not positional:
+        out = ROOT / "runs" / "fuzz_reader"
+        positional = [str(out / "corpus")]
+        args += [positional[0], f"-artifact_prefix={out}/"]
+        out.mkdir(parents=True, exist_ok=True)
+    corpus = Path(positional[0])
+    if "--no-seeds" not in own and (corpus.is_dir() or not corpus.exists()):
+        print(f"fuzz_reader: {write_seeds(corpus, '--all-seeds' in own)} seeds in {corpus}",
+              file=sys.stderr)
+    atheris.Setup(args, test_one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main(sys.argv)
