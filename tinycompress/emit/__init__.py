@@ -148,6 +148,18 @@ def _lower(op, g: Graph, ctx: Context) -> Kernel:
     return kernel
 
 
+def check_activations(g: Graph, kernels: dict[int, Kernel]) -> None:
+    """Refuse a kernel that reads a constant as an activation (a constant where the op's kernel
+    takes a computed tensor, e.g. FULLY_CONNECTED's input): constants live in flash, not in the
+    planned memory the kernel's pointer would come from."""
+    problems = [f"{g.ops[pos].describe()}: constant input '{t}' is not supported (the kernel "
+                "reads it as an activation)"
+                for pos, k in kernels.items() for t in k.act_inputs + k.act_states
+                if g.tensors[t].is_const]
+    if problems:
+        raise UnsupportedModelError(problems)
+
+
 def _buffer_expr(g: Graph, p: Plan, name: str, io_names: dict) -> str:
     kind, where = p.storage[name]
     t = g.tensors[name]
@@ -165,6 +177,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     name = validate_name(name)
     check_supported(g)
     kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
+    check_activations(g, kernels)
     mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()})
     env = _environment(ctx.families)
 

@@ -87,6 +87,10 @@ def normalise_tflite(data: bytes) -> tuple[bytes, list[str]]:
     notes = _normalise_model(model)
     if not notes:
         return data, []
+    for buf in model.buffers or []:
+        if (buf.offset or 0) > 1:  # data kept after the flatbuffer: the copy holds it inside
+            buf.data = bytes(data[buf.offset:buf.offset + buf.size])
+            buf.offset = buf.size = 0
     builder = flatbuffers.Builder(len(data) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output()), notes
