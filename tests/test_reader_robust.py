@@ -237,6 +237,13 @@ def test_huge_tensors_are_refused(monkeypatch):
         fc_model())
 
 
+def test_empty_tensors_are_refused():
+    assert "tensor 'in0' has shape [1, 0], with no element" in refusal(
+        mutate(fc_model(), _tensor(0, shape=np.array([1, 0], np.int32))))
+    corrupted(mutate(fc_model(), _tensor(1, shape=np.array([4, 0], np.int32))),
+              "tensor 1 has shape [4, 0] of INT8 (0 bytes), but its buffer 1 holds 24 bytes")
+
+
 def test_constant_sizes():
     corrupted(mutate(fc_model(), _tensor(1, shape=np.array([4, 5], np.int32))),
               "tensor 1 has shape [4, 5] of INT8 (20 bytes), but its buffer 1 holds 24 bytes")
@@ -373,6 +380,20 @@ def test_bad_quantisation_is_refused(index, attrs, expected):
     assert expected in refusal(mutate(fc_model(), _quant(index, **attrs)))
 
 
+@pytest.mark.parametrize("scale", [0.0, -0.5, float("nan"), float("inf")])
+def test_scales_must_be_positive_and_finite(scale):
+    assert f"tensor 'in0' has scale {scale}: quantisation scales are positive and finite" in \
+        refusal(mutate(fc_model(), _quant(0, scale=[scale])))
+
+
+@pytest.mark.parametrize("index,zp,text", [(0, 128, "[-128, 127]"), (0, -129, "[-128, 127]")])
+def test_zero_points_must_fit_the_type(index, zp, text):
+    assert f"tensor 'in0' has zero point {zp}, outside the range of its type {text}" in refusal(
+        mutate(fc_model(), _quant(index, zeroPoint=[zp])))
+    big_bias_zp = mutate(fc_model(), _quant(2, zeroPoint=[70000]))  # int32: any zero point
+    read_tflite(big_bias_zp)
+
+
 def test_graph_inputs_and_outputs():
     def io(inputs, outputs):
         def change(m):
@@ -384,6 +405,36 @@ def test_graph_inputs_and_outputs():
     assert "graph input 'in0' is listed twice" in refusal(mutate(fc_model(), io([0, 0], [3])))
     assert "graph output 'in0' is not computed by any operator" in refusal(
         mutate(fc_model(), io([0], [0])))
+
+
+def _add_op(kind: str, inputs: list[int], outputs: list[int]):
+    def change(m):
+        code = s.OperatorCodeT()
+        code.builtinCode = code.deprecatedBuiltinCode = getattr(s.BuiltinOperator, kind)
+        code.version = 1
+        m.operatorCodes.append(code)
+        op = s.OperatorT()
+        op.opcodeIndex = len(m.operatorCodes) - 1
+        op.inputs, op.outputs = np.array(inputs, np.int32), np.array(outputs, np.int32)
+        sub(m).operators.append(op)
+    return change
+
+
+def test_operators_without_outputs_are_refused():
+    """(static_shapes indexed a RESHAPE's output before any check: an IndexError.)"""
+    data = mutate(fc_model(), _add_op("RESHAPE", [0, 1], []))
+    assert "RESHAPE (op 1, 'op_1') has no output: the model is malformed" in refusal(data)
+
+
+def test_a_reshape_without_its_data_input_reaches_its_check():
+    def reshape_absent_input(m):
+        _add_op("RESHAPE", [-1, 1], [4])(m)
+        t = s.TensorT()
+        t.name, t.shape, t.type = "r", np.array([4, 6], np.int32), s.TensorType.INT8
+        sub(m).tensors.append(t)
+        sub(m).outputs = np.array([3, 4], np.int32)
+    with pytest.raises(UserError, match="RESHAPE \\(op 1, 'r'\\)"):
+        compile_tflite(mutate(fc_model(), reshape_absent_input), name="m")
 
 
 def test_ir_errors_of_the_model_name_the_operator():
@@ -535,6 +586,19 @@ def test_bias_quantized_dimension_3_compiles_and_matches_the_normalised_referenc
     assert Reference(data).normalised == [note]
     manifest = assert_bit_exact(data, count=32, spread=dict(min_distinct=32))
     assert manifest["reference_normalised"] == [note]
+
+
+def test_verify_reports_the_normalised_reference(tmp_path, capsys):
+    import json
+
+    path = tmp_path / "fc.tflite"
+    path.write_bytes(fc_model(bias_axis=3))
+    assert cli(capsys, "compile", path, "-o", tmp_path / "out")[0] == 0
+    code, out, _ = cli(capsys, "verify", tmp_path / "out", "--json", "--vectors", "5")
+    report = json.loads(out)
+    assert code == 0 and report["bit_exact"]
+    assert report["reference_normalised"] == [
+        "quantized_dimension 3 on per-tensor tensors set to 0 (1 tensor)"]
 
 
 def test_a_single_zero_point_for_per_channel_scales():

@@ -12,8 +12,16 @@ input to <artifact_prefix>crash-<sha1> and stops. With `--strict`, an `OpCompile
 crash too: an exception that escaped an op's check or lowering and that emit's op boundary turned
 into a UserError, i.e. a check that should have refused the model.
 
+Half of the mutations of inputs up to 32 kB are libFuzzer's (bytes); the other half are structural
+(tests/fuzz/structure.py: unpack, change a shape, type, quantisation, constant, operator input,
+option, the operator itself or the graph's inputs, pack), which keep the file well-formed so that
+the passes and the lowerings see valid but hostile models.
+
 Options of this script (the others go to libFuzzer, see `-help=1`):
   --strict       treat OpCompileError as a crash
+  --catalogue    keep going on OpCompileError, but log each new kind (op, exception, where it was
+                 raised) to <artifact_prefix>opcompile.log with the input as opcompile-<hash>
+  --bytes-only   only libFuzzer's byte mutations
   --all-seeds    seed with every real model, not only those under 130 kB (slower executions)
   --no-seeds     do not write the seed models into the corpus
 
@@ -25,7 +33,9 @@ directory."""
 from __future__ import annotations
 
 import hashlib
+import random
 import sys
+import traceback
 from pathlib import Path
 
 import atheris
@@ -39,14 +49,19 @@ with atheris.instrument_imports(include=["tinycompress", "flatbuffers"]):
     from tinycompress.compiler import context_for
     from tinycompress.emit import emit
     from tinycompress.errors import OpCompileError, UserError
+    from tinycompress.frontends.flatbuffer_check import verify_tflite
     from tinycompress.frontends.tflite import read_tflite
 
 import seeds  # noqa: E402  (imports tests/tflite_builder.py)
+import structure  # noqa: E402
 
-OWN_FLAGS = ("--strict", "--all-seeds", "--no-seeds")
+OWN_FLAGS = ("--strict", "--all-seeds", "--no-seeds", "--bytes-only", "--catalogue")
 CONTEXTS = [context_for(None, "dense"), context_for(None, "auto"),
             context_for("nucleo-f446re", "lut")]
 STRICT = False
+CATALOGUE: Path | None = None  # where OpCompileError kinds are logged (--catalogue)
+SEEN: set[str] = set()
+STRUCTURAL_MAX = 32_000
 
 
 def compile_bytes(data: bytes) -> None:
@@ -58,11 +73,46 @@ def compile_bytes(data: bytes) -> None:
 def test_one_input(data: bytes) -> None:
     try:
         compile_bytes(data)
-    except OpCompileError:
+    except OpCompileError as e:
         if STRICT:
             raise
+        if CATALOGUE is not None:
+            catalogue(e, data)
     except UserError:
         pass
+
+
+def catalogue(e: OpCompileError, data: bytes) -> None:
+    """Log a new kind of OpCompileError: the op kind, the exception and the innermost
+    tinycompress frame that raised it."""
+    cause = e.__cause__
+    frames = traceback.extract_tb(cause.__traceback__) if cause is not None else []
+    ours = [f for f in frames if "tinycompress" in f.filename] or frames[-1:]
+    where = f"{Path(ours[-1].filename).name}:{ours[-1].lineno}" if ours else "?"
+    kind = f"{e.op.split(' ')[0]} {type(cause).__name__} at {where}"
+    if kind in SEEN:
+        return
+    SEEN.add(kind)
+    digest = hashlib.sha1(data).hexdigest()[:12]
+    (CATALOGUE.parent / f"opcompile-{digest}").write_bytes(data)
+    with open(CATALOGUE, "a") as log:
+        log.write(f"{kind}\topcompile-{digest}\t{e}\n")
+
+
+def custom_mutator(data: bytes, max_size: int, seed: int) -> bytes:
+    """A structural mutation of a well-formed model (up to STRUCTURAL_MAX bytes: unpacking and
+    packing a larger one costs more than the run) half of the time, else libFuzzer's."""
+    rng = random.Random(seed)
+    if len(data) <= STRUCTURAL_MAX and rng.random() < 0.5:
+        try:
+            verify_tflite(data)
+        except UserError:
+            pass
+        else:
+            out = structure.mutate_model(data, rng)
+            if out is not None and len(out) <= max_size:
+                return out
+    return atheris.Mutate(data, max_size)
 
 
 def write_seeds(corpus: Path, all_seeds: bool) -> int:
@@ -76,7 +126,7 @@ def write_seeds(corpus: Path, all_seeds: bool) -> int:
 
 
 def main(argv: list[str]) -> None:
-    global STRICT
+    global STRICT, CATALOGUE
     own = {a for a in argv[1:] if a in OWN_FLAGS}
     args = [argv[0]] + [a for a in argv[1:] if a not in OWN_FLAGS]
     STRICT = "--strict" in own
@@ -87,10 +137,15 @@ def main(argv: list[str]) -> None:
         args += [positional[0], f"-artifact_prefix={out}/"]
         out.mkdir(parents=True, exist_ok=True)
     corpus = Path(positional[0])
+    if "--catalogue" in own:
+        prefix = next((a.split("=", 1)[1] for a in args if a.startswith("-artifact_prefix=")),
+                      "./")
+        CATALOGUE = Path(prefix + "opcompile.log")
     if "--no-seeds" not in own and (corpus.is_dir() or not corpus.exists()):
         print(f"fuzz_reader: {write_seeds(corpus, '--all-seeds' in own)} seeds in {corpus}",
               file=sys.stderr)
-    atheris.Setup(args, test_one_input)
+    mutator = None if "--bytes-only" in own else custom_mutator
+    atheris.Setup(args, test_one_input, custom_mutator=mutator)
     atheris.Fuzz()
 
 

@@ -403,7 +403,7 @@ def _check_tensor(what: str, t: _Tensor, m: _Model) -> int:
     if nbytes and type_name in ITEMSIZE:
         if any(d < 0 for d in t.shape):
             raise Corrupt(f"{what} is a constant (buffer {t.buffer}) with dynamic shape {t.shape}")
-        want = elements * ITEMSIZE[type_name] if t.shape else ITEMSIZE[type_name]
+        want = math.prod(t.shape) * ITEMSIZE[type_name]
         if want != nbytes:
             raise Corrupt(f"{what} has shape {t.shape} of {type_name} ({want} bytes), but its "
                           f"buffer {t.buffer} holds {nbytes} bytes")

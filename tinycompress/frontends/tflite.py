@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 
@@ -22,6 +23,8 @@ _TENSOR_TYPES = {
     schema.TensorType.FLOAT32: "float32",
     schema.TensorType.BOOL: "bool",
 }
+_ZERO_POINT_RANGE = {schema.TensorType.INT8: (-128, 127), schema.TensorType.UINT8: (0, 255),
+                     schema.TensorType.INT16: (-32768, 32767)}
 _TYPE_NAMES = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
 BUILTIN_NAMES = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
 _PADDING = {schema.Padding.SAME: "SAME", schema.Padding.VALID: "VALID"}
@@ -137,6 +140,9 @@ def _tensor(t, name: str, model, data: bytes, source: str, intermediate: bool) -
         raise UserError(f"{source}: tensor '{name}' has dynamic shape {sig}; only the batch "
                         "dimension may be dynamic (it is fixed to 1)")
     shape = tuple(1 if d < 0 else d for d in _ints(t.shape))
+    if 0 in shape and not intermediate:
+        raise UserError(f"{source}: tensor '{name}' has shape {list(shape)}, with no element: "
+                        "tinycompress compiles tensors of at least one element")
     return Tensor(name=name, shape=shape, dtype=dtype, quant=_quant(t, name, shape, source),
                   data=_constant(t, name, shape, dtype, model, data), variable=bool(t.isVariable),
                   intermediate=intermediate)
@@ -152,7 +158,17 @@ def _quant(t, name: str, shape: tuple[int, ...], source: str) -> Quant | None:
     except QuantError as e:
         raise UserError(f"{source}: tensor '{name}' has {e}: the model is malformed; "
                         "re-export it") from None
-    return Quant(scale=tuple(float(s) for s in q.scale), zero_point=tuple(zps), axis=axis)
+    scales = tuple(float(s) for s in q.scale)
+    bad = next((s for s in scales if not (math.isfinite(s) and s > 0)), None)
+    if bad is not None:
+        raise UserError(f"{source}: tensor '{name}' has scale {bad}: quantisation scales are "
+                        "positive and finite; re-export the model")
+    lo, hi = _ZERO_POINT_RANGE.get(t.type, (-(2**63), 2**63 - 1))
+    if any(not lo <= z <= hi for z in zps):
+        z = next(z for z in zps if not lo <= z <= hi)
+        raise UserError(f"{source}: tensor '{name}' has zero point {z}, outside the range of "
+                        f"its type [{lo}, {hi}]: the model is malformed; re-export it")
+    return Quant(scale=scales, zero_point=tuple(zps), axis=axis)
 
 
 def _constant(t, name: str, shape: tuple[int, ...], dtype: str, model,
@@ -199,6 +215,10 @@ def _check_graph(g: Graph, source: str) -> None:
         if repeated:
             raise UserError(f"{source}: graph {what} '{repeated[0]}' is listed twice: the model "
                             "is malformed; re-export it")
+    for op in g.ops:
+        if not op.outputs:
+            raise UserError(f"{source}: {op.describe()} has no output: the model is malformed; "
+                            "re-export it")
     produced = {t for op in g.ops for t in op.outputs}
     for name in g.outputs:
         if name not in produced:

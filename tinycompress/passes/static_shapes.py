@@ -24,6 +24,8 @@ def apply(g: Graph) -> None:
     for op in g.ops:
         if op.kind not in RESHAPE_LIKE or len(op.inputs) < 2 or not op.inputs[1]:
             continue
+        if not op.inputs[0] or len(op.outputs) != 1:
+            continue  # not a RESHAPE the lowering accepts: its check says why
         shape_t = g.tensors[op.inputs[1]]
         out = g.tensors[op.outputs[0]]
         if shape_t.is_const:
