@@ -400,7 +400,16 @@ def test_graph_inputs_and_outputs():
             sub(m).inputs = np.array(inputs, np.int32)
             sub(m).outputs = np.array(outputs, np.int32)
         return change
-    assert "m.tflite has no graph input" in refusal(mutate(fc_model(), io([], [3])))
+
+    def constant_input(m):
+        buf = s.BufferT()
+        buf.data = np.zeros(6, np.uint8)
+        m.buffers.append(buf)
+        sub(m).tensors[0].buffer = len(m.buffers) - 1
+        io([], [3])(m)
+    with pytest.raises(UserError, match="the model has no graph input \\(it computes "
+                                        "constants\\)"):
+        compile_tflite(mutate(fc_model(), constant_input), name="m")
     assert "m.tflite has no graph output" in refusal(mutate(fc_model(), io([0], [])))
     assert "graph input 'in0' is listed twice" in refusal(mutate(fc_model(), io([0, 0], [3])))
     assert "graph output 'in0' is not computed by any operator" in refusal(

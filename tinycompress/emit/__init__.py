@@ -133,6 +133,9 @@ def check_supported(g: Graph) -> None:
         else:
             with op_boundary(op):
                 problems.extend(lowering.check(op, g))
+    if not g.inputs:
+        problems.append("the model has no graph input (it computes constants): tinycompress "
+                        "compiles models of at least one input")
     if problems:
         raise UnsupportedModelError(problems)
 

@@ -207,10 +207,11 @@ def _op(op, index: int, model, names: list[str], source: str) -> Op:
 
 def _check_graph(g: Graph, source: str) -> None:
     """The model-level invariants: graph inputs and outputs, then the IR's own (Graph.verify),
-    each failure one UserError naming the file and the op or tensor."""
+    each failure one UserError naming the file and the op or tensor. (A model without inputs is
+    well-formed; emit refuses it, after the ops' checks.)"""
+    if not g.outputs:
+        raise UserError(f"{source} has no graph output: the model is malformed; re-export it")
     for what, names in (("input", g.inputs), ("output", g.outputs)):
-        if not names:
-            raise UserError(f"{source} has no graph {what}: the model is malformed; re-export it")
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
             raise UserError(f"{source}: graph {what} '{repeated[0]}' is listed twice: the model "
