@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 from pathlib import Path
 
 import flatbuffers
@@ -113,9 +114,12 @@ def test_every_shipped_and_built_model_verifies():
         fc.verify_tflite(path.read_bytes(), path.name)
 
 
-def test_too_short_and_truncated():
+def test_too_short_too_long_and_truncated(monkeypatch):
     with pytest.raises(UserError, match="7 bytes are too few for a flatbuffer"):
         fc.verify_tflite(b"\0" * 7, "x.tflite")
+    monkeypatch.setattr(fc, "MAX_FILE_BYTES", 100)
+    corrupted(fc_model(), "bytes are more than a flatbuffer addresses (100)")
+    monkeypatch.undo()
     data = fc_model()
     text = refusal(data[: len(data) // 2])
     assert "outside the file" in text or "past the end of the file" in text, text
@@ -336,6 +340,20 @@ def test_undecodable_names_are_replaced():
     assert "in\ufffd\ufffd" in g.tensors
 
 
+def test_repeated_names_are_made_unique():
+    def names(m):
+        for t, name in zip(sub(m).tensors, ["a", "a#1", "a", "tensor_3"]):
+            t.name = name
+        sub(m).tensors[3].name = ""
+    g = read_tflite(mutate(fc_model(), names))
+    assert list(g.tensors) == ["a", "a#1", "a#2", "tensor_3"]
+
+    def clash(m):
+        for t, name in zip(sub(m).tensors, ["a", "a", "a#1", "b"]):
+            t.name = name
+    assert list(read_tflite(mutate(fc_model(), clash)).tensors) == ["a", "a#1", "a#1#2", "b"]
+
+
 def test_unknown_enum_options_are_refused():
     data = conv_model(5, 5, 3, 4, 3, 3)
 
@@ -540,6 +558,21 @@ def test_an_exception_in_a_pass_is_a_user_error(monkeypatch):
     with pytest.raises(UserError, match=r"^src.tflite: cannot compile: KeyError: 'x'; this "
                                         "model is malformed or unusual"):
         compile_tflite(fc_model(), name="m", source="src.tflite")
+
+
+def test_warnings_on_the_way_to_an_error_are_not_printed(tmp_path, capsys):
+    """A TANH whose output scale is 1e-39: its table's 1/scale overflows float32 (numpy warns)
+    and the lowering fails. The user sees the one error line; --debug shows the warning too."""
+    path = tmp_path / "tanh.tflite"
+    path.write_bytes(model("TANH", [T((1, 8), scale=0.05)], [T((1, 8), scale=1e-39)]))
+    with pytest.warns(RuntimeWarning, match="overflow"):  # (pytest records what is shown)
+        assert cli(capsys, "--debug", "compile", path, "-o", tmp_path / "out")[0] == 2
+    path.write_bytes(model("TANH", [T((1, 8), scale=0.05)], [T((1, 8), scale=2e-39)]))
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        code, _, err = cli(capsys, "compile", path, "-o", tmp_path / "out")
+    assert code == 2 and "TANH (op 0, 'out0'): cannot compile" in one_error_line(err)
+    assert not shown
 
 
 def test_cli_errors_are_one_printable_line(tmp_path, capsys, monkeypatch):

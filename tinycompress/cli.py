@@ -6,6 +6,7 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -52,9 +53,21 @@ def cli(ctx, debug):
 
 
 def main(argv=None):
+    """Run the command line; the exit code. An error is one line on stderr ("error: ..."), and
+    then nothing else: Python warnings raised on the way (numpy's overflow warnings on a
+    hostile model, say) are shown only when the command did not fail, or with --debug."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     # TensorFlow is imported lazily by some commands; keep its C++ logging off the terminal.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(argv, debug)
+    if code in (0, 1) or debug:
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    return code
+
+
+def _run(argv, debug: bool) -> int:
     try:
         return cli.main(args=argv, prog_name="tinycompress", standalone_mode=False) or 0
     except click.exceptions.Exit as e:

@@ -6,7 +6,7 @@ ValueError, ...), loop over a vector that claims four billion entries, or hand b
 indices point nowhere. `verify_tflite` walks the file first with bounds-checked reads, the way
 flatbuffers' C++ `Verifier` does, and then checks what the schema cannot say:
 
-- structure: the root offset, every table (its vtable inside the file, even-sized, its fields
+- structure: the file size (8 bytes to 2 GiB), the root offset, every table (its vtable inside the file, even-sized, its fields
   inside the table), every vector and string (length inside the file, strings NUL-terminated),
   alignment as the C++ verifier (and so the reference interpreter) requires, a budget on the
   tables and vector bytes visited so that offsets shared many times cannot amplify a small file;
@@ -34,6 +34,7 @@ from ai_edge_litert import schema_py_generated as schema
 
 from ..errors import UserError
 
+MAX_FILE_BYTES = (1 << 31) - 1  # flatbuffers' 32-bit offsets address no more
 MAX_RANK = 16
 MAX_TENSOR_ELEMENTS = 1 << 24
 MAX_TOTAL_ELEMENTS = 1 << 27
@@ -280,7 +281,8 @@ def _sparsity(t: _Table) -> None:
 
 def _tensor(t: _Table) -> _Tensor:
     result = _Tensor(shape=t.ints(0, "i", "shape") or [], type=t.scalar(1, "b", "type"),
-                     buffer=t.scalar(2, "I", "buffer"), variable=bool(t.scalar(5, "B", "is_variable")),
+                     buffer=t.scalar(2, "I", "buffer"),
+                     variable=bool(t.scalar(5, "B", "is_variable")),
                      signature=t.ints(7, "i", "shape_signature"),
                      external=t.scalar(10, "I", "external_buffer"))
     t.string(3, "name")
@@ -341,6 +343,9 @@ def _buffer(t: _Table) -> tuple[int, int, int]:
 def _model(r: _Reader) -> _Model:
     if len(r.data) < 8:
         raise Corrupt(f"{len(r.data)} bytes are too few for a flatbuffer")
+    if len(r.data) > MAX_FILE_BYTES:
+        raise Corrupt(f"{len(r.data)} bytes are more than a flatbuffer addresses "
+                      f"({MAX_FILE_BYTES})")
     root = r.table(r.deref(0, "the root offset"), "the model")
     root.scalar(0, "I", "version")
     codes = []

@@ -113,9 +113,11 @@ def _tensor_names(sg) -> list[str]:
     seen: set[str] = set()
     for i, t in enumerate(sg.tensors or []):
         raw = t.name.decode("utf-8", "replace") if isinstance(t.name, bytes) else (t.name or "")
-        name = raw or f"tensor_{i}"
-        if name in seen:
-            name = f"{name}#{i}"
+        name = base = raw or f"tensor_{i}"
+        k = 0
+        while name in seen:  # "x#3" may itself be taken
+            k += 1
+            name = f"{base}#{i}" + (f".{k}" if k > 1 else "")
         seen.add(name)
         names.append(name)
     return names
