@@ -14,36 +14,27 @@ import pytest
 FUZZ = Path(__file__).resolve().parent / "fuzz"
 sys.path.insert(0, str(FUZZ))
 
-from seeds import all_seeds  # noqa: E402
+from seeds import builder_seeds, all_seeds  # noqa: E402
+from target import CONTEXTS, compile_bytes  # noqa: E402
 from tinycompress.errors import UserError  # noqa: E402
 
 
-def compile_bytes(data: bytes) -> None:
-    """The fuzz target's pipeline, without atheris' instrumentation (imported lazily there)."""
-    from tinycompress import passes
-    from tinycompress.compiler import context_for
-    from tinycompress.emit import emit
-    from tinycompress.frontends.tflite import read_tflite
-
-    graph = passes.run(read_tflite(data, "fuzz.tflite"))
-    emit(graph, name="m", ctx=context_for(None, "auto"), model_sha256="")
-
-
-def test_every_seed_reaches_the_end_or_a_refusal():
-    compiled = 0
-    for name, data in all_seeds().items():
+@pytest.mark.parametrize("context", range(len(CONTEXTS)))
+def test_every_operator_seed_compiles_and_real_seeds_end_or_are_refused(context):
+    for data in builder_seeds().values():
+        compile_bytes(data, context)
+    for data in all_seeds().values():
         try:
-            compile_bytes(data)
-            compiled += 1
+            compile_bytes(data, context)
         except UserError:
             pass
-    assert compiled >= 17  # one per operator seed at least
 
 
 @pytest.mark.parametrize("path", sorted((FUZZ / "regressions").glob("*")), ids=lambda p: p.name)
-def test_crashes_found_by_fuzzing_are_refused(path):
+@pytest.mark.parametrize("context", range(len(CONTEXTS)))
+def test_crashes_found_by_fuzzing_are_refused(path, context):
     with pytest.raises(UserError):
-        compile_bytes(path.read_bytes())
+        compile_bytes(path.read_bytes(), context)
 
 
 def test_short_fuzz_run(tmp_path):

@@ -5,8 +5,8 @@
 
 Every input is taken as a .tflite file and goes through `read_tflite`, `passes.run` and `emit`
 (each op's check and lowering, the planner, the templates; no C compiler), in one of three
-lowering contexts picked by the input's length (portable dense, portable `--weights auto`, a
-Cortex-M4 board with `--weights lut`). A `UserError` (UnsupportedModelError included) is the
+lowering contexts picked by the input's length (tests/fuzz/target.py: portable dense, portable
+`--weights auto`, a Cortex-M4 board with `--weights lut`). A `UserError` (UnsupportedModelError included) is the
 proper end for a bad model; anything else is a crash: libFuzzer prints the traceback, writes the
 input to <artifact_prefix>crash-<sha1> and stops. With `--strict`, an `OpCompileError` is a
 crash too: an exception that escaped an op's check or lowering and that emit's op boundary turned
@@ -45,29 +45,18 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 
 with atheris.instrument_imports(include=["tinycompress", "flatbuffers"]):
-    from tinycompress import passes
-    from tinycompress.compiler import context_for
-    from tinycompress.emit import emit
     from tinycompress.errors import OpCompileError, UserError
     from tinycompress.frontends.flatbuffer_check import verify_tflite
-    from tinycompress.frontends.tflite import read_tflite
+    from target import compile_bytes
 
 import seeds  # noqa: E402  (imports tests/tflite_builder.py)
 import structure  # noqa: E402
 
 OWN_FLAGS = ("--strict", "--all-seeds", "--no-seeds", "--bytes-only", "--catalogue")
-CONTEXTS = [context_for(None, "dense"), context_for(None, "auto"),
-            context_for("nucleo-f446re", "lut")]
 STRICT = False
 CATALOGUE: Path | None = None  # where OpCompileError kinds are logged (--catalogue)
 SEEN: set[str] = set()
 STRUCTURAL_MAX = 32_000
-
-
-def compile_bytes(data: bytes) -> None:
-    """What `tinycompress compile` does to model bytes, short of the C compiler."""
-    graph = passes.run(read_tflite(data, "fuzz.tflite"))
-    emit(graph, name="m", ctx=CONTEXTS[len(data) % len(CONTEXTS)], model_sha256="")
 
 
 def test_one_input(data: bytes) -> None:
