@@ -464,6 +464,17 @@ def test_a_reshape_without_its_data_input_reaches_its_check():
         compile_tflite(mutate(fc_model(), reshape_absent_input), name="m")
 
 
+def test_a_float_shape_operand_is_refused():
+    """(static_shapes converted a float32 shape operand's NaN to int: a ValueError the fuzzer
+    found.)"""
+    data = model("RESHAPE", [T((1, 2, 6), scale=0.1),
+                             T((2,), "float32", data=np.array([1, np.nan], np.float32))],
+                 [T((1, 12), scale=0.1)])
+    with pytest.raises(UserError, match=r"RESHAPE \(op 0, 'out0'\): shape operand 'in1' is "
+                                        "float32; int32 expected"):
+        compile_tflite(data, name="m")
+
+
 def test_ir_errors_of_the_model_name_the_operator():
     def twice(m):
         sub(m).operators = [sub(m).operators[0], sub(m).operators[0]]
