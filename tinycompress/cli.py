@@ -6,11 +6,12 @@ import importlib
 import os
 import sys
 import traceback
+import warnings
 
 import click
 
 from . import __version__
-from .errors import TinyCompressError, UserError
+from .errors import TinyCompressError, UserError, one_line
 
 # Subcommand name -> module in tinycompress.commands exposing a click command called `command`.
 COMMANDS = {
@@ -53,11 +54,23 @@ def cli(ctx, debug):
 
 
 def main(argv=None):
+    """Run the command line; the exit code. An error is one line on stderr ("error: ..."), and
+    then nothing else: Python warnings raised on the way (numpy's overflow warnings on a
+    hostile model, say) are shown only when the command did not fail, or with --debug."""
     debug = "--debug" in (argv if argv is not None else sys.argv[1:])
     # TensorFlow is imported lazily by some commands; keep its C++ logging off the terminal.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if debug else "3")
     if debug:
         os.environ["TINYCOMPRESS_DEBUG"] = "1"  # child processes show TensorFlow's output
+    with warnings.catch_warnings(record=True) as caught:
+        code = _run(argv, debug)
+    if code in (0, 1) or debug:
+        for w in caught:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno, w.file, w.line)
+    return code
+
+
+def _run(argv, debug: bool) -> int:
     try:
         return cli.main(args=argv, prog_name="tinycompress", standalone_mode=False) or 0
     except click.exceptions.Exit as e:
@@ -69,18 +82,23 @@ def main(argv=None):
         e.show()
         return 2
     except UserError as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {e}", err=True)
-        return 2
+        return _fail(e, debug, 2)
     except TinyCompressError as e:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {e}", err=True)
-        return 3
+        return _fail(e, debug, 3)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    except Exception as e:  # a bug: one line, the traceback with --debug
+        return _fail(e, debug, 3, f"internal error ({type(e).__name__}): ",
+                     "; this is a tinycompress bug: report it with the --debug output")
+
+
+def _fail(e: BaseException, debug: bool, code: int, prefix: str = "", suffix: str = "") -> int:
+    """Print the error as one line (its traceback too with --debug) and return the exit code."""
+    if debug:
+        traceback.print_exc()
+    click.echo(f"error: {prefix}{one_line(str(e))}{suffix}", err=True)
+    return code
 
 
 if __name__ == "__main__":

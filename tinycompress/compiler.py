@@ -19,8 +19,9 @@ from . import passes
 from .datasets import load_npz
 from .vectors import quantize_input
 from .emit import emit, validate_name
-from .errors import UserError
+from .errors import TinyCompressError, UserError, one_line
 from .frontends import load_tflite_bytes
+from .frontends.quirks import quirk_notes
 from .frontends.tflite import read_tflite
 from .ops import Context
 from .ops.base import kernel_families
@@ -57,18 +58,34 @@ def compile_tflite(tflite: bytes, name: str = "model", board: str | None = None,
     `weights` is the storage of layer weights (see tinycompress/ops/_weight_formats.py)."""
     name = validate_name(name)
     ctx = context_for(board, weights)
-    graph = passes.run(read_tflite(tflite, source))
     sha = hashlib.sha256(tflite).hexdigest()
-    result = emit(graph, name=name, ctx=ctx, model_sha256=sha)
+    result = _compile_graph(read_tflite(tflite, source), name, ctx, sha, source)
     files = {k: v.encode() for k, v in result.files.items()}
     manifest = result.manifest
     manifest["source"] = source
+    # The reference interpreter runs a copy with the harmless quirks normalised (reference.py).
+    manifest["reference_normalised"] = quirk_notes(tflite)
     manifest["board"] = board
     manifest["weights"] = weights
     manifest["tflite"] = f"{name}.tflite"
     files[manifest["tflite"]] = tflite
     manifest.update(code_size(files, manifest, board))
     return files, manifest
+
+
+def _compile_graph(graph, name: str, ctx: Context, sha: str, source: str):
+    """Passes, planning, lowering and emission of a graph the reader accepted. Each op's check,
+    lowering and rendering has its own boundary (emit.op_boundary, naming the op); an exception
+    other than a TinyCompressError escaping the rest (a pass, the planner) on such a model becomes
+    a UserError here, so that no model makes the command end in a traceback."""
+    try:
+        return emit(passes.run(graph), name=name, ctx=ctx, model_sha256=sha)
+    except TinyCompressError:
+        raise
+    except Exception as e:
+        reason = one_line(f"{type(e).__name__}: {e}", 300)
+        raise UserError(f"{source}: cannot compile: {reason}; this model is malformed or "
+                        "unusual; report it with the --debug output") from e
 
 
 def code_size(files: dict[str, bytes], manifest: dict, board: str | None = None) -> dict:

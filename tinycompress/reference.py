@@ -1,24 +1,49 @@
 """The reference: ai-edge-litert's interpreter with TFLite's reference kernels (BUILTIN_REF).
 
-The generated C must match this byte for byte. A model with an op the interpreter cannot run
+The generated C must match this byte for byte. The interpreter runs the model with the harmless
+quirks normalised (frontends/quirks.py): LiteRT refuses some files TFLM runs, e.g. TFLM's
+person-detection model, whose 1-D biases declare quantized_dimension 3. `normalised` lists what
+the copy changed (empty: the model is run as given). A model with an op the interpreter cannot run
 correctly (an SVDF with an int8 state, see reference_split.py) runs in stages: that op by TFLM's
 arithmetic in numpy, every other op still by the interpreter. The state of stateful ops persists
 between `run` calls, as in one interpreter; a new Reference starts from the reset state."""
 
 from __future__ import annotations
 
+import re
+
+import flatbuffers
+from ai_edge_litert import schema_py_generated as schema
+
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+from .errors import UserError
+from .frontends.quirks import normalise_tflite
+
+
+# "Didn't find op for builtin opcode 'TILE' version '3'": the converter writes operator versions
+# newer than this interpreter registers (TILE 3, DEPTH_TO_SPACE 2 from TensorFlow 2.21).
+_MISSING_VERSION = re.compile(r"builtin opcode '(\w+)' version '(\d+)'")
+MAX_VERSION_RETRIES = 16
+
+
+def with_version(tflite: bytes, kind: str, version: int) -> bytes:
+    """`tflite` with every operator code of builtin `kind` set to `version`."""
+    m = schema.ModelT.InitFromPackedBuf(bytearray(tflite), 0)
+    code = getattr(schema.BuiltinOperator, kind)
+    for oc in m.operatorCodes or []:
+        if max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode)) == code:
+            oc.version = version
+    b = flatbuffers.Builder(len(tflite) + 1024)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
 
 
 class Reference:
     def __init__(self, tflite: bytes):
-        self._interp = Interpreter(
-            model_content=tflite,
-            experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
-            num_threads=1,
-        )
-        self._interp.allocate_tensors()
+        model, self.normalised = normalise_tflite(tflite)
+        self._interp = self._load(model)
         self.input_details = self._interp.get_input_details()
         self.output_details = self._interp.get_output_details()
         self._split = None
@@ -28,6 +53,33 @@ class Reference:
 
             if numpy_ops(read_tflite(tflite)):
                 self._split = SplitReference(tflite)
+
+    def _load(self, model: bytes) -> Interpreter:
+        """The interpreter for `model`. An operator version newer than the interpreter registers
+        is run as the newest it has (the reference kernel of an op is one function for all its
+        versions: a version only says which types and options a model may use, and the kernel
+        refuses at Prepare what it does not handle); `normalised` records it."""
+        lowered: dict[str, tuple[int, int]] = {}  # kind -> (model's version, version run)
+        for _ in range(MAX_VERSION_RETRIES):
+            try:
+                interp = Interpreter(model_content=model,
+                                     experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                                     num_threads=1)
+                interp.allocate_tensors()
+            except (ValueError, RuntimeError) as e:
+                found = _MISSING_VERSION.search(str(e))
+                if found is None or int(found.group(2)) <= 1:
+                    reason = " ".join(str(e).split())[:300]
+                    raise UserError("the reference interpreter (LiteRT) refuses the model: "
+                                    f"{reason}") from e
+                kind, version = found.group(1), int(found.group(2))
+                lowered[kind] = (lowered.get(kind, (version, 0))[0], version - 1)
+                model = with_version(model, kind, version - 1)
+                continue
+            self.normalised += [f"{k} version {a} run as version {b}, the newest the "
+                                "interpreter has" for k, (a, b) in sorted(lowered.items())]
+            return interp
+        raise UserError("the reference interpreter (LiteRT) refuses the model's operator versions")
 
     @property
     def split(self) -> bool:

@@ -55,9 +55,12 @@ def verify(outdir: Path, target: str = "host", count: int = 100, data: Path | No
     inputs = vec.draw(manifest, outdir, count, x)
     if len(inputs) == 0:
         raise UserError("no test vectors: give --vectors N with N >= 1")
-    expected = Reference(tflite_path.read_bytes()).run_batch(inputs)
+    ref = Reference(tflite_path.read_bytes())
+    expected = ref.run_batch(inputs)
 
-    report: dict = {"target": target, "vectors": int(len(inputs))}
+    # What the reference's copy of the model normalised (reference.py; empty: nothing).
+    report: dict = {"target": target, "vectors": int(len(inputs)),
+                    "reference_normalised": ref.normalised}
     if target == "host":
         from .targets import host
 

@@ -6,8 +6,10 @@ bytes."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,7 +18,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__
-from ..errors import UnsupportedModelError, UserError
+from ..errors import OpCompileError, UnsupportedModelError, UserError
 from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
 from ..ops.table import Refused
@@ -46,9 +48,12 @@ def templates_dir() -> Path:
     return Path(str(resources.files("tinycompress._templates")))
 
 
+@functools.lru_cache(maxsize=None)
 def _environment(families: tuple[str, ...] = ()) -> jinja2.Environment:
     """Templates are looked up per kernel family first (templates/cores/<family>/), then in the
-    portable set: a per-core kernel overrides a template of the same name, nothing else."""
+    portable set: a per-core kernel overrides a template of the same name, nothing else. One
+    environment per family list, so each template is compiled once per process (Jinja2 still
+    reloads a template whose file changed)."""
     root = templates_dir()
     search = [str(root / "cores" / f) for f in families if (root / "cores" / f).is_dir()]
     search.append(str(root))
@@ -102,6 +107,19 @@ class EmitResult:
     plan: Plan
 
 
+@contextmanager
+def op_boundary(op):
+    """Around an op's check, lowering and rendering: anything but a refusal (a UserError) that
+    escapes them, IRError included, means the model is one the op's check should have refused
+    (or a bug); it becomes an OpCompileError naming the op, the exception chained for --debug."""
+    try:
+        yield
+    except UserError:
+        raise
+    except Exception as e:
+        raise OpCompileError(op.describe(), e) from e
+
+
 def check_supported(g: Graph) -> None:
     """Refuse the model before anything is written, naming every unsupported op and layer (an
     unsupported operator once, with how many layers use it and the first of them)."""
@@ -112,7 +130,8 @@ def check_supported(g: Graph) -> None:
         if lowering is None:
             missing.setdefault(op.kind, []).append(op)
         else:
-            problems.extend(lowering.check(op, g))
+            with op_boundary(op):
+                problems.extend(lowering.check(op, g))
     unsupported = []
     for kind, ops in missing.items():
         entry = OPERATORS.get(kind)
@@ -121,18 +140,34 @@ def check_supported(g: Graph) -> None:
         unsupported.append(f"operator {kind} is not supported "
                            f"({ops[0].describe()[len(kind) + 2:-1]}{more}){why}")
     problems = unsupported + problems
+    if not g.inputs:
+        problems.append("the model has no graph input (it computes constants): tinycompress "
+                        "compiles models of at least one input")
     if problems:
         raise UnsupportedModelError(problems)
 
 
 def _lower(op, g: Graph, ctx: Context) -> Kernel:
     """The op's kernel, its template one the operator table declares for it."""
-    kernel = REGISTRY[op.kind].lower(op, g, ctx)
+    with op_boundary(op):
+        kernel = REGISTRY[op.kind].lower(op, g, ctx)
     declared = OPERATORS[op.kind].templates
     if kernel.template not in declared:
         raise IRError(f"{op.describe()}: template {kernel.template} is not declared for "
                       f"{op.kind} in ops/table.py ({', '.join(declared)})")
     return kernel
+
+
+def check_activations(g: Graph, kernels: dict[int, Kernel]) -> None:
+    """Refuse a kernel that reads a constant as an activation (a constant where the op's kernel
+    takes a computed tensor, e.g. FULLY_CONNECTED's input): constants live in flash, not in the
+    planned memory the kernel's pointer would come from."""
+    problems = [f"{g.ops[pos].describe()}: constant input '{t}' is not supported (the kernel "
+                "reads it as an activation)"
+                for pos, k in kernels.items() for t in k.act_inputs + k.act_states
+                if g.tensors[t].is_const]
+    if problems:
+        raise UnsupportedModelError(problems)
 
 
 def _buffer_expr(g: Graph, p: Plan, name: str, io_names: dict) -> str:
@@ -164,6 +199,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     name = validate_name(name)
     check_supported(g)
     kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
+    check_activations(g, kernels)
     mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()})
     env = _environment(ctx.families)
 
@@ -208,9 +244,10 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     for layer in layers:
         # A variant names its template exactly; other kernels take the core's override.
         kenv = portable if layer.kernel.variant else env
-        body = kenv.get_template(layer.kernel.template).render(
-            **layer.kernel.params, c=layer.const_names, name=name
-        )
+        with op_boundary(g.ops[layer.op_pos]):
+            body = kenv.get_template(layer.kernel.template).render(
+                **layer.kernel.params, c=layer.const_names, name=name
+            )
         layer.kernel.params["_body"] = body
 
     def tinfo(t_name: str) -> dict:

@@ -7,7 +7,7 @@ ops disappear. A shape operand that is a constant is checked against the static 
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
 from ..errors import UnsupportedModelError
 from ..ir import Graph
@@ -24,14 +24,19 @@ def apply(g: Graph) -> None:
     for op in g.ops:
         if op.kind not in RESHAPE_LIKE or len(op.inputs) < 2 or not op.inputs[1]:
             continue
+        if not op.inputs[0] or len(op.outputs) != 1:
+            continue  # not a RESHAPE the lowering accepts: its check says why
         shape_t = g.tensors[op.inputs[1]]
         out = g.tensors[op.outputs[0]]
-        if shape_t.is_const:
+        if shape_t.is_const and shape_t.dtype not in ("int32", "int64"):
+            problems.append(f"{op.describe()}: shape operand '{shape_t.name}' is "
+                            f"{shape_t.dtype}; int32 expected")
+        elif shape_t.is_const:
             want = [int(d) for d in shape_t.data.reshape(-1)]
             if -1 in want:
-                known = int(np.prod([d for d in want if d != -1])) or 1
+                known = math.prod(d for d in want if d != -1) or 1
                 want[want.index(-1)] = g.tensors[op.inputs[0]].size // known
-            if int(np.prod(want)) != out.size:
+            if math.prod(want) != out.size:
                 problems.append(f"{op.describe()}: shape operand {want} does not match output "
                                 f"shape {list(out.shape)}")
         op.inputs = op.inputs[:1]
