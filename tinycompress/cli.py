@@ -20,6 +20,8 @@ COMMANDS = {
     "check": "check",
     "flash": "flash",
     "compress": "compress",
+    "distill": "distill",
+    "qat": "qat",
     "demo": "demo",
 }
 

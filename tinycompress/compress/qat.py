@@ -8,11 +8,10 @@ computes what the INT8 model computes, in float:
 * the input and the output of every weight layer are *quantisation points*: asymmetric int8,
   ``q = clamp(round(x / s) + z, -128, 127)``, ``x' = (q - z) s``. Their ranges are tracked while
   training by moving min/max (an exponential moving average of the batch min/max, decay
-  ``ema_decay``); ``(s, z)`` come from a range exactly as the TFLite converter derives them: the
-  range widened to hold 0, ``s = (max - min) / 255`` and the zero point nudged to an integer
-  (computed in double, the scale stored as float32). Max pooling, ``Flatten``/``Reshape`` keep
-  their input's grid; average pooling rounds onto its input's grid (TFLite makes them share
-  it); a final softmax has TFLite's fixed output grid ``s = 1/256, z = -128``.
+  ``ema_decay``); ``(s, z)`` come from a range exactly as the TFLite converter derives them, in
+  float32: the range widened to hold 0, ``s = (max - min) / 255``, ``z = round(-128 - min / s)``.
+  Max pooling, ``Flatten``/``Reshape`` keep their input's grid; average pooling rounds onto
+  its input's grid (TFLite makes them share it); a final softmax has TFLite's fixed output grid ``s = 1/256, z = -128``.
 * batch normalisation is folded into the preceding layer with its moving statistics (frozen
   during QAT): ``w' = w * g / sqrt(var + eps)``, ``b' = beta + (b - mean) * g / sqrt(var + eps)``
   per output channel; then the folded weights are quantised per output channel, symmetric:
@@ -93,17 +92,16 @@ def _round_away(x):
 
 def range_to_quant(rmin: float, rmax: float) -> tuple[float, int]:
     """``(scale, zero_point)`` of an asymmetric int8 tensor with calibrated range [rmin, rmax],
-    as TFLite's converter derives them (range widened to hold 0, zero point nudged)."""
-    rmin, rmax = min(float(rmin), 0.0), max(float(rmax), 0.0)
-    qmin, qmax = -128.0, 127.0
-    if abs(rmax - rmin) < np.finfo(np.float64).eps:
+    as TFLite's converter derives them, in float32 arithmetic: the range widened to hold 0,
+    ``s = (max - min) / 255``, ``z = round(-128 - min / s)`` (half away from zero) clamped."""
+    f = np.float32
+    lo, hi = min(f(rmin), f(0)), max(f(rmax), f(0))
+    scale = f(hi - lo) / f(255)
+    if scale == 0:
         return 1.0, -128
-    scale = (rmax - rmin) / (qmax - qmin)
-    from_min, from_max = qmin - rmin / scale, qmax - rmax / scale
-    err_min, err_max = abs(qmin) + abs(rmin / scale), abs(qmax) + abs(rmax / scale)
-    zp = from_min if err_min < err_max else from_max
-    zp = qmin if zp < qmin else qmax if zp > qmax else float(_round_away(zp))
-    return float(np.float32(scale)), int(zp)
+    zp = f(-128) - lo / scale
+    zp = -128 if zp < -128 else 127 if zp > 127 else int(_round_away(float(zp)))
+    return float(scale), zp
 
 
 def _channel_view(kernel: np.ndarray, kind: str) -> np.ndarray:
@@ -254,7 +252,8 @@ def plan(model) -> list[Step]:
                 act, i = _relu_kind(layers[i + 1]), i + 1
                 step.names.append(layers[i].name)
             if act not in ("linear", "relu", "relu6", "softmax"):
-                raise UserError(f"QAT: layer {layer.name!r} has activation {act or layer.activation!r}; "
+                what = getattr(layer.activation, "__name__", str(layer.activation))
+                raise UserError(f"QAT: layer {layer.name!r} has activation {what!r}; "
                                 "the simulated kernels fuse none, relu, relu6 (or a final softmax)")
             step.act, step.point = ("linear" if act == "softmax" else act), points
             points += 1
