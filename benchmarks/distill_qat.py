@@ -1,18 +1,25 @@
 """Distillation and quantization-aware training on Fashion-MNIST, measured on the generated C.
 
-    python benchmarks/distill_qat.py            # about 15 min on 2 cores from scratch
+    python benchmarks/distill_qat.py            # about 5 min on 2 cores from scratch
     python benchmarks/distill_qat.py --quick    # smoke run (small data, about 3 min)
 
 Teacher: the classic LeNet-5 (61,706 parameters, zoo.lenet5), trained --teacher-epochs (Adam,
 cached in --cache-dir). Student: a 2,346-parameter CNN (Conv 4x3x3 - MaxPool - Conv 8x3x3 -
 MaxPool - Dense 10 - Softmax, 26x fewer parameters), trained --student-epochs twice from the
 same initial weights with the same batches: on the labels alone, and distilled from the teacher
-(tinycompress.compress.distill, T = 4, alpha = 0.7). Then the distilled student gets one epoch
+(tinycompress.compress.distill, T = 2, alpha = 0.5). Then the distilled student gets one epoch
 of quantization-aware training (tinycompress.compress.qat) beside its post-training INT8 model.
 Every model is converted to INT8 (calibration: the first 500 training images), compiled to C
 and verified bit-exactly against the TFLite reference interpreter on all 10,000 test images
 (host gcc); the table gives the C's accuracy beside the float (or simulated) Keras accuracy.
 Reads Fashion-MNIST from the Debian package dataset-fashion-mnist; downloads nothing.
+
+Measured (seed 0, all 10,000 test images, every C bit-exact): teacher 90.53% float, 90.50% C.
+Student 10 epochs, T = 2, alpha = 0.5: alone 86.06% C, distilled 85.98% C (-0.08 pp); QAT
+(1 epoch) of the distilled student 86.44% C against 85.98% post-training (+0.46 pp), the C equal
+to the simulated QAT accuracy. Student 5 epochs, T = 4, alpha = 0.7: alone 85.18%, distilled
+83.56% (-1.62 pp), QAT 84.60% (+1.04 pp over PTQ). At 2,346 parameters the student is limited by
+its capacity: the teacher's soft targets did not help it here.
 """
 
 from __future__ import annotations
@@ -89,17 +96,17 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke run: 6,000 training / 2,000 test images")
     p.add_argument("--teacher-epochs", type=int, default=None, help="default 10 (--quick: 2)")
-    p.add_argument("--student-epochs", type=float, default=None, help="default 5 (--quick: 1)")
+    p.add_argument("--student-epochs", type=float, default=None, help="default 10 (--quick: 1)")
     p.add_argument("--qat-epochs", type=float, default=1.0)
-    p.add_argument("--temperature", type=float, default=4.0)
-    p.add_argument("--alpha", type=float, default=0.7)
+    p.add_argument("--temperature", type=float, default=2.0)
+    p.add_argument("--alpha", type=float, default=0.5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, default=Path(".cache/benchmarks"))
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     args = p.parse_args(argv)
     limit, test_limit = (6000, 2000) if args.quick else (None, None)
     t_epochs = args.teacher_epochs or (2 if args.quick else 10)
-    s_epochs = args.student_epochs or (1.0 if args.quick else 5.0)
+    s_epochs = args.student_epochs or (1.0 if args.quick else 10.0)
     log = lambda s: print(s, file=sys.stderr, flush=True)  # noqa: E731
 
     t0 = time.perf_counter()
