@@ -234,3 +234,19 @@ def test_cli_json_keys_and_one_line_errors(capsys, tmp_path):
     np.savez(tmp_path / "bad.npz", x=x, y=np.full(200, 5))
     code, _, err = run(capsys, "qat", tmp_path / "m.keras", "--data", tmp_path / "bad.npz", "-o", tmp_path / "b.keras")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "labels span 5..5" in err
+
+
+def test_compress_qat_keeps_the_compression_and_reports_qat(capsys, tmp_path):
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(200, 8)).astype(np.float32)
+    np.savez(tmp_path / "train.npz", x=x, y=(x[:, 0] > 0).astype(np.int32))
+    inp = keras.Input((8,))
+    keras.Model(inp, L.Dense(2, activation="softmax", name="out")(L.Dense(16, activation="relu", name="fc")(inp))).save(
+        tmp_path / "m.keras")
+    code, out, err = run(capsys, "compress", tmp_path / "m.keras", "--data", tmp_path / "train.npz", "-o",
+                         tmp_path / "c.keras", "--sparsity", 0.5, "--clusters", 7, "--epochs", 0.5, "--qat", "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    assert {"float_accuracy", "ptq_accuracy", "qat_accuracy"} <= set(got["qat"])
+    k = keras.models.load_model(tmp_path / "c.keras").get_layer("fc").get_weights()[0]
+    assert 0.4 < np.mean(k == 0) < 0.6 and len(np.unique(k[k != 0])) <= 7
