@@ -21,6 +21,8 @@ COMMANDS = {
     "check": "check",
     "flash": "flash",
     "compress": "compress",
+    "distill": "distill",
+    "qat": "qat",
     "demo": "demo",
     "export": "export",
 }

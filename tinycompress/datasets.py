@@ -17,7 +17,7 @@ import numpy as np
 
 from tinycompress.errors import UserError
 
-__all__ = ["FASHION_MNIST_ROOT", "FASHION_MNIST_CLASSES", "load_fashion_mnist", "load_npz", "read_idx"]
+__all__ = ["FASHION_MNIST_ROOT", "FASHION_MNIST_CLASSES", "load_fashion_mnist", "load_npz", "load_train_test", "read_idx"]
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_ENV = "TINYCOMPRESS_FASHION_MNIST"
@@ -144,3 +144,27 @@ def load_npz(path: str | os.PathLike, require_y: bool = False) -> tuple[np.ndarr
         raise UserError(f"{path}: 'y' has shape {y.shape} but 'x' has {x.shape[0]} samples; "
                         f"'y' needs one entry per sample along axis 0")
     return x, y
+
+
+def load_train_test(path: str | os.PathLike, test_fraction: float = 0.1, seed: int = 0):
+    """``(x, y, x_test, y_test)`` from a training .npz: its ``x_test``/``y_test`` arrays when it
+    has them, else ``test_fraction`` of ``x``/``y`` held out (a permutation seeded by ``seed``)."""
+    x, y = load_npz(path, require_y=True)
+    with np.load(Path(path), allow_pickle=False) as npz:
+        names = set(npz.files)
+        if ("x_test" in names) != ("y_test" in names):
+            raise UserError(f"{path} has only one of x_test and y_test; give both, or neither "
+                            f"(then {test_fraction:.0%} of x, y is held out)")
+        if "x_test" in names:
+            xt, yt = npz["x_test"], npz["y_test"]
+            if xt.shape[1:] != x.shape[1:] or len(xt) != len(yt) or len(xt) == 0:
+                raise UserError(f"{path}: x_test {list(xt.shape)} and y_test {list(yt.shape)} must hold "
+                                f"the same number (at least one) of samples shaped like x {list(x.shape[1:])}")
+            return x, y, xt, yt
+    n_test = int(round(len(x) * test_fraction))
+    if n_test < 1 or n_test >= len(x):
+        raise UserError(f"{path} has {len(x)} samples: too few to hold out {test_fraction:.0%} for "
+                        "testing; add x_test/y_test arrays")
+    order = np.random.default_rng(seed).permutation(len(x))
+    test, train = order[:n_test], order[n_test:]
+    return x[train], y[train], x[test], y[test]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import click
 
 from ..errors import UserError
+from ._save import save_keras
 
 
 def _per_layer(values: tuple[str, ...], option: str = "--layer-sparsity", kind=float,
@@ -61,11 +60,14 @@ def _per_layer(values: tuple[str, ...], option: str = "--layer-sparsity", kind=f
                    "in the fine-tuning loss (classifiers only).")
 @click.option("--temperature", type=click.FloatRange(0.0, 100.0, min_open=True), default=4.0,
               show_default=True, help="Distillation temperature.")
+@click.option("--qat", is_flag=True,
+              help="Finish with quantization-aware training (per-tensor int8 weights, as compile "
+                   "--per-tensor-weights quantises them; pruned and shared weights kept).")
 @click.option("--val-split", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
               help="Fraction of TRAIN.npz held out to measure accuracy before and after.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, layer_bits, clusters, no_cluster,
-            grid, epochs, augment, distill, temperature, val_split, as_json):
+            grid, epochs, augment, distill, temperature, qat, val_split, as_json):
     """Prune, share weights (k-means) and Huffman-account MODEL, as Deep Compression does."""
     from rich.console import Console
 
@@ -86,6 +88,10 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
     if not Path(model).is_file():
         raise UserError(f"model file {model} does not exist")
     keras_model = load_keras_model(Path(model))
+    if qat:
+        from ..compress.qat import plan
+
+        plan(keras_model)  # refuse a model QAT cannot simulate before compressing it
     n_val = int(len(x) * val_split)
     x_train, y_train = x[n_val:], y[n_val:]
     x_val, y_val = (x[:n_val], y[:n_val]) if n_val else (None, None)
@@ -117,15 +123,14 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
 
     keras_model, report = compress(keras_model, x_train, y_train, spec, x_val, y_val,
                                    progress=progress)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
-    os.close(fd)
-    try:
-        keras_model.save(tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    qat_report = None
+    if qat:
+        from ..compress.qat import QATSpec, qat as run_qat
+
+        qspec = QATSpec(epochs=max(0.1, epochs / 2), per_channel=False, keep_structure=True)
+        keras_model, qat_report = run_qat(keras_model, x_train, y_train, qspec, x_val, y_val, x_cal=x,
+                                          progress=lambda e, n, loss: progress("qat", e, n))
+    save_keras(keras_model, out)
     rows = report.to_dict()
     params = sum(r.weights for r in report.layers)
     nonzero = int(round(sum(r.kept * r.weights for r in report.layers)))
@@ -136,9 +141,13 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
         "params": params, "nonzero_params": nonzero,
         "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
         "ratio": report.ratio, "layers": rows["layers"], "structured": rows["structured"],
+        "qat": None if qat_report is None else {k: v for k, v in qat_report.to_dict().items() if k != "layers"},
     }
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True, default=float))
     else:
         click.echo(report.table())
+        if qat_report is not None:
+            click.echo(f"QAT: INT8 (simulated, per-tensor weights) {qat_report.ptq_metric:.4g} before, "
+                       f"{qat_report.qat_metric:.4g} after; compile with --per-tensor-weights")
         click.echo(f"saved {out}")

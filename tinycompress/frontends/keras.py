@@ -123,6 +123,39 @@ def convert(model_or_fn, input_shape: tuple[int, ...], x_cal: np.ndarray, source
     return _quantize(converter, representative, source, per_channel)
 
 
+def calibration_ranges(model, input_shape: tuple[int, ...], x_cal: np.ndarray, source: str = "model",
+                       ops: tuple[str, ...] = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")):
+    """The ranges the converter's calibration records for a Keras model, as ``convert`` would
+    calibrate it: ``(input (min, max), [(op kind, output min, output max)])`` for the ops of the
+    kinds ``ops``, in graph order (the converter's own float kernels, on the same samples)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    from .tflite import BUILTIN_NAMES
+
+    tf = _quiet_tf()
+    x_cal = _fit_calibration(x_cal, input_shape, source)[:MAX_CALIBRATION_SAMPLES]
+
+    @tf.function
+    def fn(x):
+        return model(x, training=False)
+
+    concrete = fn.get_concrete_function(tf.TensorSpec((1,) + tuple(input_shape), tf.float32))
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    converter._experimental_calibrate_only = True
+    data = _quantize(converter, lambda: ([x_cal[i:i + 1]] for i in range(len(x_cal))), source)
+    flat = schema.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    sg = flat.subgraphs[0]
+    codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in flat.operatorCodes]
+
+    def rng(index):
+        q = sg.tensors[index].quantization
+        return float(q.min[0]), float(q.max[0])
+
+    found = [(BUILTIN_NAMES[codes[op.opcodeIndex]], *rng(op.outputs[0])) for op in sg.operators
+             if BUILTIN_NAMES[codes[op.opcodeIndex]] in ops]
+    return rng(sg.inputs[0]), found
+
+
 def _quantize(converter, representative, source: str, per_channel: bool = True) -> bytes:
     """Run a TFLite converter as full-integer post-training quantisation with int8 I/O."""
     tf = _quiet_tf()
