@@ -29,12 +29,13 @@ def _settled(model, x: np.ndarray):
 
 
 def mobilenet_v3_small(minimalistic: bool = False, seed: int = 0):
-    """Keras MobileNetV3Small, alpha 0.75, 96x96x3, 10 classes, random weights."""
+    """Keras MobileNetV3Small, alpha 0.75, 96x96x3, 10 classes (logits out: with random weights
+    a softmax saturates to a near one-hot output, which tests no rounding), random weights."""
     keras = _keras()
     keras.utils.set_random_seed(seed)
     model = keras.applications.MobileNetV3Small(
         input_shape=(96, 96, 3), alpha=0.75, minimalistic=minimalistic, weights=None,
-        classes=10, include_preprocessing=False, dropout_rate=0.0)
+        classes=10, include_preprocessing=False, dropout_rate=0.0, classifier_activation=None)
     return _settled(model, _calibration(model, 16, seed, -1.0, 1.0))
 
 
