@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from optest import assert_bit_exact, compile_problems
+from mover_models import assert_refused, space_batch_model
+from optest import assert_bit_exact
 from tflite_builder import T, model
 
 
@@ -16,13 +17,8 @@ def b2s_model(shape, block, crops, dtype="int8", q=(0.05, -3), qo=None, out=None
     if out is None:
         spatial = [d * k - a - b for d, (a, b), k in zip(shape[1:1 + sp], crops, block)]
         out = (shape[0] // int(np.prod(block)), *spatial, *shape[1 + sp:])
-    scale = None if dtype == "int32" else q[0]
-    so, zo = qo if qo is not None else q
-    b = np.array(block, np.int32)
-    return model("BATCH_TO_SPACE_ND",
-                 [T(shape, dtype, scale=scale, zero_point=q[1]), T(b.shape, "int32", data=b),
-                  T(crops.shape, "int32", data=crops if const_crops else None)],
-                 [T(tuple(out), dtype, scale=None if dtype == "int32" else so, zero_point=zo)])
+    return space_batch_model("BATCH_TO_SPACE_ND", shape, block, crops, out, dtype, q, qo,
+                             const_amounts=const_crops)
 
 
 CASES = [
@@ -66,17 +62,14 @@ def test_batch_to_space_nd_refusals():
          "input batch 6 is not divisible by the block size 4"),
         (b2s_model((4, 2, 2, 3), (2, 2), [[2, 2], [0, 0]], out=(1, 1, 4, 3)),
          "the crops leave an empty output [1, 0, 4, 3]"),
-        (b2s_model((4, 2, 2, 3), (2, 2), [[0, 0], [0, 0]], dtype="uint8"),
+        (b2s_model((4, 2, 2, 3), (2, 2), [[0, 0], [0, 0]], dtype="uint8", q=(0.05, 3)),
          "is uint8; supported: int8, int16, int32"),
         (model("BATCH_TO_SPACE_ND", [T((4, 2, 2, 3), scale=0.1),
                                      T((2,), "int16", data=np.array([2, 2], np.int16)),
                                      T((2, 2), "int32", data=np.zeros((2, 2), np.int32))],
                [T((1, 4, 4, 3), scale=0.1)]), "block shape operand 'in1' is int16"),
     ]
-    for tflite, message in cases:
-        problems = compile_problems(tflite)
-        assert any(message in p and p.startswith("BATCH_TO_SPACE_ND (op 0") for p in problems), \
-            (message, problems)
+    assert_refused("BATCH_TO_SPACE_ND", cases)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

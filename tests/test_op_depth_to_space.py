@@ -5,18 +5,15 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from optest import assert_bit_exact, compile_problems
+from mover_models import assert_refused, block_size_model
+from optest import assert_bit_exact
 from tflite_builder import T, model
 
 
 def d2s_model(shape, block, dtype="int8", q=(0.05, -3), qo=None, out=None):
     n, h, w, c = shape
     out = out or (n, h * block, w * block, c // (block * block))
-    scale = None if dtype == "int32" else q[0]
-    so, zo = qo if qo is not None else q
-    return model("DEPTH_TO_SPACE", [T(shape, dtype, scale=scale, zero_point=q[1])],
-                 [T(out, dtype, scale=None if dtype == "int32" else so, zero_point=zo)],
-                 {"block_size": block})
+    return block_size_model("DEPTH_TO_SPACE", shape, out, block, dtype, q, qo)
 
 
 CASES = [((1, 2, 2, 12), 2), ((1, 2, 2, 9), 3), ((2, 2, 3, 8), 2), ((1, 1, 2, 32), 4),
@@ -53,10 +50,7 @@ def test_depth_to_space_refusals():
                                                                           np.int8))],
                [T((1, 2, 2, 1), scale=0.1)], {"block_size": 2}), "input 'in0' is a constant"),
     ]
-    for tflite, message in cases:
-        problems = compile_problems(tflite)
-        assert any(message in p and p.startswith("DEPTH_TO_SPACE (op 0") for p in problems), \
-            (message, problems)
+    assert_refused("DEPTH_TO_SPACE", cases)
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from optest import assert_bit_exact, compile_problems
+from mover_models import assert_refused, space_batch_model
+from optest import assert_bit_exact
 from tflite_builder import T, model
 
 
@@ -17,14 +18,8 @@ def s2b_model(shape, block, pads, dtype="int8", q=(0.05, -3), qo=None, out=None,
     if out is None:
         spatial = [(d + a + b) // k for d, (a, b), k in zip(shape[1:1 + sp], pads, block)]
         out = (shape[0] * int(np.prod(block)), *spatial, *shape[1 + sp:])
-    scale = None if dtype == "int32" else q[0]
-    so, zo = qo if qo is not None else q
-    b = np.array(block, np.int32)
-    return model("SPACE_TO_BATCH_ND",
-                 [T(shape, dtype, scale=scale, zero_point=q[1]),
-                  T(b.shape, "int32", data=b if const_block else None),
-                  T(pads.shape, "int32", data=pads)],
-                 [T(tuple(out), dtype, scale=None if dtype == "int32" else so, zero_point=zo)])
+    return space_batch_model("SPACE_TO_BATCH_ND", shape, block, pads, out, dtype, q, qo,
+                             const_block=const_block)
 
 
 CASES = [
@@ -83,10 +78,7 @@ def test_space_to_batch_nd_refusals():
                                      T((1, 2), "int32", data=np.zeros((1, 2), np.int32))],
                [T((8, 2), scale=0.1)]), "rank 2; supported: 3, 4"),
     ]
-    for tflite, message in cases:
-        problems = compile_problems(tflite)
-        assert any(message in p and p.startswith("SPACE_TO_BATCH_ND (op 0") for p in problems), \
-            (message, problems)
+    assert_refused("SPACE_TO_BATCH_ND", cases)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])

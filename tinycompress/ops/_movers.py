@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..ir import Graph, Op, Tensor
+from .base import Kernel
 
 # Data types copied by element size (the reference moves them without arithmetic).
 MOVER_DTYPES = ("int8", "int16", "int32")
@@ -78,6 +79,17 @@ def nest_params(nests: list[Nest | None], t: Tensor, fill: int | None = None) ->
                 ctype=t.ctype, esize=t.itemsize, fill=fill, out_bytes=t.nbytes)
 
 
+def copy_nest_kernel(x: Tensor, y: Tensor, nests: list[Nest | None],
+                     fill: int | None = None) -> Kernel:
+    """The kernels/copy_nest.c.j2 kernel copying input `x` into output `y` with `nests`."""
+    return Kernel(
+        template="kernels/copy_nest.c.j2",
+        params=nest_params(nests, y, fill),
+        act_inputs=[x.name],
+        act_outputs=[y.name],
+    )
+
+
 # --- checks ----------------------------------------------------------------------------------
 
 def check_data(op: Op, g: Graph, names: list[str], dtypes=MOVER_DTYPES) -> list[str]:
@@ -99,6 +111,25 @@ def check_data(op: Op, g: Graph, names: list[str], dtypes=MOVER_DTYPES) -> list[
             problems.append(f"{op.describe()}: tensor '{n}' is quantised per channel; "
                             "per-tensor expected")
     return problems
+
+
+def check_mover(op: Op, g: Graph, inputs: int, dtypes=MOVER_DTYPES
+                ) -> tuple[list[str], Tensor | None, Tensor | None]:
+    """(problems, data input, output) of an op with `inputs` inputs and one output whose first
+    input is the data: check_arity, then check_data of input and output and
+    check_activation_input. The tensors are None when the arity is wrong."""
+    problems = check_arity(op, inputs)
+    if problems:
+        return problems, None, None
+    x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+    return check_data(op, g, [x.name, y.name], dtypes) + check_activation_input(op, x), x, y
+
+
+def check_rank_up_to(op: Op, t: Tensor, max_rank: int) -> list[str]:
+    if not 1 <= len(t.shape) <= max_rank:
+        return [f"{op.describe()}: input '{t.name}' has rank {len(t.shape)}; supported: 1 to "
+                f"{max_rank}"]
+    return []
 
 
 def check_same_quant(op: Op, x: Tensor, y: Tensor) -> list[str]:

@@ -15,8 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Graph, Op, Tensor
-from ._movers import (check_activation_input, check_arity, check_const_ints, check_data,
-                      check_rank, check_same_quant, check_shape, const_ints, make_nest, strides)
+from ._movers import (Nest, check_const_ints, check_mover, check_rank, check_same_quant,
+                      check_shape, const_ints, make_nest, strides)
 
 
 @dataclass(frozen=True)
@@ -95,11 +95,9 @@ class SpaceBatch:
 
     def check_common(self, op: Op, g: Graph) -> tuple[list[str], bool]:
         """(problems, whether the geometry can be read)."""
-        problems = check_arity(op, 3)
-        if problems:
+        problems, x, y = check_mover(op, g, 3)
+        if x is None:
             return problems, False
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems = check_data(op, g, [x.name, y.name]) + check_activation_input(op, x)
         problems += check_same_quant(op, x, y) + check_rank(op, x, (3, 4))
         if problems:
             return problems, False
@@ -114,6 +112,20 @@ class SpaceBatch:
         if any(p < 0 for p in pads):
             problems.append(f"{op.describe()}: {self.what} {pads} must not be negative")
         return problems, not problems
+
+    @staticmethod
+    def amounts(op: Op, g: Graph) -> list[int]:
+        """The crops or paddings [top, bottom, left, right] (a 3-D tensor's left and right 0)."""
+        v = const_ints(op, g, 2)
+        return v if len(v) == 4 else v + [0, 0]
+
+    @staticmethod
+    def nests(op: Op, g: Graph, to_space: bool) -> list[Nest | None]:
+        """The copy nests from the input to the output (space_batch_nests)."""
+        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
+        block, pads = geometry(op, g)
+        space, blocked = (y, x) if to_space else (x, y)
+        return space_batch_nests(as_4d(space), as_4d(blocked), block, pads, to_space)
 
     def check_output(self, op: Op, g: Graph, want4: list[int]) -> list[str]:
         y = g.tensors[op.outputs[0]]

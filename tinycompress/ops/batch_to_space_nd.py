@@ -12,8 +12,8 @@ memcpy of C elements per input pixel."""
 from __future__ import annotations
 
 from ..ir import Graph, Op
-from ._movers import const_ints, nest_params
-from ._space_batch import SpaceBatch, as_4d, geometry, space_batch_nests
+from ._movers import copy_nest_kernel
+from ._space_batch import SpaceBatch, as_4d, geometry
 from .base import Context, Kernel, Lowering, register
 
 
@@ -28,7 +28,7 @@ class BatchToSpaceND(SpaceBatch, Lowering):
             return problems
         x = g.tensors[op.inputs[0]]
         (bh, bw), _ = geometry(op, g)
-        crops = self.crops(op, g)
+        crops = self.amounts(op, g)
         b, h, w, c = as_4d(x)
         if b % (bh * bw):
             return [f"{op.describe()}: input batch {b} is not divisible by the block size "
@@ -36,18 +36,6 @@ class BatchToSpaceND(SpaceBatch, Lowering):
         return self.check_output(op, g, [b // (bh * bw), h * bh - crops[0] - crops[1],
                                          w * bw - crops[2] - crops[3], c])
 
-    @staticmethod
-    def crops(op: Op, g: Graph) -> list[int]:
-        v = const_ints(op, g, 2)
-        return v if len(v) == 4 else v + [0, 0]
-
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        block, pads = geometry(op, g)
-        nests = space_batch_nests(as_4d(y), as_4d(x), block, pads, to_space=True)
-        return Kernel(
-            template="kernels/copy_nest.c.j2",
-            params=nest_params(nests, y),
-            act_inputs=[x.name],
-            act_outputs=[y.name],
-        )
+        return copy_nest_kernel(x, y, self.nests(op, g, to_space=True))

@@ -12,10 +12,9 @@ of block_size * C' contiguous elements."""
 from __future__ import annotations
 
 from ..ir import Graph, Op
-from ._movers import (check_activation_input, check_arity, check_data, check_rank, check_shape,
-                      make_nest, nest_params, strides)
+from ._depth_space import check_block_op
+from ._movers import check_shape, copy_nest_kernel, make_nest, strides
 from .base import Context, Kernel, Lowering, register
-from .space_to_depth import DTYPES, check_block
 
 
 @register
@@ -23,14 +22,7 @@ class DepthToSpace(Lowering):
     kind = "DEPTH_TO_SPACE"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        problems = check_arity(op, 1)
-        if problems:
-            return problems
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems = check_data(op, g, [x.name, y.name], DTYPES) + check_activation_input(op, x)
-        problems += check_rank(op, x, (4,))
-        b = op.options.get("block_size")
-        problems += check_block(op, b)
+        problems, x, y, b = check_block_op(op, g)
         if problems:
             return problems
         n, h, w, c = x.shape
@@ -49,9 +41,4 @@ class DepthToSpace(Lowering):
         # output [n, i, bi, j, bj, c] <- input [n, i, j, (bi * b + bj) * C' + c]
         dims = [(n, sn, on), (h, sh, b * oh), (b, b * c_out, oh), (w, sw, b * ow),
                 (b, c_out, ow), (c_out, 1, 1)]
-        return Kernel(
-            template="kernels/copy_nest.c.j2",
-            params=nest_params([make_nest(dims)], y),
-            act_inputs=[x.name],
-            act_outputs=[y.name],
-        )
+        return copy_nest_kernel(x, y, [make_nest(dims)])

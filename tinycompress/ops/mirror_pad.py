@@ -17,8 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..ir import Graph, Op
-from ._movers import (Loop, check_activation_input, check_arity, check_const_ints, check_data,
-                      check_same_quant, check_shape, const_ints, make_nest, nest_params, strides)
+from ._movers import (Loop, check_const_ints, check_mover, check_rank_up_to, check_same_quant,
+                      check_shape, const_ints, make_nest, nest_params, strides)
 from .base import Context, Kernel, Lowering, register
 
 MAX_RANK = 6
@@ -72,19 +72,17 @@ class MirrorPad(Lowering):
     kind = "MIRROR_PAD"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        problems = check_arity(op, 2)
-        if problems:
+        problems, x, y = check_mover(op, g, 2)
+        if x is None:
             return problems
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems = check_data(op, g, [x.name, y.name]) + check_activation_input(op, x)
         problems += check_same_quant(op, x, y)
         mode = op.options.get("mode", 0)
         if mode not in MODES:
             problems.append(f"{op.describe()}: mode {mode!r} is not supported (REFLECT or "
                             "SYMMETRIC)")
-        if not 1 <= len(x.shape) <= MAX_RANK:
-            return problems + [f"{op.describe()}: input '{x.name}' has rank {len(x.shape)}; "
-                               f"supported: 1 to {MAX_RANK}"]
+        rank_problems = check_rank_up_to(op, x, MAX_RANK)
+        if rank_problems:
+            return problems + rank_problems
         problems += check_const_ints(op, g, 1, "paddings", (len(x.shape), 2))
         if problems:
             return problems

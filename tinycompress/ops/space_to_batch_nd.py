@@ -13,8 +13,8 @@ nests (see _space_batch.py): one memcpy of C elements per input pixel."""
 from __future__ import annotations
 
 from ..ir import Graph, Op
-from ._movers import const_ints, nest_params
-from ._space_batch import SpaceBatch, as_4d, geometry, space_batch_nests
+from ._movers import copy_nest_kernel
+from ._space_batch import SpaceBatch, as_4d, geometry
 from .base import Context, Kernel, Lowering, register
 
 
@@ -32,7 +32,7 @@ class SpaceToBatchND(SpaceBatch, Lowering):
             return [f"{op.describe()}: int16 input '{x.name}' has zero point {x.quant.zp}; the "
                     "reference requires 0"]
         (bh, bw), _ = geometry(op, g)
-        p = self.paddings(op, g)
+        p = self.amounts(op, g)
         b, h, w, c = as_4d(x)
         hp, wp = h + p[0] + p[1], w + p[2] + p[3]
         if hp % bh or wp % bw:
@@ -40,20 +40,8 @@ class SpaceToBatchND(SpaceBatch, Lowering):
                     f"block shape {bh} x {bw}"]
         return self.check_output(op, g, [b * bh * bw, hp // bh, wp // bw, c])
 
-    @staticmethod
-    def paddings(op: Op, g: Graph) -> list[int]:
-        v = const_ints(op, g, 2)
-        return v if len(v) == 4 else v + [0, 0]
-
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        block, pads = geometry(op, g)
-        nests = space_batch_nests(as_4d(x), as_4d(y), block, pads, to_space=False)
-        padded = any(self.paddings(op, g))
+        padded = any(self.amounts(op, g))
         fill = (y.quant.zp if y.dtype == "int8" else 0) if padded else None
-        return Kernel(
-            template="kernels/copy_nest.c.j2",
-            params=nest_params(nests, y, fill),
-            act_inputs=[x.name],
-            act_outputs=[y.name],
-        )
+        return copy_nest_kernel(x, y, self.nests(op, g, to_space=False), fill)

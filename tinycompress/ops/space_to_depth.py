@@ -11,17 +11,9 @@ of block_size * C contiguous elements."""
 from __future__ import annotations
 
 from ..ir import Graph, Op
-from ._movers import (check_activation_input, check_arity, check_data, check_rank, check_shape,
-                      make_nest, nest_params, strides)
+from ._depth_space import check_block_op
+from ._movers import check_shape, copy_nest_kernel, make_nest, strides
 from .base import Context, Kernel, Lowering, register
-
-DTYPES = ("int8", "int32")
-
-
-def check_block(op: Op, b) -> list[str]:
-    if not isinstance(b, int) or b < 1:
-        return [f"{op.describe()}: block_size {b!r} is not a positive integer"]
-    return []
 
 
 @register
@@ -29,14 +21,7 @@ class SpaceToDepth(Lowering):
     kind = "SPACE_TO_DEPTH"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        problems = check_arity(op, 1)
-        if problems:
-            return problems
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems = check_data(op, g, [x.name, y.name], DTYPES) + check_activation_input(op, x)
-        problems += check_rank(op, x, (4,))
-        b = op.options.get("block_size")
-        problems += check_block(op, b)
+        problems, x, y, b = check_block_op(op, g)
         if problems:
             return problems
         n, h, w, c = x.shape
@@ -54,9 +39,4 @@ class SpaceToDepth(Lowering):
         # output [n, i, j, bi, bj, c] <- input [n, i * b + bi, j * b + bj, c]
         dims = [(n, sn, on), (h // b, b * sh, oh), (w // b, b * sw, ow), (b, sh, b * c),
                 (b, sw, c), (c, 1, 1)]
-        return Kernel(
-            template="kernels/copy_nest.c.j2",
-            params=nest_params([make_nest(dims)], y),
-            act_inputs=[x.name],
-            act_outputs=[y.name],
-        )
+        return copy_nest_kernel(x, y, [make_nest(dims)])

@@ -11,8 +11,8 @@ run both tensors have contiguous (for a channel tile, the whole input row)."""
 from __future__ import annotations
 
 from ..ir import Graph, Op
-from ._movers import (check_activation_input, check_arity, check_const_ints, check_data,
-                      check_shape, const_ints, make_nest, nest_params, strides)
+from ._movers import (check_const_ints, check_mover, check_rank_up_to, check_shape,
+                      const_ints, copy_nest_kernel, make_nest, strides)
 from .base import Context, Kernel, Lowering, register
 
 MAX_RANK = 6
@@ -23,14 +23,12 @@ class Tile(Lowering):
     kind = "TILE"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        problems = check_arity(op, 2)
-        if problems:
+        problems, x, y = check_mover(op, g, 2)
+        if x is None:
             return problems
-        x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
-        problems = check_data(op, g, [x.name, y.name]) + check_activation_input(op, x)
-        if not 1 <= len(x.shape) <= MAX_RANK:
-            return problems + [f"{op.describe()}: input '{x.name}' has rank {len(x.shape)}; "
-                               f"supported: 1 to {MAX_RANK}"]
+        rank_problems = check_rank_up_to(op, x, MAX_RANK)
+        if rank_problems:
+            return problems + rank_problems
         problems += check_const_ints(op, g, 1, "multiples", (len(x.shape),))
         if problems:
             return problems
@@ -46,9 +44,4 @@ class Tile(Lowering):
         dims = []
         for d, m, si, so in zip(x.shape, multiples, in_strides, out_strides):
             dims += [(m, 0, d * so), (d, si, so)]
-        return Kernel(
-            template="kernels/copy_nest.c.j2",
-            params=nest_params([make_nest(dims)], y),
-            act_inputs=[x.name],
-            act_outputs=[y.name],
-        )
+        return copy_nest_kernel(x, y, [make_nest(dims)])
