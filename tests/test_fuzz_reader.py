@@ -1,6 +1,6 @@
 """The reader fuzzer (tests/fuzz/fuzz_reader.py): a short coverage-guided run of a few thousand
-executions, every seed through the fuzz target, and every crash the fuzzer found, kept in
-tests/fuzz/regressions/, refused with a UserError."""
+executions, every seed through the fuzz target, and every input the fuzzer found (kept in
+tests/fuzz/regressions/) ending in a compile or a UserError."""
 
 from __future__ import annotations
 
@@ -32,9 +32,15 @@ def test_every_operator_seed_compiles_and_real_seeds_end_or_are_refused(context)
 
 @pytest.mark.parametrize("path", sorted((FUZZ / "regressions").glob("*")), ids=lambda p: p.name)
 @pytest.mark.parametrize("context", range(len(CONTEXTS)))
-def test_crashes_found_by_fuzzing_are_refused(path, context):
-    with pytest.raises(UserError):
+def test_inputs_found_by_fuzzing_compile_or_are_refused(path, context):
+    """crash-like names: inputs that crashed a pass or the emitter (now refused); opcompile-*:
+    inputs whose op check let through what its lowering could not handle (emit's op boundary
+    refuses them, naming the op; a check that refuses them, or a lowering that handles them,
+    is as good)."""
+    try:
         compile_bytes(path.read_bytes(), context)
+    except UserError:
+        pass
 
 
 def test_short_fuzz_run(tmp_path):
