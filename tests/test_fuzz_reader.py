@@ -50,7 +50,8 @@ def test_short_fuzz_run(tmp_path):
     corpus = tmp_path / "corpus"
     proc = subprocess.run(
         [sys.executable, str(FUZZ / "fuzz_reader.py"), "-runs=3000", "-seed=7", "-timeout=30",
-         "-max_total_time=100", f"-artifact_prefix={tmp_path}/", str(corpus)],
+         # (the process holds TensorFlow's libraries: libFuzzer's default 2 GB is too tight)
+         "-rss_limit_mb=8192", "-max_total_time=100", f"-artifact_prefix={tmp_path}/", str(corpus)],
         capture_output=True, text=True, timeout=170)
     done = re.search(r"Done (\d+) runs in (\d+) second", proc.stderr)
     assert proc.returncode == 0 and done, proc.stderr[-3000:]

@@ -8,6 +8,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from optest import assert_bit_exact, compile_problems
 from tflite_builder import T, model
+from tinycompress.compiler import compile_tflite
+from tinycompress.errors import UserError
 
 
 def keras_out(size: int, k: int, stride: int, padding: str) -> int:
@@ -202,12 +204,17 @@ def test_transpose_conv_refuses_options():
     p = _problems(act="TANH")
     assert "TRANSPOSE_CONV (op 0" in p and "fused activation TANH" in p
 
-    def bad_options(m):
-        opts = m.subgraphs[0].operators[0].builtinOptions
-        opts.padding, opts.strideH = 7, 0
+    def bad_stride(m):
+        m.subgraphs[0].operators[0].builtinOptions.strideH = 0
     p = " | ".join(compile_problems(_patched(transpose_conv_model(3, 3, 2, 3, 3, 3, (2, 2)),
-                                             bad_options)))
-    assert "padding 7 is not supported" in p and "stride_h = 0 is not a positive integer" in p
+                                             bad_stride)))
+    assert "stride_h = 0 is not a positive integer" in p
+
+    def bad_padding(m):  # not a Padding value at all: the reader refuses the file first
+        m.subgraphs[0].operators[0].builtinOptions.padding = 7
+    with pytest.raises(UserError, match="padding 7, which is not a value TFLite defines"):
+        compile_tflite(_patched(transpose_conv_model(3, 3, 2, 3, 3, 3, (2, 2)), bad_padding),
+                       name="m")
 
 
 def test_transpose_conv_refuses_operands():

@@ -41,6 +41,8 @@ def with_version(tflite: bytes, kind: str, version: int) -> bytes:
 
 
 class Reference:
+    _split = None  # set when some op runs outside the interpreter (reference_split.py)
+
     def __init__(self, tflite: bytes):
         model, self.normalised = normalise_tflite(tflite)
         self._interp = self._load(model)
