@@ -25,7 +25,7 @@ CASES = [
     (0.01, 0.1, 127, 0.001, 127),       # input all <= 0: only the alpha branch
     (0.1, 0.0123, -40, 0.007, -110),
     (0.0, 0.05, 20, 0.03, -128),        # alpha 0: a RELU
-    (-0.5, 0.04, 10, 0.03, -128),       # negative alpha: a V shape
+    (-1.0, 0.04, 10, 0.03, -128),       # negative alpha: a V shape
     (1.5, 0.02, 60, 0.04, 26),          # alpha above 1
     (3.0, 0.2, -5, 1.0, 60),
 ]
@@ -43,11 +43,19 @@ def test_shapes(shape):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(alpha=st.floats(-2.0, 4.0), log_in=st.floats(-9.0, 2.5), log_out=st.floats(-9.0, 2.5),
+@given(alpha=st.floats(0.0, 4.0) | st.sampled_from([-1.0, -2.0]), log_in=st.floats(-9.0, 2.5), log_out=st.floats(-9.0, 2.5),
        in_zp=st.integers(-128, 127), out_zp=st.integers(-128, 127))
 def test_random_quantisation(alpha, log_in, log_out, in_zp, out_zp):
     m = leaky(alpha, float(np.exp(log_in)), in_zp, float(np.exp(log_out)), out_zp)
     assert_bit_exact(m, inputs=ALL, sanitize=False)
+
+
+@pytest.mark.parametrize("alpha", [-0.5, -1.5])
+def test_refuses_fractional_negative_alpha(alpha):
+    from optest import compile_problems
+
+    (p,) = compile_problems(leaky(alpha, 1.0, 0, 1.0, 0))
+    assert f"alpha {alpha:g} (negative, not a whole number) is not supported" in p
 
 
 def test_tables_match_reference_over_many_quantisations():
@@ -67,7 +75,7 @@ ALL16 = [np.arange(-32768, 32768, dtype=np.int16)[None, :]]
 
 
 @pytest.mark.parametrize("alpha,in_s,out_s", [(0.2, 1 / 4096, 1 / 4096), (0.01, 1e-3, 1.1e-3),
-                                              (-0.5, 3e-4, 2e-4), (2.5, 1e-4, 2.6e-4),
+                                              (-1.0, 3e-4, 2e-4), (2.5, 1e-4, 2.6e-4),
                                               (0.3, 0.05, 0.7)])
 def test_int16_all_inputs(alpha, in_s, out_s):
     """Every int16 input once; zero points 0 as the reference requires."""
@@ -76,7 +84,7 @@ def test_int16_all_inputs(alpha, in_s, out_s):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(alpha=st.floats(-2.0, 4.0), log_in=st.floats(-14.0, 0.0), log_out=st.floats(-14.0, 0.0))
+@given(alpha=st.floats(0.0, 4.0) | st.sampled_from([-1.0, -2.0]), log_in=st.floats(-14.0, 0.0), log_out=st.floats(-14.0, 0.0))
 def test_int16_random_quantisation(alpha, log_in, log_out):
     m = leaky(alpha, float(np.exp(log_in)), 0, float(np.exp(log_out)), 0, shape=(1, 65536),
               dtype="int16")
