@@ -560,6 +560,91 @@ static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, c
 }
 #endif
 
+/* ---- Cortex-M DSP, int16 weights (the templates/cores/dsp kernels named _w16) ----
+ * The weights are widened to int16 pairs at compile time (tinycompress/ops/_dsp.py,
+ * layout_w16), so the inner loops only load and multiply: two words a load (LDRD with
+ * post-increment, inline asm: gcc 12 does not pair the loads itself) and one SMLAD per two
+ * MACs. Inputs are widened once per vector into scratch, read as raw words by the asm, written
+ * by memcpy (no aliasing of the int8 arena). Every buffer read here is 4-byte aligned. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TC_LDRD_PI(p, lo, hi) \
+    __asm__ volatile("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : : "memory")
+
+TC_INLINE void tc_st32(void *p, int32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+/* n4 groups of four int8 at x widened to two int16-pair words each at xw ((x0, x2), (x1, x3),
+ * the order of layout_w16's weight words), `stride` bytes from one group's words to the next. */
+TC_INLINE void tc_widen_w16(const int8_t *x, int8_t *xw, int n4, int stride)
+{
+    for (; n4 > 0; --n4, x += 4, xw += stride) {
+        const int32_t v = tc_ld32(x);
+        tc_st32(xw, __sxtb16(v));
+        tc_st32(xw + 4, tc_sxtb16_ror8(v));
+    }
+}
+
+/* Two weight rows times two vectors: acc[0] += r0.a, acc[1] += r0.b, acc[2] += r1.a,
+ * acc[3] += r1.b. Per group of four values: xw holds a's two words then b's, w r0's two words
+ * then r1's. 16 MACs in 14 instructions. */
+static __attribute__((noinline, unused)) void tc_dot2x2_w16(const int8_t *xw, const int32_t *w,
+                                                           int n4, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = xw + 16 * n4;
+    while (xw != end) {
+        int32_t al, ah, bl, bh, w0, w1;
+        TC_LDRD_PI(xw, al, ah);
+        TC_LDRD_PI(xw, bl, bh);
+        TC_LDRD_PI(w, w0, w1);
+        a00 = __smlad(w0, al, a00);
+        a00 = __smlad(w1, ah, a00);
+        a01 = __smlad(w0, bl, a01);
+        a01 = __smlad(w1, bh, a01);
+        TC_LDRD_PI(w, w0, w1);
+        a10 = __smlad(w0, al, a10);
+        a10 = __smlad(w1, ah, a10);
+        a11 = __smlad(w0, bl, a11);
+        a11 = __smlad(w1, bh, a11);
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* Four weight rows times one vector: acc[r] += row r . x. Per group of four values: xw holds
+ * x's two words, w rows 0..3's two words each. 16 MACs in 15 instructions. */
+static __attribute__((noinline, unused)) void tc_dot4x1_w16(const int8_t *xw, const int32_t *w,
+                                                           int n4, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *end = xw + 8 * n4;
+    while (xw != end) {
+        int32_t xl, xh, w0, w1;
+        TC_LDRD_PI(xw, xl, xh);
+        TC_LDRD_PI(w, w0, w1);
+        a0 = __smlad(w0, xl, a0);
+        a0 = __smlad(w1, xh, a0);
+        TC_LDRD_PI(w, w0, w1);
+        a1 = __smlad(w0, xl, a1);
+        a1 = __smlad(w1, xh, a1);
+        TC_LDRD_PI(w, w0, w1);
+        a2 = __smlad(w0, xl, a2);
+        a2 = __smlad(w1, xh, a2);
+        TC_LDRD_PI(w, w0, w1);
+        a3 = __smlad(w0, xl, a3);
+        a3 = __smlad(w1, xh, a3);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 /* ---- Cortex-M Helium (MVE, M55): used by templates/cores/mve kernels only ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>

@@ -71,3 +71,20 @@ def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> Con
     wrapped = (bias + io * rows.astype(np.int64).sum(axis=1) + 2**31) % 2**32 - 2**31
     return ConstArray("bias_folded", "int32_t", wrapped.astype(np.int32),
                       f"[{n_out}] bias + input offset ({io}) * filter sums, mod 2^32")
+
+
+def layout_w16(w: np.ndarray, block: int) -> np.ndarray:
+    """[rows][cols] int8 weights -> int32 words of int16 pairs for the *_w16 DSP kernels
+    (tc_dot2x2_w16 with block 2, tc_dot4x1_w16 with block 4 in tc_runtime.h): rows padded with
+    zero rows to whole blocks, cols with zeros to whole groups of four; per block, per group of
+    four values k..k+3, each row's two words (w[k] | w[k+2] << 16), (w[k+1] | w[k+3] << 16), the
+    pairs SXTB16 and SXTB16 ROR #8 make of the inputs. Returns [blocks][groups][block][2]
+    flattened."""
+    rows, cols = w.shape
+    padded = np.zeros((-(-rows // block) * block, -(-cols // 4) * 4), np.int64)
+    padded[:rows, :cols] = w
+    g = padded.reshape(-1, block, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3)
+    lo = (g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16)
+    hi = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
+    words = np.stack([lo, hi], axis=-1).reshape(-1)
+    return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
