@@ -83,7 +83,14 @@ def layout_w16(w: np.ndarray, block: int) -> np.ndarray:
     rows, cols = w.shape
     padded = np.zeros((-(-rows // block) * block, -(-cols // 4) * 4), np.int64)
     padded[:rows, :cols] = w
-    g = padded.reshape(-1, block, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3)
+    return pairs_w16(padded.reshape(-1, block, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3))
+
+
+def pairs_w16(groups: np.ndarray) -> np.ndarray:
+    """[..., 4] int8 values (w0..w3) -> their int16-pair words (w0 | w2 << 16),
+    (w1 | w3 << 16), flattened in order: what SMLAD / SMLABB / SMLATT pair with SXTB16 and
+    SXTB16 ROR #8 of four inputs."""
+    g = groups.astype(np.int64)
     lo = (g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16)
     hi = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
     words = np.stack([lo, hi], axis=-1).reshape(-1)

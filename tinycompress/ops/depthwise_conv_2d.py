@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, rounding_powers, wrapped_bias
+from ._dsp import acc_bytes, pairs_w16, rounding_powers, wrapped_bias
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -166,11 +166,32 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
     return dw.kernel(consts, scratch, cond=cond, mve16=mve16)
 
 
+def _dsp_w16(dw: DwLayer, ctx: Context) -> Kernel:
+    """Depth multiplier 1, channels a multiple of four: the filter pre-widened to int16 pairs,
+    per group of four channels per tap the words (w0 | w2 << 16), (w1 | w3 << 16) that SMLABB /
+    SMLATT pair with SXTB16 / SXTB16 ROR #8 of the inputs (twice the flash of int8)."""
+    cond = interior_condition(dw.ay, dw.ax)
+    words = pairs_w16(dw.filt.reshape(dw.taps, dw.n_in // 4, 4).transpose(1, 0, 2))
+    consts = [ConstArray("weights", "int32_t", words,
+                         f"[{dw.n_in // 4}][{dw.k_h}][{dw.k_w}][2] filter, four channels a tap "
+                         "as int16 pairs (DSP w16)"),
+              wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out),
+              *(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
+              *rounding_powers(dw.q)]
+    return dw.kernel(consts, dw.n_in if cond != "1" else 0, cond=cond)
+
+
+def _w16_applies(dw: DwLayer, ctx: Context) -> bool:
+    return dw.n_out == dw.n_in and dw.n_in % 4 == 0
+
+
 VARIANTS = (
     Variant("packed", "kernels/depthwise_conv_2d_s8_packed.c.j2", _packed,
             when=lambda dw, ctx: dw.enc is not None),
     # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
     Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",)),
+    Variant("dsp_w16", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
+            _w16_applies),
     Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",)),
     Variant("portable", "kernels/depthwise_conv_2d_s8.c.j2", _portable),
 )
