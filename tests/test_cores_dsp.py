@@ -5,6 +5,7 @@ padding, strides, dilation, per-tensor and per-channel requantisation."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from test_op_add import binary_model
@@ -18,9 +19,10 @@ pytestmark = QEMU_MARKS
 BOARD = "mps2-an386"  # Cortex-M4F
 
 
-def assert_bit_exact_on(tflite: bytes, board: str = BOARD, count: int = 6, seed: int = 0) -> dict:
+def assert_bit_exact_on(tflite: bytes, board: str = BOARD, count: int = 6, seed: int = 0,
+                        inputs=None) -> dict:
     """Compile for `board` with its DSP kernels, run under QEMU, compare with the reference."""
-    manifest = assert_bit_exact_on_qemu(tflite, board, count=count, seed=seed)
+    manifest = assert_bit_exact_on_qemu(tflite, board, count=count, seed=seed, inputs=inputs)
     assert "dsp" in manifest["kernel_families"]
     return manifest
 
@@ -93,3 +95,54 @@ def test_add_dsp(shape1, shape2, act, q1, q2, qo, const):
     exact half, SSAT or a clamp; one operand constant (the QEMU harness feeds one input)."""
     assert_bit_exact_on(binary_model("ADD", shape1, shape2, act=act, q1=q1, q2=q2, qo=qo,
                                      const=const))
+
+
+# ---- the int16-weight kernels (variant dsp_w16: cores/dsp/kernels/*_w16.c.j2) -------------
+
+def assert_w16_bit_exact(tflite: bytes, count: int = 6) -> None:
+    """Compiled for the M4F, every layer takes the dsp_w16 kernel and matches the reference on
+    `count` random vectors whose reference outputs spread over most of the int8 range."""
+    from tinycompress.compiler import compile_tflite
+    from tinycompress.reference import Reference
+    from optest import random_inputs
+    _, manifest = compile_tflite(tflite, name="m", board=BOARD)
+    x = random_inputs(manifest, count, np.random.default_rng(1))[0]
+    assert np.ptp(np.asarray(Reference(tflite).run_batch(x), np.int32)) >= 100, "not spread"
+    manifest = assert_bit_exact_on(tflite, inputs=x)
+    assert [layer["variant"] for layer in manifest["layers"]] == ["dsp_w16"]
+
+
+@pytest.mark.parametrize("h,w,cin,cout,k,stride,dil,padding,batch", [
+    (5, 5, 8, 7, 1, 1, 1, "SAME", 1),      # pointwise from the input, odd channels and pixels
+    (3, 4, 16, 6, 1, 1, 1, "VALID", 2),    # pointwise, two batches: pixel pairs across them
+    (6, 5, 5, 3, 3, 2, 1, "SAME", 1),      # im2col, 45 taps (zero-weight tail), borders
+    (6, 6, 12, 6, 3, 1, 1, "VALID", 1),    # interior only, rows widened straight from the input
+    (9, 8, 4, 5, 3, 2, 2, "SAME", 2),      # dilation and stride, batches
+    (10, 5, 1, 8, 4, 2, 1, "VALID", 1),    # KWS-like first layer: one input channel
+    (5, 5, 6, 9, 1, 1, 1, "SAME", 1),      # 1x1 whose depth is not a multiple of 4: im2col
+])
+def test_conv_dsp_w16(h, w, cin, cout, k, stride, dil, padding, batch):
+    assert_w16_bit_exact(conv_model(h, w, cin, cout, k, k, stride=(stride, stride),
+                                    dilation=(dil, dil), padding=padding, act="RELU",
+                                    in_zp=-7, out_zp=-20, batch=batch, per_channel=True))
+
+
+@pytest.mark.parametrize("batch,depth,units,per_channel", [
+    (1, 640, 128, True), (2, 10, 7, False), (3, 4, 1, True), (1, 33, 9, False),
+])
+def test_fc_dsp_w16(batch, depth, units, per_channel):
+    assert_w16_bit_exact(fc_model(batch, depth, units, "NONE", in_zp=-3, out_zp=5, in_s=0.05,
+                                  w_s=0.01, out_s=0.3 if depth > 100 else 0.03,
+                                  per_channel=per_channel))
+
+
+@pytest.mark.parametrize("h,w,cin,k,stride,dil,padding", [
+    (7, 6, 12, 3, 2, 1, "SAME"),     # stride 2, borders on both sides
+    (5, 6, 4, 3, 1, 2, "VALID"),     # dilation, interior only
+    (9, 7, 16, 5, 1, 1, "SAME"),     # 5x5
+    (1, 1, 8, 3, 1, 1, "SAME"),      # every tap but one in the padding, no interior
+])
+def test_depthwise_dsp_w16(h, w, cin, k, stride, dil, padding):
+    assert_w16_bit_exact(dw_model(h, w, cin, 1, k, k, stride=(stride, stride),
+                                  dilation=(dil, dil), padding=padding, act="NONE",
+                                  in_zp=9, out_zp=-4, out_s=0.05, per_channel=True))
