@@ -10,11 +10,10 @@ import flatbuffers
 import numpy as np
 from ai_edge_litert import schema_py_generated as s
 
-KWS = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "models" / "mlperf-tiny" / \
-    "kws_ref_model.tflite"
-if not KWS.exists():  # a clone with shared/ beside it (CI) rather than a worktree
-    KWS = Path(__file__).resolve().parents[2] / "shared" / "models" / "mlperf-tiny" / \
-        "kws_ref_model.tflite"
+# shared/ beside the repository (CI), or further up (a git worktree sits one folder deeper).
+_HERE = Path(__file__).resolve()
+_REL = Path("shared") / "models" / "mlperf-tiny" / "kws_ref_model.tflite"
+KWS = next((p / _REL for p in _HERE.parents[2:] if (p / _REL).is_file()), _HERE.parents[2] / _REL)
 WEIGHT_OPS = {s.BuiltinOperator.CONV_2D, s.BuiltinOperator.DEPTHWISE_CONV_2D,
               s.BuiltinOperator.FULLY_CONNECTED}
 
