@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything tinycompress needs on a Debian machine: the Debian packages (C compilers,
-# Cortex-M toolchain, QEMU, the Fashion-MNIST data set, Chromium for the report tests) and a Python virtual environment in .venv
-# with the package and its extras. Safe to run again.
+# Cortex-M toolchain, QEMU, the Fashion-MNIST data set, Chromium for the report tests) and a
+# Python virtual environment in .venv with the package and its extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 

@@ -45,7 +45,7 @@ def plot_list(data: ReportData, budget: Budget | None) -> list[Plot]:
     if weighted:
         out.append(Plot("sparsity", plots.layer_bars(
             weighted, [100 * r.sparsity for r in weighted], "sparsity per layer "
-            "(zero weights, % of the layer's weights)", "% zero")))
+            "(zero weights, % of the layer's weights)", "% zero", top=100)))
     if budget is not None:
         out.append(Plot("budget", plots.budget_bars(budget)))
     return out

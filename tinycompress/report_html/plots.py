@@ -35,7 +35,7 @@ def _axes(fig: Figure):
 
 
 def _width(n: int) -> float:
-    return min(max(6.0, 0.38 * n + 2), 16.0)
+    return min(max(9.0, 0.38 * n + 2), 16.0)
 
 
 def _layer_axis(ax, rows: list[LayerRow]) -> None:
@@ -55,7 +55,8 @@ def _bytes_axis(ax, axis: str = "y") -> None:
 
 
 def layer_bars(rows: list[LayerRow], values: list[float], title: str, ylabel: str,
-               outline: list[float] | None = None, bytes_axis: bool = False) -> Figure:
+               outline: list[float] | None = None, bytes_axis: bool = False,
+               top: float | None = None) -> Figure:
     """One bar per layer (`bar-<index>`), with an unfilled outline bar behind each when
     `outline` is given (`dense-<index>`: what a dense layer would take)."""
     fig = Figure(figsize=(_width(len(rows)), 3.6), layout="constrained")
@@ -70,6 +71,8 @@ def layer_bars(rows: list[LayerRow], values: list[float], title: str, ylabel: st
         b.set_gid(f"bar-{r.index}")
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel(ylabel)
+    if top is not None:
+        ax.set_ylim(0, top)
     if bytes_axis:
         _bytes_axis(ax)
     ax.grid(axis="y", linewidth=0.3)
