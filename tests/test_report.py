@@ -6,6 +6,7 @@ board and measured by a QEMU verify) and pruned + shared (compiled with --weight
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -130,7 +131,7 @@ def assert_page_rows(dom, m, measured=None):
 
 @pytest.mark.qemu
 def test_dense_report_shows_the_manifest(dense, tmp_path):
-    m, geo, dom, errors = render(dense, tmp_path)
+    m, geo, dom, errors = render(dense, tmp_path, "--max-latency-ms", "100")
     assert errors == []
     n = len(m["layers"])
     figures = ["macs", "params", "instructions", "memory", "sparsity", "budget"]
@@ -144,11 +145,14 @@ def test_dense_report_shows_the_manifest(dense, tmp_path):
     assert_layers_centred(geo, "macs", range(n))
     assert_memory_plan(geo, m)
     assert_page_rows(dom, m, measured)
-    # Budget: flash and RAM of the measured image as shares of the board's.
+    # Budget: flash and RAM of the measured image as shares of the board's, latency (the
+    # instructions x CPI / clock) as a share of the budget.
     from tinycompress.boards import get_board
     b, meas = get_board(BOARD), m["measurements"][BOARD]
-    assert_proportional([geo["budget-item-0"][2], geo["budget-item-1"][2]],
-                        [meas["flash_bytes"] / b.flash_bytes, meas["ram_bytes"] / b.ram_bytes])
+    latency_ms = meas["instructions_per_inference"] * b.cpi / b.clock_hz * 1e3
+    assert_proportional([geo[f"budget-item-{i}"][2] for i in range(3)],
+                        [meas["flash_bytes"] / b.flash_bytes, meas["ram_bytes"] / b.ram_bytes,
+                         latency_ms / 100])
     assert any(f"instructions per layer on {BOARD}" in t for t in dom["texts"])
     assert sorted(p.name for p in (tmp_path / "png").iterdir()) == sorted(f"{f}.png" for f in figures)
     assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in (tmp_path / "png").iterdir())
@@ -184,6 +188,34 @@ def test_compressed_report_shows_the_waterfall_and_sparsity(compressed, tmp_path
     assert any("compile-time" in t for t in dom["texts"])
 
 
+def test_manifest_records_the_plan_and_the_stages(compressed):
+    """The memory plan: a buffer is written by its first layer (an activation is that layer's
+    output tensor), and buffers alive at once never share bytes. The stages: float32 is 4 bytes
+    a weight, int8 one, and a sparse layer stores its smallest sparse encoding."""
+    m = json.loads((compressed / "manifest.json").read_text())
+    plan, layers = m["memory_plan"], m["layers"]
+    for b in plan:
+        if b["kind"] == "activation":
+            assert b["tensor"] == layers[b["first_layer"]]["name"]
+        assert 0 <= b["first_layer"] <= b["last_layer"] < len(layers) and b["bytes"] % 16 == 0
+    for i, a in enumerate(plan):
+        for b in plan[i + 1:]:
+            if a["first_layer"] <= b["last_layer"] and b["first_layer"] <= a["last_layer"]:
+                assert (a["offset"] + a["bytes"] <= b["offset"]
+                        or b["offset"] + b["bytes"] <= a["offset"]), (a, b)
+    assert any(b["kind"] == "scratch" for b in plan)  # the compressed convolutions decode rows
+    for layer in layers:
+        st = layer["weight_stats"]
+        if st is None:
+            assert layer["op"] not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
+            continue
+        s = st["stages"]
+        assert s["float32"] == 4 * st["count"] and s["int8"] == st["count"]
+        assert s["shared"] <= s["pruned"] and s["stored"] < layer["weights_bytes"]
+        if layer["weight_format"].startswith("sparse"):
+            assert s["stored"] == s["shared"]
+
+
 def test_same_outdir_gives_the_same_bytes(compressed):
     a = build_report(compressed, board=BOARD, png=True)
     b = build_report(compressed, board=BOARD, png=True)
@@ -191,6 +223,19 @@ def test_same_outdir_gives_the_same_bytes(compressed):
     # The SVG ids of different figures never clash in one page.
     ids = [part.split('"', 1)[0] for part in a.html.split(' id="')[1:]]
     assert len(ids) == len(set(ids))
+    # Self-contained: no script, nothing loaded from elsewhere (namespaces are not loads).
+    assert "<script" not in a.html and "<link" not in a.html
+    assert not re.search(r'\b(src|href)="(?!#)', a.html) and "url(http" not in a.html
+
+
+def test_json_lists_the_files(compressed, tmp_path, capsys):
+    html = tmp_path / "sub" / "r.html"
+    assert main(["report", str(compressed), "-o", str(html), "--png", str(tmp_path / "p"),
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["figures"] == ["macs", "params", "memory", "waterfall", "sparsity"]
+    assert sorted(out["pngs"]) == sorted(str(tmp_path / "p" / f"{f}.png") for f in out["figures"])
+    assert html.read_text().startswith("<!DOCTYPE html>")
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, compressed, capsys):

@@ -26,13 +26,14 @@ class Plot:
 def plot_list(data: ReportData, budget: Budget | None) -> list[Plot]:
     """The report's figures, in page order; a figure whose data the manifest lacks is left out."""
     rows = data.layers
+    if not rows:
+        return [Plot("budget", plots.budget_bars(budget))] if budget is not None else []
     out = [Plot("macs", plots.layer_bars(rows, [r.macs for r in rows],
                                          "multiply-accumulates per layer", "MACs"))]
     out.append(Plot("params", plots.layer_bars(
         rows, [r.weights_bytes for r in rows], "parameter bytes per layer (flash; dashed: dense)"
         if data.compressed else "parameter bytes per layer (flash)", "bytes",
-        outline=[r.dense_weights_bytes for r in rows] if data.compressed else None,
-        bytes_axis=True)))
+        outline=[r.dense_weights_bytes for r in rows] if data.compressed else None)))
     if data.instructions_board is not None:
         out.append(Plot("instructions", plots.layer_bars(
             rows, [r.instructions for r in rows],

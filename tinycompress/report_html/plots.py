@@ -48,17 +48,17 @@ def _layer_axis(ax, rows: list[LayerRow]) -> None:
     ax.set_xlabel("layer")
 
 
-def _bytes_axis(ax, axis: str = "y") -> None:
-    """Whole bytes with thousands separators (ticks at round decimal numbers)."""
+def _count_axis(ax, axis: str = "y") -> None:
+    """Whole numbers (bytes, MACs, instructions) with thousands separators."""
     fmt = FuncFormatter(lambda v, _: f"{int(v):,}")
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
 def layer_bars(rows: list[LayerRow], values: list[float], title: str, ylabel: str,
-               outline: list[float] | None = None, bytes_axis: bool = False,
-               top: float | None = None) -> Figure:
+               outline: list[float] | None = None, top: float | None = None) -> Figure:
     """One bar per layer (`bar-<index>`), with an unfilled outline bar behind each when
-    `outline` is given (`dense-<index>`: what a dense layer would take)."""
+    `outline` is given (`dense-<index>`: what a dense layer would take). The y axis counts from
+    zero, up to `top` when given (a percentage)."""
     fig = Figure(figsize=(_width(len(rows)), 3.6), layout="constrained")
     ax = _axes(fig)
     if outline is not None:
@@ -72,9 +72,9 @@ def layer_bars(rows: list[LayerRow], values: list[float], title: str, ylabel: st
     ax.set_title(title, fontsize=10, loc="left")
     ax.set_ylabel(ylabel)
     if top is not None:
-        ax.set_ylim(0, top)
-    if bytes_axis:
-        _bytes_axis(ax)
+        ax.set_ylim(0, top)  # a percentage
+    else:
+        _count_axis(ax)
     ax.grid(axis="y", linewidth=0.3)
     _layer_axis(ax, rows)
     return fig
@@ -96,7 +96,7 @@ def memory_plan(data: ReportData) -> Figure:
                     ha="center", va="center", fontsize=6,
                     color="black" if b.kind == "scratch" else "white")
     ax.set_ylim(0, arena)
-    _bytes_axis(ax)
+    _count_axis(ax)
     ax.set_ylabel("arena offset (bytes)")
     ax.set_title(f"memory plan: {len(data.buffers)} buffers in a {nbytes(arena)} arena "
                  "(dark: activations, light: scratch)", fontsize=10, loc="left")
@@ -124,7 +124,7 @@ def waterfall(data: ReportData) -> Figure:
     ax.set_xticks(range(len(data.stages)))
     ax.set_xticklabels([st.label for st in data.stages], fontsize=8)
     ax.set_ylim(0, base * 1.18)
-    _bytes_axis(ax)
+    _count_axis(ax)
     ax.set_ylabel("weight bytes")
     ax.set_title("compression waterfall: weight matrices, float32 to the stored formats",
                  fontsize=10, loc="left")
