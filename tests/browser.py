@@ -52,7 +52,8 @@ class Browser:
         self._responses: dict[int, dict] = {}
         self._events: "queue.Queue[dict]" = queue.Queue()
         self._cond = threading.Condition()
-        threading.Thread(target=self._reader, daemon=True).start()
+        self._thread = threading.Thread(target=self._reader, daemon=True)
+        self._thread.start()
         self.session = None
         self.errors: list[str] = []
         target = self.send("Target.createTarget", url="about:blank")["targetId"]
@@ -151,6 +152,9 @@ class Browser:
             self.proc.kill()
             self.proc.wait()
         os.close(self._to_w)
+        self._thread.join(timeout=10)  # it ends at the pipe's end, once Chromium is gone
+        if not self._thread.is_alive():
+            os.close(self._from_r)
         shutil.rmtree(self.profile, ignore_errors=True)
 
     def __enter__(self):

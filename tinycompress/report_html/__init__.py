@@ -45,6 +45,10 @@ def build_report(outdir: Path | str, board: str | None = None, png: bool = False
 
     if max_latency_ms is not None and max_latency_ms <= 0:
         raise UserError(f"--max-latency-ms {max_latency_ms:g} must be positive")
+    if board is not None:
+        from ..boards import get_board
+
+        board = get_board(board).name  # refused before any work when unknown
     manifest = read_manifest(Path(outdir))
     data = report_data(manifest, board)
     b = board_budget(Path(outdir), manifest, board, max_latency_ms)

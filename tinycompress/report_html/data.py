@@ -66,14 +66,13 @@ class ReportData:
 
 def measured_board(manifest: dict, board: str | None) -> str | None:
     """The board whose QEMU measurements the report shows: the one asked for (or compiled for)
-    when it was measured, else the first measured one in name order, else None."""
+    when it was measured, else the first measured one in name order (the plot names it), else
+    None."""
     measured = manifest.get(MEASUREMENTS_KEY) or {}
     wanted = board or manifest.get("board")
     if wanted in measured:
         return wanted
-    if wanted is None and measured:
-        return sorted(measured)[0]
-    return None
+    return sorted(measured)[0] if measured else None
 
 
 def layer_rows(manifest: dict, instructions: list[int] | None) -> list[LayerRow]:
