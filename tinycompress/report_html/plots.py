@@ -31,6 +31,7 @@ def nbytes(v: float) -> str:
 def _axes(fig: Figure):
     ax = fig.add_subplot()
     ax.patch.set_gid("area")
+    ax.set_axisbelow(True)  # grid lines behind the bars
     return ax
 
 
