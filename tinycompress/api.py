@@ -276,7 +276,7 @@ def _compress_result(out: Path, report, qat_report) -> CompressResult:
     rows = report.to_dict()
     qat_summary = (None if qat_report is None else
                    {k: v for k, v in qat_report.to_dict().items() if k != "layers"})
-    return CompressResult.from_json({
+    return CompressResult.from_json_with({
         "output": str(out), "metric": report.metric,
         "accuracy_before": report.before, "accuracy_after": report.after,
         "accuracy_after_prune": report.after_prune,
@@ -284,7 +284,7 @@ def _compress_result(out: Path, report, qat_report) -> CompressResult:
         "nonzero_params": int(round(sum(r.kept * r.weights for r in report.layers))),
         "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
         "ratio": report.ratio, "layers": rows["layers"], "structured": rows["structured"],
-        "qat": qat_summary})
+        "qat": qat_summary, "other_bytes": report.other_bytes}, table=report.table())
 
 
 def distill(teacher, student, data, out, *, temperature: float = 4.0, alpha: float = 0.7,

@@ -62,6 +62,11 @@ class Result:
         return cls(**{k: _from_json(hints[k], v) for k, v in data.items()})
 
     @classmethod
+    def from_json_with(cls, data: dict, **python_only):
+        """:meth:`from_json`, with the fields that are not in the JSON (``json=False``) set."""
+        return dataclasses.replace(cls.from_json(data), **python_only)
+
+    @classmethod
     def schema(cls) -> dict:
         """The JSON Schema (draft 2020-12) of :meth:`to_json`'s output."""
         defs: dict = {}
@@ -378,6 +383,9 @@ class CompressResult(Result):
     layers: list[CompressLayer] = doc("Per kernel.")
     structured: StructuredSummary | None = doc("The structured stage (None: not run).")
     qat: QatSummary | None = doc("The QAT stage (None: not run).")
+    other_bytes: int = doc("Biases, normalisation and other parameters: float32, not compressed.")
+    table: str = doc("The human-readable table (Python only, not in the JSON).", json=False,
+                     default="")
 
 
 @dataclass(frozen=True)
