@@ -1,0 +1,35 @@
+"""The Python API's documentation runs: every ```python block of docs/api.md, in order, in one
+namespace, in an empty directory (as a notebook runs them). The blocks assert on the results."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from optest import QEMU_MARKS
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", text, flags=re.S | re.M)
+
+
+def test_the_doc_has_examples_of_every_function():
+    code = "\n".join(python_blocks(DOC.read_text()))
+    for name in ("compile", "verify", "check", "export", "compress"):
+        assert f"tinycompress.{name}(" in code, name
+    assert code.count("assert ") >= 20
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("_", [None], ids=["docs/api.md"])
+@QEMU_MARKS[0]
+@QEMU_MARKS[1]
+def test_api_examples_run(_, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {"__name__": "api_docs"}
+    for i, block in enumerate(python_blocks(DOC.read_text())):
+        exec(compile(block, f"{DOC.name} block {i + 1}", "exec"), namespace)
+    assert (tmp_path / "out" / "manifest.json").is_file()
+    assert (tmp_path / "pkg.zip").is_file()
