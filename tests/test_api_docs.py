@@ -16,10 +16,11 @@ def python_blocks(text: str) -> list[str]:
 
 
 def test_the_doc_has_examples_of_every_function():
-    code = "\n".join(python_blocks(DOC.read_text()))
+    blocks = python_blocks(DOC.read_text())
+    code = "\n".join(blocks)
     for name in ("compile", "verify", "check", "export", "compress"):
         assert f"tinycompress.{name}(" in code, name
-    assert code.count("assert ") >= 20
+    assert all("assert " in block for block in blocks)  # every example checks its results
 
 
 @pytest.mark.slow
