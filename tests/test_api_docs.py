@@ -8,7 +8,14 @@ import pytest
 
 from optest import QEMU_MARKS
 
-DOC = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "api.md"
+
+
+def readme_section() -> str:
+    """The README's "Python API" section."""
+    text = (ROOT / "README.md").read_text()
+    return text.split("\n## Python API\n", 1)[1].split("\n## ", 1)[0]
 
 
 def python_blocks(text: str) -> list[str]:
@@ -34,3 +41,15 @@ def test_api_examples_run(_, tmp_path, monkeypatch):
         exec(compile(block, f"{DOC.name} block {i + 1}", "exec"), namespace)
     assert (tmp_path / "out" / "manifest.json").is_file()
     assert (tmp_path / "pkg.zip").is_file()
+
+
+@pytest.mark.slow
+@QEMU_MARKS[0]
+@QEMU_MARKS[1]
+def test_readme_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    [block] = python_blocks(readme_section())
+    assert "assert " in block
+    namespace: dict = {"__name__": "readme"}
+    exec(compile(block, "README.md Python API", "exec"), namespace)
+    assert namespace["fits"] is True
