@@ -81,3 +81,18 @@ def test_qemu_verify_and_check_json_validate(tmp_path, capsys):
     result = CheckResult.from_json(checked)
     assert result.ok and [c.name for c in result.checks] == ["flash", "ram", "latency"]
     assert result.to_json() == checked
+
+
+def test_import_is_light_and_api_names_stay_functions():
+    import subprocess
+    import sys
+
+    code = ("import sys, tinycompress; assert 'numpy' not in sys.modules, 'numpy'; "
+            "import tinycompress.check, tinycompress.verify, tinycompress.export, "
+            "tinycompress.compress.pipeline; "
+            "from tinycompress.check import human_bytes; "
+            "assert all(callable(getattr(tinycompress, n)) and "
+            "getattr(tinycompress, n).__module__ == 'tinycompress.api' for n in tinycompress.API); "
+            "assert 'tensorflow' not in sys.modules, 'tensorflow'")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
