@@ -16,7 +16,9 @@ import pytest
 from browser import Browser, chromium
 from report_models import KWS, compressed_tflite
 from tinycompress.cli import main
+import tinycompress
 from tinycompress.report_html import build_report
+from tinycompress.results import ReportResult
 
 BOARD = "nucleo-f446re"
 TOL = 1e-4  # of the tallest bar (SVG coordinates are written to 6 decimals)
@@ -236,6 +238,11 @@ def test_json_lists_the_files(compressed, tmp_path, capsys):
     assert out["figures"] == ["macs", "params", "memory", "waterfall", "sparsity"]
     assert sorted(out["pngs"]) == sorted(str(tmp_path / "p" / f"{f}.png") for f in out["figures"])
     assert html.read_text().startswith("<!DOCTYPE html>")
+    jsonschema = pytest.importorskip("jsonschema")
+    jsonschema.validate(out, ReportResult.schema())
+    api = tinycompress.report(compressed, tmp_path / "api.html")
+    assert api.figures == out["figures"] and api.pngs == []
+    assert (tmp_path / "api.html").read_bytes() == html.read_bytes()
 
 
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, compressed, capsys):

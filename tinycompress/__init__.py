@@ -7,11 +7,11 @@ The Python API mirrors the command line, one function per command, each returnin
     built = tinycompress.compile("model.keras", "out", calibration=x_train[:500])
     assert tinycompress.verify("out").bit_exact
 
-compile, verify, check, export, compress, distill, qat: see tinycompress.api and docs/api.md.
+compile, verify, check, export, report, compress, distill, qat: see tinycompress.api and docs/api.md.
 Bad input raises tinycompress.errors.UserError. Importing this package imports neither numpy nor
 TensorFlow: the API loads on first use.
 
-The names check, verify, export and compress are also modules of this package; the package's
+The names check, verify, export, report and compress are also modules of this package; the package's
 attribute is always the function. Import the modules by their full name
 (``from tinycompress.check import human_bytes``), never as ``tinycompress.check.X``.
 """
@@ -22,9 +22,9 @@ import types
 
 __version__ = "0.1.0"
 
-# API function -> the module defining it. `report` (the HTML report) joins once it exists.
+# API function -> the module defining it.
 API = {name: "tinycompress.api"
-       for name in ("compile", "verify", "check", "export", "compress", "distill", "qat")}
+       for name in ("compile", "verify", "check", "export", "report", "compress", "distill", "qat")}
 __all__ = [*API, "__version__"]
 
 

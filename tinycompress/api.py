@@ -26,6 +26,7 @@ import numpy as np
 from .compiler import compile_model
 from .errors import UserError
 from .results import (CheckResult, CompileResult, CompressResult, DistillResult, ExportResult,
+                      ReportResult,
                       LayerWeights, QatResult, VerifyResult)
 
 __all__ = ["compile", "verify", "check", "export", "compress", "distill", "qat"]
@@ -167,6 +168,20 @@ def export(outdir, format: str, dest, *, zip: bool = False, name: str | None = N
     meta = Meta(name=name, version=version, author=author, url=url or DEFAULT_URL)
     return ExportResult.from_json(run(Path(outdir), format, Path(dest), meta=meta,
                                       zip=zip).to_dict())
+
+
+def report(outdir, html, *, png_dir=None, board: str | None = None,
+           max_latency_ms: float | None = None) -> ReportResult:
+    """Write the HTML report of the compiled model in `outdir` to `html` (and every plot as
+    png_dir/<figure>.png when png_dir is given), as ``tinycompress report``; budget bars against
+    `board` (default: the board outdir was compiled for)."""
+    from .report_html import build_report, write_report
+
+    page = build_report(Path(outdir), board=board, png=png_dir is not None,
+                        max_latency_ms=max_latency_ms)
+    written = write_report(page, Path(html), None if png_dir is None else Path(png_dir))
+    return ReportResult(html=Path(html), figures=list(page.figures),
+                        pngs=[Path(p) for p in written[1:]])
 
 
 Progress = Callable[..., None]

@@ -435,8 +435,19 @@ class QatResult(Result):
     epochs: float = doc("Training epochs.")
 
 
-# ReportResult: `tinycompress report` (HTML) gets its result here once that command exists.
+# --- report ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ReportResult(Result):
+    """The HTML report `report` wrote."""
+
+    html: Path = doc("The HTML page (self-contained: viewable offline).")
+    figures: list[str] = doc("The plots on the page, in page order.")
+    pngs: list[Path] = doc("The PNG files written (empty without --png).")
+
+
 RESULTS = {_schema_name(c): c for c in (CompileResult, VerifyResult, CheckResult, ExportResult,
+                                        ReportResult,
                                         CompressResult, DistillResult, QatResult)}
 
 

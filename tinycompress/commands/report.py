@@ -23,15 +23,12 @@ import click
 def command(outdir, html, png_dir, board, max_latency_ms, as_json):
     """Plots of OUTDIR's manifest: per-layer MACs, parameter bytes and instructions, the memory
     plan, the compression waterfall and sparsity, and the board budget."""
-    from ..report_html import build_report, write_report
+    from ..api import report
 
-    result = build_report(outdir, board=board, png=png_dir is not None,
-                          max_latency_ms=max_latency_ms)
-    written = write_report(result, html, png_dir)
+    result = report(outdir, html, png_dir=png_dir, board=board, max_latency_ms=max_latency_ms)
     if as_json:
-        click.echo(json.dumps({"html": str(html), "figures": result.figures,
-                               "pngs": [str(p) for p in written[1:]]}, sort_keys=True))
+        click.echo(json.dumps(result.to_json(), sort_keys=True))
         return
     click.echo(f"wrote {html} ({len(result.figures)} plots: {', '.join(result.figures)})")
     if png_dir is not None:
-        click.echo(f"wrote {len(written) - 1} PNG files to {png_dir}")
+        click.echo(f"wrote {len(result.pngs)} PNG files to {png_dir}")

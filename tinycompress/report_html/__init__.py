@@ -17,7 +17,7 @@ from ..errors import UserError
 
 
 @dataclass
-class ReportResult:
+class Page:
     html: str
     pngs: dict[str, bytes] = field(default_factory=dict)  # figure name -> PNG (when asked for)
     figures: list[str] = field(default_factory=list)  # figure names, in page order
@@ -32,7 +32,7 @@ def _matplotlib() -> None:
 
 
 def build_report(outdir: Path | str, board: str | None = None, png: bool = False,
-                 max_latency_ms: float | None = None) -> ReportResult:
+                 max_latency_ms: float | None = None) -> Page:
     """The report of a compiled OUTDIR: per-layer MACs, parameter bytes, instructions (when
     measured), the memory plan, the compression waterfall and sparsity (compressed --weights),
     and budget bars against `board` (default: the board OUTDIR was compiled for)."""
@@ -56,7 +56,7 @@ def build_report(outdir: Path | str, board: str | None = None, png: bool = False
     for p in plots:
         p.svg = svg(p.figure, p.key)
     pngs = {p.key: to_png(p.figure) for p in plots} if png else {}
-    return ReportResult(html=render_page(data, b, plots), pngs=pngs,
+    return Page(html=render_page(data, b, plots), pngs=pngs,
                         figures=[p.key for p in plots])
 
 
@@ -75,7 +75,7 @@ def _atomic_write(path: Path, data: bytes) -> None:
             os.unlink(tmp)
 
 
-def write_report(result: ReportResult, html_path: Path | str,
+def write_report(result: Page, html_path: Path | str,
                  png_dir: Path | str | None = None) -> list[Path]:
     """Write the page (and the PNGs into png_dir, as <figure>.png); the paths written."""
     html_path = Path(html_path)
