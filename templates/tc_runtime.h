@@ -663,6 +663,95 @@ static __attribute__((noinline, unused)) void tc_dot4x1_w16(const int8_t *xw, co
 }
 #endif
 
+/* ---- Cortex-M DSP, int8 weights in the w16 blocking (the templates/cores/dsp kernels named _w8)
+ * The same passes as tc_dot2x2_w16 / tc_dot4x1_w16 over int8 weights (half the flash): per row
+ * and group of four values one word of four int8 (tinycompress/ops/_dsp.py, layout_w8, the
+ * block's rows adjacent so one LDRD loads two), unpacked with SXTB16 and SXTB16 ROR #8 into the
+ * pairs (w0, w2), (w1, w3) that match tc_widen_w16's inputs. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One word loaded with post-increment (the depthwise _w8 kernel's weights). */
+#define TC_LDR_PI(p, v) __asm__ volatile("ldr %0, [%1], #4" : "=r"(v), "+r"(p) : : "memory")
+
+/* 16 MACs in 15 instructions: three LDRD, four SXTB16, eight SMLAD. */
+#define TC_DOT2X2_W8_STEP                                                                      \
+    do {                                                                                       \
+        int32_t al, ah, bl, bh, r0, r1, u;                                                     \
+        TC_LDRD_PI(xw, al, ah);                                                                \
+        TC_LDRD_PI(xw, bl, bh);                                                                \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        u = __sxtb16(r0);                                                                      \
+        a00 = __smlad(u, al, a00);                                                             \
+        a01 = __smlad(u, bl, a01);                                                             \
+        u = tc_sxtb16_ror8(r0);                                                                \
+        a00 = __smlad(u, ah, a00);                                                             \
+        a01 = __smlad(u, bh, a01);                                                             \
+        u = __sxtb16(r1);                                                                      \
+        a10 = __smlad(u, al, a10);                                                             \
+        a11 = __smlad(u, bl, a11);                                                             \
+        u = tc_sxtb16_ror8(r1);                                                                \
+        a10 = __smlad(u, ah, a10);                                                             \
+        a11 = __smlad(u, bh, a11);                                                             \
+    } while (0)
+
+/* tc_dot2x2_w16's contract with int8 weight words: per group, r0's word then r1's. */
+static __attribute__((noinline, unused)) void tc_dot2x2_w8(const int8_t *xw, const int32_t *w,
+                                                          int n4, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = xw + 16 * n4;
+    if (n4 & 1) {
+        TC_DOT2X2_W8_STEP;
+    }
+    while (xw != end) {
+        TC_DOT2X2_W8_STEP;
+        TC_DOT2X2_W8_STEP;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* One row's word unpacked and multiplied into a. */
+#define TC_W8_ROW(a, r)                                                                        \
+    do {                                                                                       \
+        a = __smlad(__sxtb16(r), xl, a);                                                       \
+        a = __smlad(tc_sxtb16_ror8(r), xh, a);                                                 \
+    } while (0)
+
+/* 16 MACs in 19 instructions: three LDRD, eight SXTB16, eight SMLAD. */
+#define TC_DOT4X1_W8_STEP                                                                      \
+    do {                                                                                       \
+        int32_t xl, xh, r0, r1;                                                                \
+        TC_LDRD_PI(xw, xl, xh);                                                                \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        TC_W8_ROW(a0, r0);                                                                     \
+        TC_W8_ROW(a1, r1);                                                                     \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        TC_W8_ROW(a2, r0);                                                                     \
+        TC_W8_ROW(a3, r1);                                                                     \
+    } while (0)
+
+/* tc_dot4x1_w16's contract with int8 weight words: per group, rows 0..3's words. */
+static __attribute__((noinline, unused)) void tc_dot4x1_w8(const int8_t *xw, const int32_t *w,
+                                                          int n4, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *end = xw + 8 * n4;
+    if (n4 & 1) {
+        TC_DOT4X1_W8_STEP;
+    }
+    while (xw != end) {
+        TC_DOT4X1_W8_STEP;
+        TC_DOT4X1_W8_STEP;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 /* ---- Cortex-M Helium (MVE, M55): used by templates/cores/mve kernels only ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 #include <arm_mve.h>

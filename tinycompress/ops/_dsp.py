@@ -95,3 +95,30 @@ def pairs_w16(groups: np.ndarray) -> np.ndarray:
     hi = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
     words = np.stack([lo, hi], axis=-1).reshape(-1)
     return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def layout_w8(w: np.ndarray, block: int) -> np.ndarray:
+    """[rows][cols] int8 weights -> int32 words of four int8 for the *_w8 DSP kernels
+    (tc_dot2x2_w8 with block 2, tc_dot4x1_w8 with block 4): padded as layout_w16, per block and
+    group of four values k..k+3 each row's word w[k] | w[k+1] << 8 | w[k+2] << 16 | w[k+3] << 24
+    (little-endian: the bytes in order), which SXTB16 and SXTB16 ROR #8 split into layout_w16's
+    two pairs. Returns [blocks][groups][block] flattened: the int8 size, padding aside."""
+    rows, cols = w.shape
+    padded = np.zeros((-(-rows // block) * block, -(-cols // 4) * 4), np.int64)
+    padded[:rows, :cols] = w
+    groups = padded.reshape(-1, block, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3)
+    return words_w8(groups)
+
+
+def words_w8(groups: np.ndarray) -> np.ndarray:
+    """[..., 4] int8 values -> one little-endian int32 word each, flattened in order."""
+    b = groups.astype(np.int64) & 0xFF
+    words = (b[..., 0] | b[..., 1] << 8 | b[..., 2] << 16 | b[..., 3] << 24).reshape(-1)
+    return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def wants_speed(layer, ctx) -> bool:
+    """The int16-weight (_w16) kernels instead of the int8 (_w8) ones: only when the user asks
+    for speed (`--optimize speed`): they run about 10-20% fewer instructions at twice the weight
+    flash. `ctx.optimize` is "balanced" when the Context does not carry it."""
+    return getattr(ctx, "optimize", "balanced") == "speed"
