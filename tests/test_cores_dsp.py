@@ -102,18 +102,31 @@ def test_add_dsp(shape1, shape2, act, q1, q2, qo, const):
 
 @pytest.fixture(params=["dsp_w8", "dsp_w16"])
 def blocked(request, monkeypatch):
-    """The variant under test; for dsp_w16 the compile's Context asks for speed (the attribute
-    `--optimize speed` sets, ops/_dsp.py wants_speed)."""
-    if request.param == "dsp_w16":
-        from tinycompress import compiler
-        plain = compiler.context_for
+    """The variant under test, forced by the compile Context's `optimize` (the attribute
+    `--optimize` sets; ops/_dsp.py wants_w16): "size" for dsp_w8, "speed" for dsp_w16."""
+    from tinycompress import compiler
+    plain = compiler.context_for
+    mode = {"dsp_w8": "size", "dsp_w16": "speed"}[request.param]
 
-        def speed(*args, **kwargs):
-            ctx = plain(*args, **kwargs)
-            ctx.optimize = "speed"
-            return ctx
-        monkeypatch.setattr(compiler, "context_for", speed)
+    def forced(*args, **kwargs):
+        ctx = plain(*args, **kwargs)
+        ctx.optimize = mode
+        return ctx
+    monkeypatch.setattr(compiler, "context_for", forced)
     return request.param
+
+
+def test_balanced_takes_w16_where_it_saves_enough_per_flash_byte():
+    """Without `optimize` on the Context (balanced): int16 weights for a layer with many output
+    positions per weight, int8 for one with few; speed and size override."""
+    from types import SimpleNamespace
+    from tinycompress.ops._dsp import wants_w16
+    plain = SimpleNamespace()
+    assert wants_w16(plain, "CONV_2D", 48 * 48) and not wants_w16(plain, "CONV_2D", 6 * 6)
+    assert wants_w16(plain, "DEPTHWISE_CONV_2D", 125)
+    assert not wants_w16(plain, "FULLY_CONNECTED", 1)
+    assert wants_w16(SimpleNamespace(optimize="speed"), "FULLY_CONNECTED", 1)
+    assert not wants_w16(SimpleNamespace(optimize="size"), "CONV_2D", 10**6)
 
 
 def assert_blocked_bit_exact(tflite: bytes, variant: str, count: int = 6) -> None:

@@ -117,8 +117,22 @@ def words_w8(groups: np.ndarray) -> np.ndarray:
     return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
-def wants_speed(layer, ctx) -> bool:
-    """The int16-weight (_w16) kernels instead of the int8 (_w8) ones: only when the user asks
-    for speed (`--optimize speed`): they run about 10-20% fewer instructions at twice the weight
-    flash. `ctx.optimize` is "balanced" when the Context does not carry it."""
-    return getattr(ctx, "optimize", "balanced") == "speed"
+# The blocked kernels' choice between int16 weights (_w16) and int8 (_w8) per `ctx.optimize`:
+# "speed" takes _w16 everywhere, "size" _w8 everywhere, "balanced" (the default, also when the
+# Context carries no `optimize`) _w16 for a layer only when it saves at least
+# W16_MIN_SAVED_PER_BYTE instructions per extra flash byte (one a weight). Instructions _w16
+# saves per MAC, measured on Cortex-M4F (QEMU, the MLPerf Tiny models' layers, _w8 - _w16):
+# CONV_2D 0.18-0.22 (two SXTB16 a row's word, over two pixels), DEPTHWISE_CONV_2D 0.6-0.9
+# (two a word, one pixel), FULLY_CONNECTED 0.37. Each weight serves one MAC per output
+# position, so per extra byte _w16 saves about that times the layer's output positions.
+W16_SAVED_PER_MAC = {"CONV_2D": 0.18, "DEPTHWISE_CONV_2D": 0.6, "FULLY_CONNECTED": 0.37}
+W16_MIN_SAVED_PER_BYTE = 32
+
+
+def wants_w16(ctx, op: str, positions: int) -> bool:
+    """Whether an `op` layer of `positions` output positions (batches included) takes its _w16
+    kernel under ctx.optimize (see W16_SAVED_PER_MAC)."""
+    mode = getattr(ctx, "optimize", "balanced")
+    if mode in ("speed", "size"):
+        return mode == "speed"
+    return W16_SAVED_PER_MAC[op] * positions >= W16_MIN_SAVED_PER_BYTE

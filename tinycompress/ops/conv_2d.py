@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_powers, wants_speed,
+from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_powers, wants_w16,
                    wrapped_bias)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
@@ -259,7 +259,8 @@ VARIANTS = (
     Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed),
     Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise),
     Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",)),
-    Variant("dsp_w16", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",), wants_speed),
+    Variant("dsp_w16", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
+            lambda cv, ctx: wants_w16(ctx, "CONV_2D", cv.batches * cv.ay.out * cv.ax.out)),
     Variant("dsp_w8", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",)),
     Variant("dsp_1x1", "cores/dsp/kernels/conv_2d_s8_1x1.c.j2", _dsp, ("dsp",), _is_pointwise),
     Variant("dsp", "cores/dsp/kernels/conv_2d_s8.c.j2", _dsp, ("dsp",)),

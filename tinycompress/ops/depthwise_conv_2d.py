@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, pairs_w16, rounding_powers, wants_speed, words_w8, wrapped_bias
+from ._dsp import acc_bytes, pairs_w16, rounding_powers, wants_w16, words_w8, wrapped_bias
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -198,7 +198,8 @@ VARIANTS = (
     # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
     Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",)),
     Variant("dsp_w16", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
-            lambda dw, ctx: _w16_applies(dw, ctx) and wants_speed(dw, ctx)),
+            lambda dw, ctx: _w16_applies(dw, ctx) and wants_w16(
+                ctx, "DEPTHWISE_CONV_2D", dw.batches * dw.ay.out * dw.ax.out)),
     Variant("dsp_w8", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",),
             _w16_applies),
     Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",)),

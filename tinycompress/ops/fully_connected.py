@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._dsp import acc_bytes, layout_w8, layout_w16, matrix_layout, wants_speed
+from ._dsp import acc_bytes, layout_w8, layout_w16, matrix_layout, wants_w16
 from ._weight_formats import Encoding, encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
@@ -137,7 +137,8 @@ VARIANTS = (
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
             when=lambda fc, ctx: not fc.wide),
     Variant("dsp_w16", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w16,
-            needs=("dsp",), when=lambda fc, ctx: not fc.wide and wants_speed(fc, ctx)),
+            needs=("dsp",), when=lambda fc, ctx: not fc.wide
+            and wants_w16(ctx, "FULLY_CONNECTED", fc.batches)),
     Variant("dsp_w8", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w8,
             needs=("dsp",), when=lambda fc, ctx: not fc.wide),
     Variant("dsp", "cores/dsp/kernels/fully_connected_s8.c.j2", _dsp, needs=("dsp",),
