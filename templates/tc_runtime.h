@@ -92,6 +92,20 @@ TC_INLINE int32_t tc_rdbpot_p(int32_t x, int32_t p)
     return (int32_t)(((int64_t)x * p + (INT64_C(0x80000000) + (x >> 31))) >> 32);
 }
 
+/* tc_rdbpot(tc_srdhm_m(x, m), e) for m in [0, 2^31) and 2 <= e <= 31, given e2 = e - 2: both
+ * roundings in one SMLAL. Exact: tc_srdhm_m is floor((x m + 2^30) / 2^31) and the rounding
+ * shift floor((x1 + 2^(e-1) - [x1 < 0]) / 2^e); floors of floors over integers nest, so the
+ * whole is floor((x m + 2^30 - [x1 < 0] 2^31 + 2^(30+e)) / 2^(31+e)). [x1 < 0] may be taken as
+ * [x < 0]: they differ only when x1 = 0 (x m in [-2^30, 0)), where both give 0 for e >= 1. The
+ * 2^(30+e) is 2^(e-2) in the high word: (h + 2^(e-2)) >> (e-1) = ((h >> (e-2)) + 1) >> 1,
+ * h the high word of x m + 2^30 - [x < 0] 2^31 (RSBS/SBC, SMLAL). tests/test_runtime_requant.py
+ * checks it against tinycompress.quant on random and edge values. */
+TC_INLINE int32_t tc_requant_1r(int32_t x, int32_t m, int e2)
+{
+    const int64_t v = INT64_C(0x40000000) - ((int64_t)(x < 0) << 31) + (int64_t)x * m;
+    return (((int32_t)(v >> 32) >> e2) + 1) >> 1;
+}
+
 /* TFLite MultiplyByQuantizedMultiplier as built with TFLITE_SINGLE_ROUNDING (the reference
  * interpreter's build): round(x * multiplier * 2^(shift - 31)) with one rounding, half up.
  * shift is in [-31, 30]. */

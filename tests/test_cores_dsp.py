@@ -75,7 +75,7 @@ def test_depthwise_dsp(h, w, cin, mult, k, stride, dil, padding, per_channel):
     (0.0004, "RELU", False),    # per-tensor left shift
     (0.002, "RELU6", True),     # right shifts of 1 and 2: tc_requant_dr_rshift, clamp both sides
     (0.0015, "NONE", False),    # per-tensor right shift by 1: tc_rdbpot
-    (0.1, "NONE", True),        # every shift <= -2: tc_rdbpot_p with c.rpow, SSAT clamp
+    (0.1, "NONE", True),        # every shift <= -2: tc_requant_1r with c.rshift2, SSAT clamp
 ])
 def test_dsp_requantisation_paths(out_s, act, per_channel):
     """Each compile-time variant of the DSP requantisation (cores/dsp/.../conv_2d_s8_requant)."""

@@ -56,13 +56,13 @@ def acc_bytes(rows: int) -> int:
 
 def rounding_powers(q: dict) -> list[ConstArray]:
     """For the DSP requantisation (templates/cores/dsp/kernels/conv_2d_s8_requant.c.j2): when
-    every channel of a per-channel layer shifts right by e >= 2, 2^(32 - e) per channel, so the
-    rounding shift is one SMLAL (tc_rdbpot_p); else nothing (per-tensor layers get the constant)."""
+    every channel of a per-channel layer shifts right by e >= 2, e - 2 per channel, so that both
+    roundings are one SMLAL (tc_requant_1r); else nothing (per-tensor layers get the constant)."""
     shifts = [s for _, s in q["mults"]]
     if not q["per_channel"] or max(shifts) > -2:
         return []
-    return [ConstArray("rpow", "int32_t", np.array([1 << (32 + s) for s in shifts], np.int32),
-                       "per-channel 2^(32 - right shift)")]
+    return [ConstArray("rshift2", "int8_t", np.array([-s - 2 for s in shifts], np.int8),
+                       "per-channel right shift - 2")]
 
 
 def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> ConstArray:
