@@ -3,7 +3,8 @@ QEMU), MACs per instruction, flash, static RAM and stack of the generated C; bes
 model's INT8 .tflite size and its arena under the TFLM interpreter (tflite-micro, host).
 
     python benchmarks/cortexm.py [--models ad,kws,ic,vww] [--boards mps2-an386,...] [--portable]
-                                 [--layers] [--json F] [--record F | --check F]
+                                 [--optimize balanced|speed|size] [--layers] [--json F]
+                                 [--record F | --check F]
 
 Each model is compiled for each board (`compile --board`), so the board's per-core kernels
 (templates/cores/<family>/) are measured; `--portable` compiles the portable C once and runs it
@@ -14,13 +15,16 @@ reference interpreter.
 Beside each Cortex-M4 count stands TFLM + CMSIS-NN's on the same QEMU machine
 (shared/baselines/tflm-cmsis-nn-m4.json) and the ratio ours / theirs; `--layers` adds a table per
 model and core: every layer's MACs, instructions, instructions per MAC and the baseline
-operator's. `--record F` writes the instruction counts per model and board (the committed
+operator's. `--optimize` picks the DSP cores' blocked kernels as the compile option of that name
+does (int16 weights for speed, int8 for size, per layer for balanced: tinycompress/ops/_dsp.py).
+`--record F` writes the instruction counts per model and board (the committed
 regression record, benchmarks/records/); `--check F` fails (exit 3) when a count rose by more
 than 2% against it (counts are exact, so this is not a timing test)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -95,8 +99,27 @@ def baseline() -> dict:
             for name, m in models.items()}
 
 
+@contextlib.contextmanager
+def optimizing(mode: str):
+    """Compiles inside set the lowering Context's `optimize` to `mode` (what the compile option
+    --optimize sets; read by tinycompress/ops/_dsp.py wants_w16)."""
+    from tinycompress import compiler
+
+    plain = compiler.context_for
+
+    def context_for(*args, **kwargs):
+        ctx = plain(*args, **kwargs)
+        ctx.optimize = mode
+        return ctx
+    compiler.context_for = context_for
+    try:
+        yield
+    finally:
+        compiler.context_for = plain
+
+
 def measure(key: str, board_name: str, out: Path, vectors: int = 1, portable: bool = False,
-            base: dict | None = None) -> dict:
+            base: dict | None = None, optimize: str = "balanced") -> dict:
     """Compiles MLPerf model `key` for `board_name` into `out` (unless there), runs it under
     QEMU and returns its row: counts, sizes, bit-exactness, per-layer figures, the baseline."""
     from tinycompress.boards import get_board
@@ -108,7 +131,8 @@ def measure(key: str, board_name: str, out: Path, vectors: int = 1, portable: bo
     path = MLPERF / MODELS[key]
     board = get_board(board_name)
     if not out.exists():
-        compile_model(path, out, name=key, board=None if portable else board.name)
+        with optimizing(optimize):
+            compile_model(path, out, name=key, board=None if portable else board.name)
     manifest = read_manifest(out)
     x = draw(manifest, out, vectors)
     expected = Reference(path.read_bytes()).run_batch(x)
@@ -119,7 +143,7 @@ def measure(key: str, board_name: str, out: Path, vectors: int = 1, portable: bo
     ref_ops = ref["per_op"] if ref and [o["op"] for o in ref["per_op"]] == [
         L["op"] for L in layers] else [None] * len(layers)
     return {
-        "model": key, "board": board.name, "core": board.core,
+        "model": key, "board": board.name, "core": board.core, "optimize": optimize,
         "macs": manifest["macs"], "instructions": ipi,
         "macs_per_instruction": round(manifest["macs"] / ipi, 3),
         "tflm_cmsis_nn_instructions": ref["instructions"] if ref else None,
@@ -141,6 +165,8 @@ def main(argv=None) -> int:
     ap.add_argument("--vectors", type=int, default=2)
     ap.add_argument("--portable", action="store_true",
                     help="Measure the portable kernels (no --board at compile time).")
+    ap.add_argument("--optimize", choices=["balanced", "speed", "size"], default="balanced",
+                    help="The DSP kernels' weight width, as the compile option (default balanced).")
     ap.add_argument("--layers", action="store_true", help="Also print a per-layer table.")
     ap.add_argument("--json", type=Path, help="Also write the rows as JSON here.")
     ap.add_argument("--record", type=Path, help="Write the instruction counts here.")
@@ -154,7 +180,7 @@ def main(argv=None) -> int:
             arena_tflm = tflm_arena_bytes((MLPERF / MODELS[key]).read_bytes())
             for bname in args.boards.split(","):
                 out = Path(tmp) / (key if args.portable else f"{key}-{bname}")
-                row = measure(key, bname, out, args.vectors, args.portable, base)
+                row = measure(key, bname, out, args.vectors, args.portable, base, args.optimize)
                 row["tflm_arena_bytes"] = arena_tflm
                 rows.append(row)
                 print(f"  {key} on {bname}: {row['instructions']:,} instructions, "
@@ -165,7 +191,8 @@ def main(argv=None) -> int:
         for r in rows:
             print_layers(r)
     if args.record:
-        args.record.write_text(json.dumps(record_of(rows), indent=1, sort_keys=True) + "\n")
+        old = json.loads(args.record.read_text()) if args.record.exists() else {}
+        args.record.write_text(json.dumps(record_of(rows, old), indent=1, sort_keys=True) + "\n")
     status = finish(rows, args.json)
     if args.check:
         rises = check_record(rows, json.loads(args.check.read_text()))
@@ -175,11 +202,19 @@ def main(argv=None) -> int:
     return status
 
 
-def record_of(rows: list[dict]) -> dict:
-    """{model: {board: instructions}}: what benchmarks/records/ keeps."""
-    rec: dict = {}
+def record_key(r: dict) -> str:
+    """A row's key under its model in the record: the board, with " --optimize M" unless
+    balanced (the default)."""
+    mode = r.get("optimize", "balanced")
+    return r["board"] if mode == "balanced" else f"{r['board']} --optimize {mode}"
+
+
+def record_of(rows: list[dict], record: dict | None = None) -> dict:
+    """{model: {board: instructions}}: what benchmarks/records/ keeps; `record`'s other entries
+    are kept (a run with one --optimize updates only its own counts)."""
+    rec: dict = json.loads(json.dumps(record or {}))
     for r in rows:
-        rec.setdefault(r["model"], {})[r["board"]] = r["instructions"]
+        rec.setdefault(r["model"], {})[record_key(r)] = r["instructions"]
     return rec
 
 
@@ -187,9 +222,9 @@ def check_record(rows: list[dict], record: dict, tolerance: float = TOLERANCE) -
     """One message per row whose count exceeds the record's by more than `tolerance`."""
     rises = []
     for r in rows:
-        was = record.get(r["model"], {}).get(r["board"])
+        was = record.get(r["model"], {}).get(record_key(r))
         if was is not None and r["instructions"] > was * (1 + tolerance):
-            rises.append(f"{r['model']} on {r['board']}: {r['instructions']:,} instructions, "
+            rises.append(f"{r['model']} on {record_key(r)}: {r['instructions']:,} instructions, "
                          f"recorded {was:,} (+{r['instructions'] / was - 1:.1%}, more than "
                          f"{tolerance:.0%})")
     return rises
