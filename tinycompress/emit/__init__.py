@@ -183,7 +183,9 @@ def part_pointer(base: str, ctype: str, offset: int) -> str:
         return f"({base}{part} + {offset // size})" if offset else f"{base}{part}"
     if ctype not in CHAR_CTYPES:
         raise IRError(f"{ctype} data cannot live in the {pctype} part of the arena")
-    return f"(({ctype} *){base}{part} + {offset})" if offset else f"({ctype} *){base}{part}"
+    # (&part[0], not the array itself: gcc's -Wmemset-elt-size reads a memset of the array's
+    # element count in bytes as a mistake)
+    return f"(({ctype} *){base}{part} + {offset})" if offset else f"({ctype} *)&{base}{part}[0]"
 
 
 def part_decls(parts: dict[str, int]) -> list[dict]:
