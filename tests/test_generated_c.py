@@ -119,7 +119,8 @@ def test_core_kernels_compile_strictly(core, tmp_path):
         variants |= {layer["variant"] for layer in manifest["layers"]}
         _compile(["arm-none-eabi-gcc", *ARM[core]], out, manifest, GCC_EAGER)
     family = "mve" if core == "cortex-m55" else "dsp"
-    assert {f"{family}", f"{family}_1x1"} <= variants, variants  # the core's own kernels ran
+    own = {v for v in variants if v == family or v.startswith(f"{family}_")}
+    assert own, variants  # the core's own kernels ran
 
 
 def _wide_casts(text: str) -> list[str]:
