@@ -69,7 +69,7 @@ def _segment(tflite: bytes, g: Graph, index: dict[str, int], ops: list[Op],
 
 def _svdf_stage(op: Op, g: Graph) -> _Svdf:
     x, wf, wt, b, s, y = svdf_tensors(op, g)
-    m1, m2 = multipliers(x.quant.s, wf.quant.s, wt.quant.s, s.quant.s, y.quant.s, s.dtype)
+    m1, m2 = multipliers(x.quant.s, wf.quant.s, wt.quant.s, s.quant.s, y.quant.s)
     args = dict(wf=wf.data, wt=wt.data, bias=None if b is None else b.data,
                 rank=int(op.options["rank"]), in_zp=x.quant.zp, state_zp=s.quant.zp,
                 out_zp=y.quant.zp, m1=m1, m2=m2, state_dtype=s.dtype)
