@@ -101,7 +101,7 @@ OPERATORS: dict[str, Supported | Refused] = {
     "HARD_SWISH": op("hard_swish", "lut_s8", "test_op_hard_swish.py",
                       "int8: table of the reference's int16 arithmetic"),
     "LEAKY_RELU": op("leaky_relu", ("lut_s8", "requant_s16"), "test_op_leaky_relu.py",
-                      "int8, int16; any alpha"),
+                      "int8, int16; any alpha (negative: the magnitude rounded, as the reference)"),
     "PRELU": op("prelu", "prelu_s8", "test_op_prelu.py", "int8, alpha broadcast"),
     "RELU": op("relu", ("lut_s8", "requant_s16"), "test_op_relu.py", "int8, int16"),
     "RELU6": op("relu", ("lut_s8", "requant_s16"), "test_op_relu.py", "int8, int16"),
