@@ -107,7 +107,8 @@ OPERATORS: dict[str, Supported | Refused] = {
     "RELU6": op("relu", ("lut_s8", "requant_s16"), "test_op_relu.py", "int8, int16"),
     "RELU_N1_TO_1": op("relu", "lut_s8", "test_op_relu.py", "int8"),
     "RELU_0_TO_1": op("relu", "lut_s8", "test_op_relu.py", "int8"),
-    "ELU": op("elu", "lut_s8", "test_op_elu.py", "int8"),
+    "ELU": op("elu", "lut_s8", "test_op_elu.py",
+              "int8; the reference runs it on the builtin kernel (BUILTIN_REF has none)"),
     "LOG_SOFTMAX": op("log_softmax", "log_softmax_s8", "test_op_log_softmax.py",
                        "int8, output scale 16/256, zero point 127"),
     "L2_NORMALIZATION": op("l2_normalization", "l2_normalization_s8",
@@ -132,7 +133,7 @@ OPERATORS: dict[str, Supported | Refused] = {
                      "int8, int16; any axes (GlobalMaxPooling2D)"),
     "REDUCE_MIN": op("reduce_max", "reduce_max", "test_op_reduce_max.py", "int8, int16; any axes"),
     "SUM": op("sum", "sum_s8", "test_op_sum.py",
-              "rescaling; checked around the interpreter's uint8 misreading of int8 SUM"),
+              "rescaling; the reference runs it on a twin (the interpreter misreads int8 as uint8)"),
     "ARG_MAX": op("arg_max", "arg_max", "test_op_arg_max.py", "int8 in, int32 or int64 out"),
     "ARG_MIN": op("arg_max", "arg_max", "test_op_arg_max.py", "int8 in, int32 or int64 out"),
 
