@@ -96,6 +96,8 @@ OPERATORS: dict[str, Supported | Refused] = {
                    "int16 (zero points 0), int32"),
     "DEQUANTIZE": op("dequantize", ("dequantize_s8_f32", "dequantize_s16_f32"),
                      "test_op_quantize.py", "int8, int16 (zero point 0) -> float32"),
+    "CAST": op("cast", "cast", "test_op_cast.py",
+               "int8, int16, int32 each way (raw values; narrowing wraps as the reference)"),
 
     # --- activations, normalisations (to do: helper "act")
     "HARD_SWISH": op("hard_swish", "lut_s8", "test_op_hard_swish.py",
@@ -211,7 +213,6 @@ OPERATORS: dict[str, Supported | Refused] = {
     "FLOOR": FLOAT,
     "ROUND": FLOAT,
     "CUMSUM": TODO,
-    "CAST": TODO,
     "EMBEDDING_LOOKUP": TODO,
     "GATHER_ND": TODO,
     "SELECT_V2": BOOL,
