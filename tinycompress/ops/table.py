@@ -129,6 +129,10 @@ OPERATORS: dict[str, Supported | Refused] = {
     "SQUARED_DIFFERENCE": op("squared_difference", "squared_difference_s8",
                              "test_op_squared_difference.py", "with broadcasting"),
     "ABS": op("abs", "abs", "test_op_abs.py", "int8, int16; rescaling"),
+    "CUMSUM": op("cumsum", "cumsum", "test_op_cumsum.py",
+                 "int32 (the reference has no int8); exclusive, reverse"),
+    "ZEROS_LIKE": op("zeros_like", "zeros_like", "test_op_zeros_like.py",
+                     "int32 (the reference has no int8)"),
     "NEG": op("neg", "neg", "test_op_neg.py", "int8, int16: the raw negation, as the reference"),
     "ADD_N": Refused("int8 ADD_N is not in TFLite's reference kernels (float32 and int32 only): "
                      "convert with a chain of ADD"),
@@ -218,7 +222,6 @@ OPERATORS: dict[str, Supported | Refused] = {
     "CEIL": FLOAT,
     "FLOOR": FLOAT,
     "ROUND": FLOAT,
-    "CUMSUM": TODO,
     "SELECT_V2": BOOL,
     "EQUAL": BOOL,
     "NOT_EQUAL": BOOL,
@@ -229,7 +232,6 @@ OPERATORS: dict[str, Supported | Refused] = {
     "LOGICAL_AND": BOOL,
     "LOGICAL_OR": BOOL,
     "LOGICAL_NOT": BOOL,
-    "ZEROS_LIKE": TODO,
     "FILL": DYNAMIC,
     "SHAPE": Refused("removed by the static_shapes pass when it feeds a RESHAPE; otherwise "
                      "computes shapes at run time"),
