@@ -115,3 +115,14 @@ def test_keras_elu_stays_float():
     assert kinds == ["CONV_2D", "DEQUANTIZE", "ELU", "QUANTIZE"]
     problems = compile_problems(tflite)
     assert any(p.startswith("ELU") and "is float32, expected int8" in p for p in problems), problems
+
+
+def test_verify_runs_an_elu_model(tmp_path):
+    """`verify` (host, ASan/UBSan) on an ELU model: its reference runs the ELU apart."""
+    from tinycompress.compiler import compile_model
+    from tinycompress.verify import verify
+
+    (tmp_path / "m.tflite").write_bytes(elu(0.05, 0, 7.35 / 255, -93))
+    compile_model(tmp_path / "m.tflite", tmp_path / "out", name="m")
+    report = verify(tmp_path / "out", count=16, sanitize=True)
+    assert report["bit_exact"] and report["vectors"] == 16, report
