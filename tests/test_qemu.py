@@ -65,6 +65,22 @@ def test_fake_model_bit_exact_and_deterministic(board, vectors, tmp_path):
     assert 0 < a.stack_bytes < 1024 and a.static_ram_bytes > 0
 
 
+def test_an547_links_read_only_data_into_its_sram(vectors, tmp_path):
+    from elftools.elf.elffile import ELFFile
+
+    from tinycompress.boards import get_board
+
+    board = get_board("mps3-an547")
+    r = qemu.run(FAKE, board, vectors[:2], workdir=tmp_path)
+    np.testing.assert_array_equal(r.outputs, REF.invoke(vectors[:2]))
+    with open(r.elf, "rb") as f:
+        secs = {s.name: s for s in ELFFile(f).iter_sections()}
+    ro, code = board.rodata_region, board.code_region
+    assert secs[".rodata"]["sh_size"] > 0
+    assert ro.origin <= secs[".rodata"]["sh_addr"] < ro.end
+    assert code.origin <= secs[".text"]["sh_addr"] < code.end
+
+
 def test_systick_counts_agree_with_exact(vectors, tmp_path):
     exact = qemu.run(FAKE, "mps2-an386", vectors, workdir=tmp_path / "e")
     tick = qemu.run(FAKE, "mps2-an386", vectors, workdir=tmp_path / "s", exact=False)

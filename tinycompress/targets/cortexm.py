@@ -67,7 +67,8 @@ def render_linker_script(board: Board, *, use_testdata: bool,
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
     return env.from_string(src).render(
         board=board, code=board.code_region, data=board.data_region,
-        testdata=board.testdata_region if use_testdata else None, stack_min=stack_min)
+        rodata=board.rodata_region, testdata=board.testdata_region if use_testdata else None,
+        stack_min=stack_min)
 
 
 @dataclass
@@ -170,10 +171,10 @@ class ImageBuilder:
             err = p.stderr.strip()
             if "will not fit in region" in err or "overflowed by" in err or "minimum stack" in err:
                 m = self.machine
+                ro = f", {m.rodata_region.size // 1024} K read-only data" if m.rodata_region else ""
                 raise DoesNotFit(
-                    f"the image does not fit {m.name} "
-                    f"({m.code_region.size // 1024} K code, {m.data_region.size // 1024} K RAM):"
-                    f"\n{err}")
+                    f"the image does not fit {m.name} ({m.code_region.size // 1024} K code{ro}, "
+                    f"{m.data_region.size // 1024} K RAM):\n{err}")
             raise VerificationError(f"linking for {self.machine.name} failed:\n{err}")
         return Build(elf=elf, map=mapf, command=cmd)
 
