@@ -263,7 +263,7 @@ class Conv2D(VariantLowering):
         rows = weights.reshape(n_out, -1)
         folded = fold_bias(bias, io, rows.sum(axis=1), 128 * 128 * rows.shape[1])
         cond = interior_condition(ay, ax) if folded is not None else None
-        enc = encode(rows, ctx.weights) if ctx.weights != "dense" else None
+        enc = encode(rows, ctx.weights, op.describe()) if ctx.weights != "dense" else None
         return ConvLayer(
             op=op, batches=int(x.shape[0]), n_out=n_out, k_h=k_h, k_w=k_w, n_in=n_in, ay=ay,
             ax=ax, io=io, q=requant(op, g, n_out), bias=bias, weights=weights, folded=folded,

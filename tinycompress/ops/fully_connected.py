@@ -165,7 +165,7 @@ class FullyConnected(VariantLowering):
             raise OverflowError(f"{op.describe()}: folded bias overflows int32")
         wide = filter_offset != 0
         # Compressed formats hold int8 values: with a filter zero point the weights stay dense.
-        enc = encode(weights, ctx.weights) if not wide and ctx.weights != "dense" else None
+        enc = encode(weights, ctx.weights, op.describe()) if not wide and ctx.weights != "dense" else None
         return FcLayer(op=op, batches=x.size // depth, depth=depth, n_out=n_out, in_zp=in_zp,
                        out_zp=out_zp, lo=lo, hi=hi, mults=mults, weights=weights, raw_bias=raw,
                        folded=folded, wide=wide,
