@@ -22,20 +22,26 @@ from ._save import check_keras_output, save_keras
 @click.option("--learning-rate", type=click.FloatRange(0.0, 10.0, min_open=True), default=1e-4, show_default=True)
 @click.option("--per-tensor-weights", is_flag=True,
               help="Simulate one weight scale per tensor (then compile with --per-tensor-weights).")
+@click.option("--weight-bits", default="8", show_default=True,
+              help="8, or 4: weights fake-quantised on per-channel 4-bit grids (then compile with "
+                   "--weight-bits 4: the C holds exactly these values, two a byte).")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weights, seed, as_json):
+def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weights, weight_bits,
+            seed, as_json):
     """Quantization-aware training: fine-tune MODEL through TFLite's int8 arithmetic, simulated."""
     from rich.console import Console
 
+    from ..compress.int4 import check_weight_bits
     from ..compress.qat import QATSpec, qat
     from ..datasets import load_npz, load_train_test
     from ..errors import UserError
     from ..frontends.keras import load_keras_model
 
     check_keras_output(out)
+    bits = check_weight_bits(weight_bits)
     spec = QATSpec(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                   per_channel=not per_tensor_weights)
+                   per_channel=not per_tensor_weights, weight_bits=bits)
     x_all, _ = load_npz(data, require_y=True)
     x, y, x_test, y_test = load_train_test(data, seed=seed)
     if not Path(model).is_file():
@@ -50,13 +56,15 @@ def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weig
     save_keras(exported, out)
     summary = {"output": str(out), **report.to_dict(), "test_samples": int(len(x_test)),
                "calibration_samples": int(min(len(x_all), spec.calibration_samples)),
-               "per_channel": spec.per_channel, "epochs": epochs}
+               "per_channel": spec.per_channel, "epochs": epochs, "weight_bits": bits}
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
         return
+    what = "INT8" if bits == 8 else "4-bit weights,"
     fmt = (lambda v: f"{v:.2%}") if report.metric == "accuracy" else (lambda v: f"{v:.5g}")
     click.echo(f"{report.metric} on {len(x_test)} held-out samples: float {fmt(report.float_metric)}, "
-               f"INT8 post-training {fmt(report.ptq_metric)}, INT8 after QAT {fmt(report.qat_metric)} "
+               f"{what} post-training {fmt(report.ptq_metric)}, {what} after QAT {fmt(report.qat_metric)} "
                "(simulated)")
-    flag = "" if spec.per_channel else " --per-tensor-weights"
+    flag = ("" if spec.per_channel else " --per-tensor-weights") + (
+        " --weight-bits 4" if bits == 4 else "")
     click.echo(f"saved {out}; compile it with --calibration {data}{flag}")
