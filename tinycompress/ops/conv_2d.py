@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, matrix_layout, rounding_powers, wrapped_bias
+from ._dsp import (acc_bytes, matrix_layout, rounding_powers, s4_dsp_fits, s4_scratch,
+                   wrapped_bias)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -219,6 +220,19 @@ def _mve(cv: ConvLayer, ctx: Context) -> Kernel:
     return _laid_out(cv, ctx, acc_bytes(cv.n_out) + _gathered_taps(cv))
 
 
+def _dsp_s4(cv: ConvLayer, ctx: Context) -> Kernel:
+    """int4 filters on a DSP core: each position's taps gathered as the DSP kernel does, then
+    SMLAD on the nibbles masked in place (templates/cores/dsp/kernels/_dot_s4.c.j2)."""
+    dense = cv.dense_consts()
+    consts = [*cv.enc.consts, wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
+              *(c for c in dense if c.name in ("mult", "shift")), *rounding_powers(cv.q)]
+    k = cv.kernel(consts, (cv.taps + 3) // 4 * 4 + s4_scratch(cv.taps),
+                  cond=interior_condition(cv.ay, cv.ax))
+    k.weight_format = cv.enc.label
+    k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    return k
+
+
 def _is_packed(cv: ConvLayer, ctx: Context) -> bool:
     return cv.enc is not None
 
@@ -228,6 +242,8 @@ def _is_pointwise(cv: ConvLayer, ctx: Context) -> bool:
 
 
 VARIANTS = (
+    Variant("dsp_s4", "cores/dsp/kernels/conv_2d_s4.c.j2", _dsp_s4, ("dsp",),
+            lambda cv, ctx: s4_dsp_fits(cv.enc, cv.taps)),
     Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed),
     Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise),
     Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",)),
