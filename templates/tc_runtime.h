@@ -582,6 +582,32 @@ static __attribute__((noinline, unused)) int32_t tc_dot1_s4(const int32_t *xw, c
     return acc;
 }
 
+/* tc_dot1_s4 of two rows, at w and w + stride, sharing the vector's loads: acc[0] and acc[1]. */
+static __attribute__((noinline, unused)) void tc_dot2_s4(const int32_t *xw, const uint8_t *w,
+                                                        int stride, int n8, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const uint8_t *u = w + stride;
+    for (; n8 > 0; --n8, xw += 4, w += 4, u += 4) {
+        const int32_t x0 = xw[0], x1 = xw[1], x2 = xw[2], x3 = xw[3];
+        uint32_t v = (uint32_t)tc_ld32(w);
+        int32_t lo = (int32_t)((v << 4) & 0xF0F0F0F0u), hi = (int32_t)(v & 0xF0F0F0F0u);
+        a0 = __smlad(__sxtb16(lo), x0, a0);
+        a0 = __smlad(tc_sxtb16_ror8(lo), x1, a0);
+        a0 = __smlad(__sxtb16(hi), x2, a0);
+        a0 = __smlad(tc_sxtb16_ror8(hi), x3, a0);
+        v = (uint32_t)tc_ld32(u);
+        lo = (int32_t)((v << 4) & 0xF0F0F0F0u);
+        hi = (int32_t)(v & 0xF0F0F0F0u);
+        a1 = __smlad(__sxtb16(lo), x0, a1);
+        a1 = __smlad(tc_sxtb16_ror8(lo), x1, a1);
+        a1 = __smlad(__sxtb16(hi), x2, a1);
+        a1 = __smlad(tc_sxtb16_ror8(hi), x3, a1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 /* One row: acc + sum over k < 4 * n4 of w[k] * x[k], x widened at xw. */
 static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, const int8_t *w,
                                                            int n4, int32_t acc)
