@@ -65,7 +65,30 @@ def c_row(model_path: Path, cal: Path, test: Path, x_test, y_test, work: Path, n
                       if la["op"] in ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D")})
     return {"layer_bytes": int(wbytes), "weights_bytes": int(m["weights_bytes"]),
             "bit_exact": bool(v["bit_exact"]), "verified": int(v["vectors"]),
-            "c_accuracy": acc, "formats": "/".join(formats)}
+            "c_accuracy": acc, "formats": "/".join(formats), "tflite": out / m["tflite"]}
+
+
+def instructions(tflite: Path, board: str, weights: str, x_test, work: Path) -> int:
+    """Instructions per inference of the model compiled for `board` (its core's kernels), under
+    QEMU, the most over two test images (checked bit-exactly against the reference)."""
+    import json
+
+    from tinycompress.boards import get_board
+    from tinycompress.compiler import compile_tflite, write_outdir
+    from tinycompress.reference import Reference
+    from tinycompress.targets import qemu
+    from tinycompress.vectors import quantize_input
+
+    data = tflite.read_bytes()
+    files, m = compile_tflite(data, name="model", board=board, weights=weights)
+    out = work / f"{tflite.parent.name}_{board}"
+    files["manifest.json"] = (json.dumps(m) + "\n").encode()
+    write_outdir(out, files)
+    x = quantize_input(x_test[:2].reshape(2, -1), m["input"])
+    run = qemu.run(out, get_board(board), x)
+    if not np.array_equal(run.outputs.reshape(2, -1), Reference(data).run_batch(x).reshape(2, -1)):
+        raise SystemExit(f"{board}: the C differs from the reference on {tflite}")
+    return run.instructions_per_inference
 
 
 def main(argv=None) -> int:
@@ -78,6 +101,8 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", type=Path, default=Path(".cache/benchmarks"))
     p.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    p.add_argument("--board", default="mps2-an386",
+                   help="count instructions per inference under QEMU on this board ('none': skip)")
     p.add_argument("--keep", type=Path, default=None, help="keep the compiled models in this directory")
     args = p.parse_args(argv)
     limit, test_limit = (6000, 2000) if args.quick else (None, None)
@@ -117,20 +142,30 @@ def main(argv=None) -> int:
                 ("int4 QAT", f"{qat_epochs:g} epochs", qpath, dict(weight_bits=4), rep.qat_metric)]:
             row = {"model": label, "method": method, "keras_accuracy": sim,
                    **c_row(path, cal, test, xt, yt, work, f"m{len(rows)}", args.verify, **kw)}
+            if args.board != "none":
+                row["instructions"] = instructions(row.pop("tflite"), args.board,
+                                                   "int4" if row["formats"] == "int4" else "dense",
+                                                   xt, work)
+            row.pop("tflite", None)
             rows.append(row)
             log(f"  {label} {method}: C {row['c_accuracy']:.2%}, bit-exact {row['bit_exact']} "
                 f"({time.perf_counter() - t0:.0f} s)")
     int8 = rows[1]["layer_bytes"]
     print(f"\nFashion-MNIST LeNet-5 ({int(model.count_params()):,} parameters, {epochs} epochs), "
           f"C accuracy on {len(xt):,} test images, bit-exact on the first {rows[1]['verified']:,}\n")
-    print_table(["model", "method", "storage", "weight bytes", "vs INT8", "flash constants",
-                 "accuracy", "vs float", "bit-exact"],
+    board = "" if args.board == "none" else f"{args.board} instructions"
+    print_table(["model", "method", "storage", "weight bytes", "vs INT8", "accuracy", "vs float",
+                 "bit-exact"] + ([board] if board else []),
                 [[r["model"], r["method"], r["formats"], f"{r['layer_bytes']:,}",
-                  f"{r['layer_bytes'] / int8:.2f}x", f"{r['weights_bytes']:,}",
+                  f"{r['layer_bytes'] / int8:.2f}x",
                   f"{(r['c_accuracy'] if r['c_accuracy'] is not None else r['keras_accuracy']):.2%}",
                   "-" if r["c_accuracy"] is None else f"{100 * (r['c_accuracy'] - float_acc):+.2f} pp",
-                  yes_no(r["bit_exact"]) if r["verified"] else "-"] for r in rows])
-    print(f"\nfloat row: Keras accuracy, 4-byte parameters. QAT simulated accuracy "
+                  yes_no(r["bit_exact"]) if r["verified"] else "-"]
+                 + ([f"{r['instructions']:,}" if "instructions" in r else "-"] if board else [])
+                 for r in rows])
+    print(f"\nweight bytes: every constant of the weight layers (weights, biases, requantisation; "
+          f"float: 4-byte parameters); float accuracy: Keras. Instructions: per inference, the "
+          f"core's kernels, under QEMU. QAT simulated accuracy "
           f"{rep.qat_metric:.2%} (4-bit PTQ simulated from the float weights: {rep.ptq_metric:.2%}).")
     print(f"total wall time {time.perf_counter() - t0:.0f} s")
     return finish(rows, args.json)

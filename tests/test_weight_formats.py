@@ -192,7 +192,7 @@ def test_sparse_formats_store_no_row_offsets():
 
 
 def test_unknown_format_is_refused():
-    with pytest.raises(ValueError, match="known: auto, dense, lut, sparse, huffman"):
+    with pytest.raises(ValueError, match="known: auto, dense, lut, sparse, huffman, int4"):
         encode(np.zeros((2, 2)), "zip")
 
 

@@ -55,7 +55,7 @@ OPERATORS: dict[str, Supported | Refused] = {
                               "cores/mve/kernels/conv_2d_s8_1x1.c.j2",
                               "cores/dsp/kernels/conv_2d_s4.c.j2"),
                   ("test_op_conv_2d.py", "test_cores_dsp.py", "test_cores_mve.py",
-                   "test_weight_formats.py", "test_int4.py")),
+                   "test_weight_formats.py")),
     "DEPTHWISE_CONV_2D": op("depthwise_conv_2d", ("depthwise_conv_2d_s8",
                                                   "depthwise_conv_2d_s8_packed",
                                                   "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2",
@@ -67,8 +67,7 @@ OPERATORS: dict[str, Supported | Refused] = {
                                               "cores/mve/kernels/fully_connected_s8.c.j2",
                                               "cores/dsp/kernels/fully_connected_s4.c.j2"),
                           ("test_op_fully_connected.py", "test_cores_dsp.py",
-                           "test_weight_formats.py", "test_int4.py"),
-                          "per-tensor and per-channel weights"),
+                           "test_weight_formats.py"), "per-tensor and per-channel weights"),
 
     # --- pooling, reductions
     "AVERAGE_POOL_2D": op("average_pool_2d", "avg_pool_s8", "test_op_pool.py"),
