@@ -1,7 +1,7 @@
 """4-bit weights on Fashion-MNIST LeNet-5: post-training (round to nearest, GPTQ) and QAT,
 beside the float model and INT8, measured on the generated C.
 
-    python benchmarks/int4.py            # from scratch about 15 min on 2 cores (LeNet-5 cached after)
+    python benchmarks/int4.py            # about 10 min on 2 cores from scratch (LeNet-5 cached after)
     python benchmarks/int4.py --quick    # smoke run (6,000 training / 2,000 test images)
 
 The float model: the classic LeNet-5 (61,706 parameters, zoo.lenet5), trained --epochs (Adam,
@@ -16,9 +16,16 @@ cosine decay, cached in --cache-dir; the teacher of benchmarks/distill_qat.py). 
 
 Every C is verified bit-exactly against the TFLite reference interpreter (host gcc) on the first
 --verify test images, then its accuracy measured on all 10,000 test images (the same C, run on
-the host). Weight bytes: the weight arrays of the five layers; flash constants: every constant
-array (weights, biases, requantisation). Reads Fashion-MNIST from the Debian package
+the host). Weight bytes: every constant array of the five weight layers (weights, biases,
+requantisation; the other layers have none). Instructions per inference: the model compiled for
+--board (its core's kernels: the DSP int4 kernels on a Cortex-M4), two test images under QEMU,
+checked against the reference. Reads Fashion-MNIST from the Debian package
 dataset-fashion-mnist; downloads nothing.
+
+Measured (seed 0, 10 epochs, all 10,000 test images, bit-exact on the first 1,000): float 90.53%;
+INT8 PTQ 90.50%, 63,618 B, 1.10M M4 instructions; int4 round to nearest 89.88%, GPTQ 90.43%,
+QAT (3 epochs, Adam 2e-4) 90.25% (-0.28 pp from float), each 32,293 B (0.51x INT8) and 1.37M
+instructions.
 """
 
 from __future__ import annotations

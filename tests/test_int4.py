@@ -128,6 +128,28 @@ def test_dw_bit_exact(case):
     assert layer(m)["weight_format"] == "int4"
 
 
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_strict_c99(cc, tmp_path):
+    """The portable int4 kernels under -std=c99 -Wall -Wextra -Werror (odd and even rows)."""
+    import shutil
+    import subprocess
+
+    if shutil.which(cc) is None:
+        pytest.skip(f"no {cc}")
+    models = [fc(nibbles(5, 37), True), fc(nibbles(3, 16)), conv(nibbles(5, 27).reshape(5, 3, 3, 3)),
+              dw(nibbles(7, 9), 3, 3)]
+    for i, tfl in enumerate(models):
+        files, m = compile_tflite(tfl, name="m", weights="int4")
+        d = tmp_path / str(i)
+        d.mkdir()
+        for fname, data in files.items():
+            (d / fname).write_bytes(data)
+        for src in m["sources"]:
+            proc = subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-c", src,
+                                   "-o", "/dev/null"], cwd=d, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+
+
 # --- post-training 4-bit quantisation -----------------------------------------------------------
 
 def int8_fc(seed=0, rows=12, cols=30, per_channel=True):
@@ -240,6 +262,8 @@ def test_unknown_method_and_gptq_without_data_are_refused(tmp_path, capsys):
     assert main(["compile", str(path), "-o", out, "--weight-bits", "4",
                  "--weight-method", "gptq"]) == 2
     assert "give --calibration DATA.npz" in capsys.readouterr().err
+    assert main(["compile", str(path), "-o", out, "--weight-method", "gptq"]) == 2
+    assert "applies to 4-bit weights: add --weight-bits 4" in capsys.readouterr().err
 
 
 def test_cli_compiles_an_int8_model_to_int4(tmp_path, capsys):

@@ -65,3 +65,10 @@ def test_conv_dsp(shape, geo):
 def test_4_bit_model_with_the_cores_kernels():
     q, _ = quantize_int4(int8_fc(seed=3, rows=9, cols=45), "rtn")
     dsp(q)
+
+
+def test_cortex_m55_takes_the_dsp_int4_kernels():
+    """A Helium core has the DSP extension too: FULLY_CONNECTED and CONV_2D take dsp_s4."""
+    for tfl in (fc(nibbles(5, 37), True), conv(nibbles(5, 25).reshape(5, 5, 5, 1), h=8, wd=8)):
+        m = assert_bit_exact_on_qemu(tfl, "mps3-an547", weights="int4", count=2, portable=False)
+        assert m["layers"][0]["variant"] == "dsp_s4"

@@ -197,6 +197,9 @@ def compile_model(model: Path, outdir: Path, calibration: Path | None = None,
     validate_name(name)
     weight_bits = check_weight_bits(weight_bits)
     check_method(weight_method)
+    if weight_bits == 8 and weight_method != "rtn":
+        raise UserError(f"--weight-method {weight_method} applies to 4-bit weights: add "
+                        "--weight-bits 4")
     context_for(board, weights)  # an unknown board or format is refused before any work
     x_cal = load_npz(calibration)[0] if calibration is not None else None
     tflite = load_tflite_bytes(model, x_cal, per_channel=per_channel)
