@@ -98,6 +98,28 @@ def instructions(tflite: Path, board: str, weights: str, x_test, work: Path) -> 
     return run.instructions_per_inference
 
 
+def print_results(rows: list[dict], float_acc: float, params: int, epochs: int, tests: int,
+                  board: str, rep) -> None:
+    """The Markdown table of the rows and its notes."""
+    int8 = rows[1]["layer_bytes"]
+    print(f"\nFashion-MNIST LeNet-5 ({params:,} parameters, {epochs} epochs), "
+          f"C accuracy on {tests:,} test images, bit-exact on the first {rows[1]['verified']:,}\n")
+    board = "" if board == "none" else f"{board} instructions"
+    print_table(["model", "method", "storage", "weight bytes", "vs INT8", "accuracy", "vs float",
+                 "bit-exact"] + ([board] if board else []),
+                [[r["model"], r["method"], r["formats"], f"{r['layer_bytes']:,}",
+                  f"{r['layer_bytes'] / int8:.2f}x",
+                  f"{(r['c_accuracy'] if r['c_accuracy'] is not None else r['keras_accuracy']):.2%}",
+                  "-" if r["c_accuracy"] is None else f"{100 * (r['c_accuracy'] - float_acc):+.2f} pp",
+                  yes_no(r["bit_exact"]) if r["verified"] else "-"]
+                 + ([f"{r['instructions']:,}" if "instructions" in r else "-"] if board else [])
+                 for r in rows])
+    print(f"\nweight bytes: every constant of the weight layers (weights, biases, requantisation; "
+          f"float: 4-byte parameters); float accuracy: Keras. Instructions: per inference, the "
+          f"core's kernels, under QEMU. QAT simulated accuracy "
+          f"{rep.qat_metric:.2%} (4-bit PTQ simulated from the float weights: {rep.ptq_metric:.2%}).")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="smoke run: 6,000 training / 2,000 test images")
@@ -157,23 +179,7 @@ def main(argv=None) -> int:
             rows.append(row)
             log(f"  {label} {method}: C {row['c_accuracy']:.2%}, bit-exact {row['bit_exact']} "
                 f"({time.perf_counter() - t0:.0f} s)")
-    int8 = rows[1]["layer_bytes"]
-    print(f"\nFashion-MNIST LeNet-5 ({int(model.count_params()):,} parameters, {epochs} epochs), "
-          f"C accuracy on {len(xt):,} test images, bit-exact on the first {rows[1]['verified']:,}\n")
-    board = "" if args.board == "none" else f"{args.board} instructions"
-    print_table(["model", "method", "storage", "weight bytes", "vs INT8", "accuracy", "vs float",
-                 "bit-exact"] + ([board] if board else []),
-                [[r["model"], r["method"], r["formats"], f"{r['layer_bytes']:,}",
-                  f"{r['layer_bytes'] / int8:.2f}x",
-                  f"{(r['c_accuracy'] if r['c_accuracy'] is not None else r['keras_accuracy']):.2%}",
-                  "-" if r["c_accuracy"] is None else f"{100 * (r['c_accuracy'] - float_acc):+.2f} pp",
-                  yes_no(r["bit_exact"]) if r["verified"] else "-"]
-                 + ([f"{r['instructions']:,}" if "instructions" in r else "-"] if board else [])
-                 for r in rows])
-    print(f"\nweight bytes: every constant of the weight layers (weights, biases, requantisation; "
-          f"float: 4-byte parameters); float accuracy: Keras. Instructions: per inference, the "
-          f"core's kernels, under QEMU. QAT simulated accuracy "
-          f"{rep.qat_metric:.2%} (4-bit PTQ simulated from the float weights: {rep.ptq_metric:.2%}).")
+    print_results(rows, float_acc, int(model.count_params()), epochs, len(xt), args.board, rep)
     print(f"total wall time {time.perf_counter() - t0:.0f} s")
     return finish(rows, args.json)
 
