@@ -490,7 +490,7 @@ def test_compressed_formats_are_smaller_on_a_deep_compressed_layer():
     w = structured(64, 256, 0.9, 16)
     tfl = fc(w)
     sizes = {}
-    for fmt in FORMATS + ("auto",):
+    for fmt in [f for f in FORMATS if f != "int4"] + ["auto"]:  # int4 needs weights in -8..7
         files, m = compile_tflite(tfl, name="m", weights=fmt)
         lay = layer(m)
         sizes[fmt] = lay["weights_bytes"]
