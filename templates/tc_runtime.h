@@ -583,6 +583,67 @@ static __attribute__((noinline, unused)) void tc_dot2x2_s8(const int32_t *xw, co
     acc[3] = a11;
 }
 
+/* int4 weights (two a byte, low nibble first; tinycompress/ops/_weight_formats.py) on the DSP:
+ * n8 groups of eight int8 at x widened to int16 pairs in the order tc_dot1_s4 takes the nibbles
+ * of a 32-bit word: (x0, x4), (x2, x6), (x1, x5), (x3, x7). */
+TC_INLINE void tc_widen_s4(const int8_t *x, int32_t *xw, int n8)
+{
+    for (; n8 > 0; --n8, x += 8, xw += 4) {
+        const uint32_t a = (uint32_t)__sxtb16(tc_ld32(x)), b = (uint32_t)tc_sxtb16_ror8(tc_ld32(x));
+        const uint32_t c = (uint32_t)__sxtb16(tc_ld32(x + 4));
+        const uint32_t d = (uint32_t)tc_sxtb16_ror8(tc_ld32(x + 4));
+        xw[0] = (int32_t)((a & 0xFFFFu) | (c << 16));
+        xw[1] = (int32_t)((a >> 16) | (c & 0xFFFF0000u));
+        xw[2] = (int32_t)((b & 0xFFFFu) | (d << 16));
+        xw[3] = (int32_t)((b >> 16) | (d & 0xFFFF0000u));
+    }
+}
+
+/* acc + 16 * sum over k < 8 * n8 of w[k] * x[k]: w int4, 8 a word starting on a byte, x widened
+ * by tc_widen_s4. Each byte's nibbles are masked in place (the high one as is, the low one
+ * shifted up) and SXTB16 sign-extends them as 16 * w: no shift per weight; the caller divides
+ * the sum by 16 once (exact: every term is a multiple of 16, and it is checked at compile time
+ * that 16 * the largest sum fits int32). */
+static __attribute__((noinline, unused)) int32_t tc_dot1_s4(const int32_t *xw, const uint8_t *w,
+                                                           int n8, int32_t acc)
+{
+    for (; n8 > 0; --n8, xw += 4, w += 4) {
+        const uint32_t v = (uint32_t)tc_ld32(w);
+        const int32_t lo = (int32_t)((v << 4) & 0xF0F0F0F0u), hi = (int32_t)(v & 0xF0F0F0F0u);
+        acc = __smlad(__sxtb16(lo), xw[0], acc);
+        acc = __smlad(tc_sxtb16_ror8(lo), xw[1], acc);
+        acc = __smlad(__sxtb16(hi), xw[2], acc);
+        acc = __smlad(tc_sxtb16_ror8(hi), xw[3], acc);
+    }
+    return acc;
+}
+
+/* tc_dot1_s4 of two rows, at w and w + stride, sharing the vector's loads: acc[0] and acc[1]. */
+static __attribute__((noinline, unused)) void tc_dot2_s4(const int32_t *xw, const uint8_t *w,
+                                                        int stride, int n8, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const uint8_t *u = w + stride;
+    for (; n8 > 0; --n8, xw += 4, w += 4, u += 4) {
+        const int32_t x0 = xw[0], x1 = xw[1], x2 = xw[2], x3 = xw[3];
+        uint32_t v = (uint32_t)tc_ld32(w);
+        int32_t lo = (int32_t)((v << 4) & 0xF0F0F0F0u), hi = (int32_t)(v & 0xF0F0F0F0u);
+        a0 = __smlad(__sxtb16(lo), x0, a0);
+        a0 = __smlad(tc_sxtb16_ror8(lo), x1, a0);
+        a0 = __smlad(__sxtb16(hi), x2, a0);
+        a0 = __smlad(tc_sxtb16_ror8(hi), x3, a0);
+        v = (uint32_t)tc_ld32(u);
+        lo = (int32_t)((v << 4) & 0xF0F0F0F0u);
+        hi = (int32_t)(v & 0xF0F0F0F0u);
+        a1 = __smlad(__sxtb16(lo), x0, a1);
+        a1 = __smlad(tc_sxtb16_ror8(lo), x1, a1);
+        a1 = __smlad(__sxtb16(hi), x2, a1);
+        a1 = __smlad(tc_sxtb16_ror8(hi), x3, a1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 /* One row: acc + sum over k < 4 * n4 of w[k] * x[k], x widened at xw. */
 static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, const int8_t *w,
                                                            int n4, int32_t acc)

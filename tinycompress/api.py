@@ -89,20 +89,25 @@ def _keras_model(model, role: str = "model"):
 
 
 def compile(model, outdir, *, calibration=None, board: str | None = None, name: str = "model",
-            weights: str = "dense", per_channel: bool = True) -> CompileResult:
+            weights: str = "dense", per_channel: bool = True, weight_bits: int | str = 8,
+            weight_method: str = "rtn") -> CompileResult:
     """Compile `model` to C99 in `outdir`, as ``tinycompress compile MODEL -o OUTDIR``.
 
     model: a .keras/.h5/SavedModel path, an INT8 .tflite path, or a keras.Model object.
     calibration: float input samples that quantise a float model to INT8: an array x, or an
     .npz path with array x (needed unless the model is already INT8). board: a board name
     (``tinycompress boards``) whose core's kernels to use. name: prefix of every C identifier.
-    weights: dense, lut, sparse, huffman or auto. per_channel=False: one scale per weight tensor.
+    weights: dense, lut, sparse, huffman, int4 or auto. per_channel=False: one scale per weight
+    tensor. weight_bits=4: the weight layers quantised onto 4-bit grids per channel (stored int4
+    unless `weights` names another format), by weight_method "rtn" (round to nearest) or "gptq"
+    (error compensation from the calibration data).
     """
     with _workdir() as tmp:
         cal = None if calibration is None else _npz(calibration, tmp, "calibration")
         path = _model_path(model, tmp, name)
         result = compile_model(path, Path(outdir), calibration=cal, name=name, board=board,
-                               weights=weights, per_channel=per_channel)
+                               weights=weights, per_channel=per_channel,
+                               weight_bits=str(weight_bits), weight_method=weight_method)
     return compile_result(Path(outdir), result.manifest)
 
 
@@ -337,22 +342,25 @@ def distill(teacher, student, data, out, *, temperature: float = 4.0, alpha: flo
 
 def qat(model, data, out, *, epochs: float = 2.0, batch_size: int = 64,
         learning_rate: float = 1e-4, per_channel: bool = True, seed: int = 0,
-        progress: Progress | None = None) -> QatResult:
+        weight_bits: int | str = 8, progress: Progress | None = None) -> QatResult:
     """Quantization-aware training: fine-tune `model` through TFLite's int8 arithmetic,
     simulated, and save the plain Keras model to `out` (.keras), as ``tinycompress qat``.
 
     model: a .keras/.h5 path or a keras.Model (changed in place). data: as for distill(); its
     first 500 x calibrate the ranges, as ``compile(calibration=x)`` takes them.
     per_channel=False: one weight scale per tensor (then compile with per_channel=False).
+    weight_bits=4: weights fake-quantised on 4-bit grids (then compile with weight_bits=4).
     progress(epoch, epochs, loss) is called per epoch.
     """
+    from .compress.int4 import check_weight_bits
     from .compress.qat import QATSpec, qat as run
     from .compress.save import save_keras
     from .datasets import load_npz, load_train_test
 
     out = _check_keras_output(out)
+    bits = check_weight_bits(weight_bits)
     spec = QATSpec(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, seed=seed,
-                   per_channel=per_channel)
+                   per_channel=per_channel, weight_bits=bits)
     with _workdir() as tmp:
         path = _npz(data, tmp, "data")
         x_all, _ = load_npz(path, require_y=True)
@@ -364,7 +372,7 @@ def qat(model, data, out, *, epochs: float = 2.0, batch_size: int = 64,
     return QatResult.from_json({
         "output": str(out), **report.to_dict(), "test_samples": int(len(x_test)),
         "calibration_samples": int(min(len(x_all), spec.calibration_samples)),
-        "per_channel": spec.per_channel, "epochs": epochs})
+        "per_channel": spec.per_channel, "epochs": epochs, "weight_bits": bits})
 
 
 def _check_keras_output(out) -> Path:

@@ -186,14 +186,32 @@ def write_outdir(outdir: Path, files: dict[str, bytes]) -> None:
 
 def compile_model(model: Path, outdir: Path, calibration: Path | None = None,
                   name: str = "model", board: str | None = None,
-                  weights: str = "dense", per_channel: bool = True) -> CompileResult:
+                  weights: str = "dense", per_channel: bool = True, weight_bits: int = 8,
+                  weight_method: str = "rtn") -> CompileResult:
+    """`weight_bits` 4: the INT8 model's weight layers quantised onto 4-bit grids
+    (compress/int4.py, `weight_method` rtn or gptq) and stored as int4 unless `weights` names
+    another format than dense."""
+    from .compress.int4 import check_method, check_weight_bits
+
     model, outdir = Path(model), Path(outdir)
     validate_name(name)
+    weight_bits = check_weight_bits(weight_bits)
+    check_method(weight_method)
+    if weight_bits == 8 and weight_method != "rtn":
+        raise UserError(f"--weight-method {weight_method} applies to 4-bit weights: add "
+                        "--weight-bits 4")
     context_for(board, weights)  # an unknown board or format is refused before any work
     x_cal = load_npz(calibration)[0] if calibration is not None else None
     tflite = load_tflite_bytes(model, x_cal, per_channel=per_channel)
+    if weight_bits == 4:
+        from .compress.int4 import quantize_int4
+
+        tflite, _ = quantize_int4(tflite, weight_method, x_cal, source=model.name)
+        weights = "int4" if weights == "dense" else weights
     files, manifest = compile_tflite(tflite, name=name, board=board, source=model.name,
                                      weights=weights)
+    if weight_bits == 4:
+        manifest["weight_bits"], manifest["weight_method"] = 4, weight_method
     if x_cal is not None:
         inp = manifest["input"]
         if inp["scale"] is not None:

@@ -433,6 +433,7 @@ class QatResult(Result):
     calibration_samples: int = doc("Samples that calibrated the ranges.")
     per_channel: bool = doc("Per-channel weight scales simulated.")
     epochs: float = doc("Training epochs.")
+    weight_bits: int = doc("Bits of the fake-quantised weights (8, or 4).")
 
 
 # --- report ---------------------------------------------------------------------------------------

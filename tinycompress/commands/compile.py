@@ -22,18 +22,26 @@ from ..ops._weight_formats import CHOICES
 @click.option("--weights", type=click.Choice(CHOICES), default="dense", show_default=True,
               help="Storage of FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D weights in flash: "
                    "dense int8, lut (codebook + b-bit indices), sparse (nonzeros + gaps), huffman "
-                   "(coded sparse streams), or auto (per layer, the fewest bytes unless it saves "
-                   "< 10%).")
+                   "(coded sparse streams), int4 (signed nibbles: weights in -8..7), or auto (per "
+                   "layer, the fewest bytes unless it saves < 10%).")
 @click.option("--per-tensor-weights", is_flag=True,
               help="Quantise each weight tensor with one scale instead of one per output channel "
                    "(keeps the shared values of a weight-shared model few; float models only).")
+@click.option("--weight-bits", default="8", show_default=True,
+              help="8, or 4: the weight layers quantised onto 4-bit grids per channel (stored "
+                   "as int4, two a byte, unless --weights names another format).")
+@click.option("--weight-method", default="rtn", show_default=True,
+              help="With --weight-bits 4: rtn (round to nearest; keeps a 'qat --weight-bits 4' "
+                   "model's values) or gptq (error compensation from the --calibration data).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def command(model, outdir, calibration, name, board, weights, per_tensor_weights, as_json):
+def command(model, outdir, calibration, name, board, weights, per_tensor_weights, weight_bits,
+            weight_method, as_json):
     """Compile MODEL (.keras, .h5, SavedModel dir or INT8 .tflite) to C99 in OUTDIR."""
     from ..api import compile as run
 
     result = run(model, outdir, calibration=calibration, name=name, board=board,
-                 weights=weights, per_channel=not per_tensor_weights)
+                 weights=weights, per_channel=not per_tensor_weights, weight_bits=weight_bits,
+                 weight_method=weight_method)
     if as_json:
         click.echo(json.dumps(result.to_json(), sort_keys=True))
         return

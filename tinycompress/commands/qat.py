@@ -20,9 +20,13 @@ import click
 @click.option("--learning-rate", type=click.FloatRange(0.0, 10.0, min_open=True), default=1e-4, show_default=True)
 @click.option("--per-tensor-weights", is_flag=True,
               help="Simulate one weight scale per tensor (then compile with --per-tensor-weights).")
+@click.option("--weight-bits", default="8", show_default=True,
+              help="8, or 4: weights fake-quantised on per-channel 4-bit grids (then compile with "
+                   "--weight-bits 4: the C holds exactly these values, two a byte).")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
-def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weights, seed, as_json):
+def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weights, weight_bits,
+            seed, as_json):
     """Quantization-aware training: fine-tune MODEL through TFLite's int8 arithmetic, simulated."""
     from rich.console import Console
 
@@ -34,13 +38,16 @@ def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weig
         err.print(f"[bold]qat[/bold] epoch {epoch}/{epochs_} loss {loss:.4f}")
 
     r = run(model, data, out, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-            per_channel=not per_tensor_weights, seed=seed, progress=progress)
+            per_channel=not per_tensor_weights, seed=seed, weight_bits=weight_bits,
+            progress=progress)
     if as_json:
         click.echo(json.dumps(r.to_json(), sort_keys=True))
         return
+    what = "INT8" if r.weight_bits == 8 else "4-bit weights,"
     fmt = (lambda v: f"{v:.2%}") if r.metric == "accuracy" else (lambda v: f"{v:.5g}")
     click.echo(f"{r.metric} on {r.test_samples} held-out samples: float {fmt(r.float_accuracy)}, "
-               f"INT8 post-training {fmt(r.ptq_accuracy)}, INT8 after QAT {fmt(r.qat_accuracy)} "
-               "(simulated)")
-    flag = "" if r.per_channel else " --per-tensor-weights"
+               f"{what} post-training {fmt(r.ptq_accuracy)}, {what} after QAT "
+               f"{fmt(r.qat_accuracy)} (simulated)")
+    flag = ("" if r.per_channel else " --per-tensor-weights") + (
+        " --weight-bits 4" if r.weight_bits == 4 else "")
     click.echo(f"saved {out}; compile it with --calibration {data}{flag}")

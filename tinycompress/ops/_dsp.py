@@ -136,3 +136,15 @@ def wants_w16(ctx, op: str, positions: int) -> bool:
     if mode in ("speed", "size"):
         return mode == "speed"
     return W16_SAVED_PER_MAC[op] * positions >= W16_MIN_SAVED_PER_BYTE
+
+
+def s4_scratch(taps: int) -> int:
+    """Scratch of the DSP int4 kernels' widened vectors (templates/cores/dsp/kernels/_dot_s4.c.j2):
+    16 bytes per 8 taps, and with odd taps a second copy from the second tap (odd rows)."""
+    return max(16, 16 * (taps // 8 + ((taps - 1) // 8 if taps % 2 else 0)))
+
+
+def s4_dsp_fits(enc, taps: int) -> bool:
+    """int4 weights the DSP kernels take: 16 * the largest sum of products (|w| <= 8,
+    |x| <= 128) fits int32 (tc_dot1_s4 sums 16 * w * x)."""
+    return enc is not None and enc.format == "int4" and 16 * 8 * 128 * taps < 2**31

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_powers, wants_w16,
+from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_powers, s4_dsp_fits,
+                   s4_scratch, wants_w16,
                    wrapped_bias)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
@@ -250,6 +251,19 @@ def _mve(cv: ConvLayer, ctx: Context) -> Kernel:
     return _laid_out(cv, ctx, acc_bytes(cv.n_out) + _gathered_taps(cv))
 
 
+def _dsp_s4(cv: ConvLayer, ctx: Context) -> Kernel:
+    """int4 filters on a DSP core: each position's taps gathered as the DSP kernel does, then
+    SMLAD on the nibbles masked in place (templates/cores/dsp/kernels/_dot_s4.c.j2)."""
+    dense = cv.dense_consts()
+    consts = [*cv.enc.consts, wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
+              *(c for c in dense if c.name in ("mult", "shift")), *rounding_powers(cv.q)]
+    k = cv.kernel(consts, (cv.taps + 3) // 4 * 4 + s4_scratch(cv.taps),
+                  cond=interior_condition(cv.ay, cv.ax))
+    k.weight_format = cv.enc.label
+    k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    return k
+
+
 def _is_packed(cv: ConvLayer, ctx: Context) -> bool:
     return cv.enc is not None
 
@@ -259,6 +273,8 @@ def _is_pointwise(cv: ConvLayer, ctx: Context) -> bool:
 
 
 VARIANTS = (
+    Variant("dsp_s4", "cores/dsp/kernels/conv_2d_s4.c.j2", _dsp_s4, ("dsp",),
+            lambda cv, ctx: s4_dsp_fits(cv.enc, cv.taps)),
     Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed),
     Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise),
     Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",)),
@@ -297,7 +313,7 @@ class Conv2D(VariantLowering):
         rows = weights.reshape(n_out, -1)
         folded = fold_bias(bias, io, rows.sum(axis=1), 128 * 128 * rows.shape[1])
         cond = interior_condition(ay, ax) if folded is not None else None
-        enc = encode(rows, ctx.weights) if ctx.weights != "dense" else None
+        enc = encode(rows, ctx.weights, op.describe()) if ctx.weights != "dense" else None
         return ConvLayer(
             op=op, batches=int(x.shape[0]), n_out=n_out, k_h=k_h, k_w=k_w, n_in=n_in, ay=ay,
             ax=ax, io=io, q=requant(op, g, n_out), bias=bias, weights=weights, folded=folded,

@@ -237,7 +237,7 @@ class DepthwiseConv2D(VariantLowering):
         weights = np.ascontiguousarray(w.data[0].transpose(2, 0, 1))  # [C*M][KH][KW]
         rows = weights.reshape(n_out, k_h * k_w)
         folded = fold_bias(bias, io, rows.astype(np.int64).sum(axis=1), 128 * 128 * k_h * k_w)
-        enc = encode(rows, ctx.weights) if ctx.weights != "dense" else None
+        enc = encode(rows, ctx.weights, op.describe()) if ctx.weights != "dense" else None
         return DwLayer(
             op=op, batches=int(x.shape[0]), n_in=x.shape[3], n_out=n_out, k_h=k_h, k_w=k_w,
             ay=ay, ax=ax, io=io, q=requant(op, g, n_out), bias=bias, filt=w.data[0],

@@ -19,7 +19,8 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._dsp import acc_bytes, layout_w8, layout_w16, matrix_layout, wants_w16
+from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, s4_dsp_fits, s4_scratch,
+                   wants_w16)
 from ._weight_formats import Encoding, encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
@@ -133,7 +134,18 @@ def _packed(fc: FcLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _dsp_s4(fc: FcLayer, ctx: Context) -> Kernel:
+    """int4 weights on a DSP core: SMLAD on nibbles masked in place (_dot_s4.c.j2)."""
+    k = fc.kernel([*fc.enc.consts, fc.folded_bias()], s4_scratch(fc.depth))
+    k.weight_format = fc.enc.label
+    k.dense_weights_bytes = fc.n_out * fc.depth + 4 * fc.n_out + sum(
+        c.nbytes for c in fc.requant_consts())
+    return k
+
+
 VARIANTS = (
+    Variant("dsp_s4", "cores/dsp/kernels/fully_connected_s4.c.j2", _dsp_s4, needs=("dsp",),
+            when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth)),
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
             when=lambda fc, ctx: fc.enc is not None),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
@@ -190,7 +202,7 @@ class FullyConnected(VariantLowering):
             raise OverflowError(f"{op.describe()}: folded bias overflows int32")
         wide = filter_offset != 0
         # Compressed formats hold int8 values: with a filter zero point the weights stay dense.
-        enc = encode(weights, ctx.weights) if not wide and ctx.weights != "dense" else None
+        enc = encode(weights, ctx.weights, op.describe()) if not wide and ctx.weights != "dense" else None
         return FcLayer(op=op, batches=x.size // depth, depth=depth, n_out=n_out, in_zp=in_zp,
                        out_zp=out_zp, lo=lo, hi=hi, mults=mults, weights=weights, raw_bias=raw,
                        folded=folded, wide=wide,
