@@ -126,10 +126,10 @@ import numpy as np
 from ..compress.huffman import canonical_codes, code_lengths, sparse_encode
 from .base import ConstArray
 
-FORMATS = ("dense", "lut", "sparse", "huffman")
+FORMATS = ("dense", "lut", "sparse", "huffman", "csr")
 CHOICES = ("auto",) + FORMATS
 AUTO_MIN_SAVING = 0.10
-COST_RANK = {"dense": 0, "sparse": 1, "lut": 2, "huffman": 3}
+COST_RANK = {"dense": 0, "csr": 1, "sparse": 2, "lut": 3, "huffman": 4}
 STREAM_PAD = 4
 MAX_HUFFMAN_LEN = 24
 PEEK_FULL = 6  # Huffman lookup tables cover the whole code up to this many bits (64 entries)
@@ -398,20 +398,47 @@ def huffman(w: np.ndarray) -> Encoding | None:
     return best
 
 
-ENCODERS = {"dense": dense, "lut": lut, "sparse": sparse, "huffman": huffman}
+def csr(w: np.ndarray) -> Encoding:
+    """Compressed sparse rows laid out for speed (FULLY_CONNECTED only): per row the count of its
+    nonzero weights (uint8, or uint16 when a row holds more than 255), then per nonzero weight its
+    absolute column (uint8 when the rows have at most 256 columns, else uint16) and its int8
+    value, rows in order. The kernel walks whole rows with no decode: per weight a column load,
+    an input load, a value load and a multiply-add (the input offset folded into the bias)."""
+    rows, cols = w.shape
+    nz_r, nz_c = np.nonzero(w)
+    counts = np.bincount(nz_r, minlength=rows)
+    ctype, cdt = ("uint8_t", np.uint8) if counts.max(initial=0) <= 255 else ("uint16_t", np.uint16)
+    itype, idt = ("uint8_t", np.uint8) if cols <= 256 else ("uint16_t", np.uint16)
+    consts = [
+        ConstArray("counts", ctype, counts.astype(cdt), f"[{rows}] nonzero weights per row"),
+        ConstArray("cols", itype, _nonempty(nz_c.astype(idt)),
+                   f"[{len(nz_c)}] column of each nonzero weight, row by row"),
+        ConstArray("nonzeros", "int8_t", _nonempty(w[nz_r, nz_c].astype(np.int8)),
+                   f"[{len(nz_c)}] nonzero weights, row by row"),
+    ]
+    return Encoding("csr", "csr", consts, dict(n_entries=len(nz_c)))
 
 
-def encode(w: np.ndarray, wanted: str) -> Encoding:
+ENCODERS = {"dense": dense, "lut": lut, "sparse": sparse, "huffman": huffman, "csr": csr}
+ROW_FORMATS = ("csr",)  # formats only the FULLY_CONNECTED kernels execute
+
+
+def encode(w: np.ndarray, wanted: str, rows_format: bool = False) -> Encoding:
     """The layer's weights (rows x cols, int8 values) in format `wanted` (one of CHOICES); a
-    format this layer cannot take (a Huffman code too long) falls back to dense."""
+    format this layer cannot take (a Huffman code too long) falls back to dense. Without
+    `rows_format` (the caller's kernels do not execute ROW_FORMATS) csr means sparse and `auto`
+    does not consider it."""
     w = np.asarray(w).astype(np.int64)
     if w.ndim != 2:
         raise ValueError(f"weights must be 2-D (rows x cols), got shape {w.shape}")
     if wanted not in CHOICES:
         raise ValueError(f"weight format '{wanted}' is unknown; known: {', '.join(CHOICES)}")
+    if wanted in ROW_FORMATS and not rows_format:
+        wanted = "sparse"
     if wanted != "auto":
         return ENCODERS[wanted](w) or dense(w)
-    return choose_auto([e for e in (f(w) for f in ENCODERS.values()) if e is not None])
+    encoders = [f for k, f in ENCODERS.items() if rows_format or k not in ROW_FORMATS]
+    return choose_auto([e for e in (f(w) for f in encoders) if e is not None])
 
 
 def choose_auto(cands: list[Encoding]) -> Encoding:
@@ -433,6 +460,12 @@ def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:
     p = enc.params
     if enc.format == "dense":
         return c["weights"].astype(np.int64).reshape(rows, cols)
+    if enc.format == "csr":
+        out = np.zeros((rows, cols), np.int64)
+        n = enc.params["n_entries"]
+        r = np.repeat(np.arange(rows), c["counts"].astype(np.int64))
+        out[r, c["cols"][:n].astype(np.int64)] = c["nonzeros"][:n]
+        return out
     if enc.format == "lut":
         idx = _unpack(c["indices"], p["lut_bits"], rows * cols).reshape(rows, cols)
         book = c["codebook"].astype(np.int64)

@@ -131,7 +131,21 @@ def _packed(fc: FcLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _csr(fc: FcLayer, ctx: Context) -> Kernel:
+    """csr weights (_weight_formats.csr): rows walked whole, the input offset folded into the
+    int32 bias."""
+    enc = fc.enc
+    k = fc.kernel([*enc.consts, fc.folded_bias()], U=4, col_type=enc.consts[1].ctype,
+                  wf=dict(enc.params, format=enc.format, label=enc.label))
+    k.weight_format = enc.label
+    k.dense_weights_bytes = (sum(c.nbytes for c in k.consts) - enc.nbytes
+                             + fc.n_out * fc.depth)
+    return k
+
+
 VARIANTS = (
+    Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr,
+            when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr"),
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
             when=lambda fc, ctx: fc.enc is not None),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
@@ -188,7 +202,7 @@ class FullyConnected(VariantLowering):
             raise OverflowError(f"{op.describe()}: folded bias overflows int32")
         wide = filter_offset != 0
         # Compressed formats hold int8 values: with a filter zero point the weights stay dense.
-        enc = encode(weights, ctx.weights) if not wide and ctx.weights != "dense" else None
+        enc = encode(weights, ctx.weights, rows_format=True) if not wide and ctx.weights != "dense" else None
         return FcLayer(op=op, batches=x.size // depth, depth=depth, n_out=n_out, in_zp=in_zp,
                        out_zp=out_zp, lo=lo, hi=hi, mults=mults, weights=weights, raw_bias=raw,
                        folded=folded, wide=wide,
