@@ -5,8 +5,8 @@
 
 The input offset is folded into the bias at compile time (bias + input_offset * row sums), so
 every kernel multiplies raw int8 inputs. The kernels are a variant table (`VARIANTS`), most
-specific first: compressed weights (`--weights`, _weight_formats.py) take the portable packed
-kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
+specific first: csr weights take their row kernel (fully_connected_s8_csr.c.j2, any core); other
+compressed weights (`--weights`, _weight_formats.py) take the portable packed kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
 interleaved rows a pass with SMLAD, _dsp.py) on a DSP core, else the portable loops, which also
 take int16 weights (a nonzero filter zero point, folded into the weights).
 """
