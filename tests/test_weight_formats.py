@@ -20,6 +20,7 @@ from tinycompress.compiler import compile_tflite
 from tinycompress.ops._conv_common import out_size
 from tinycompress.ops.conv_2d import GATHER_UNROLL
 from tinycompress.ops.depthwise_conv_2d import gather_max_density
+from tinycompress.ops.fully_connected import CSR_UNROLL
 from tinycompress.ops._weight_formats import (AUTO_MIN_SAVING, FORMATS, PEEK_MAX, decode, encode,
                                               huffman, lut, narrowest_int, packed_bias, sparse)
 
@@ -704,14 +705,17 @@ CSR_CASES = dict(FC_CASES, **{  # name: (weights, per_channel, batch)
     # more than 256 columns: uint16 columns; rows of every weight: counts past 255 (uint16)
     "300-cols-full-rows": (structured(5, 300, 0.0, 64, seed=7), False, 3),
     "784-cols-8pct-64-clusters": (structured(7, 784, 0.92, 64, seed=8), True, 2),
-    # every remainder of the unrolled loop (0..3 entries left over), a row of one weight
-    "counts-mod-4": (edge_rows(6, 37, [0, 1, 2, 3, 4], seed=3, clusters=9), False, 1),
+    # row k holds k weights: every remainder of the unrolled loop, rows shorter than a pass
+    "counts-0-to-19": (np.stack([np.where(np.isin(np.arange(37), np.random.default_rng(k)
+                                                  .permutation(37)[:k]), r, 0)
+                                 for k, r in enumerate(structured(20, 37, 0.0, 9, seed=3))])
+                       .astype(np.int8), False, 2),
 })
 
 
 def csr_counts_cover_every_remainder():
-    w = CSR_CASES["counts-mod-4"][0]
-    return {int(k) % 4 for k in (w != 0).sum(axis=1)}
+    w = CSR_CASES["counts-0-to-19"][0]
+    return {int(k) % CSR_UNROLL for k in (w != 0).sum(axis=1)}
 
 
 def spread_scale(w):
@@ -744,7 +748,7 @@ def test_csr_layout_and_bytes():
     assert types(wide) == {"counts": "uint16_t", "cols": "uint16_t", "nonzeros": "int8_t"}
     n = int((structured(4, 300, 0.0, 9) != 0).sum())
     assert wide.nbytes == 4 * 2 + n * 2 + n
-    assert csr_counts_cover_every_remainder() == {0, 1, 2, 3}
+    assert csr_counts_cover_every_remainder() == set(range(CSR_UNROLL))
 
 
 @settings(max_examples=60, deadline=None)

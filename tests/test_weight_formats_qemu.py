@@ -133,7 +133,7 @@ def test_dw_on_a_helium_core(fmt):
     assert m["kernel_families"][0] == "mve" and m["layers"][0]["weight_format"] == fmt
 
 
-@pytest.mark.parametrize("case", ["784-cols-8pct-64-clusters", "counts-mod-4",
+@pytest.mark.parametrize("case", ["784-cols-8pct-64-clusters", "counts-0-to-19",
                                   "empty-rows-start-middle-end", "300-cols-full-rows"])
 def test_fc_csr(case):
     """csr compiled for the board: uint16 and uint8 columns and counts, every remainder of the
