@@ -20,6 +20,7 @@ from tinycompress.compiler import compile_tflite
 from tinycompress.ops._conv_common import out_size
 from tinycompress.ops.conv_2d import GATHER_UNROLL
 from tinycompress.ops.depthwise_conv_2d import gather_max_density
+from tinycompress.ops.fully_connected import CSR_UNROLL
 from tinycompress.ops._weight_formats import (AUTO_MIN_SAVING, FORMATS, PEEK_MAX, decode, encode,
                                               huffman, lut, narrowest_int, packed_bias, sparse)
 
@@ -40,7 +41,8 @@ def structured(rows, cols, sparsity, clusters, seed=0, per_row=False):
     return w.astype(np.int8)
 
 
-def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(-5000, 5000)):
+def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(-5000, 5000),
+       out_s=0.1):
     units, depth = w.shape
     rng = np.random.default_rng(seed)
     ws = list(rng.uniform(0.5, 1.5, units) * 0.01) if per_channel else 0.01
@@ -52,7 +54,7 @@ def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(
                  [T((batch, depth), scale=0.05, zero_point=in_zp),
                   T((units, depth), scale=ws, zero_point=zeros, data=w),
                   T((units,), "int32", scale=bs, zero_point=zeros, data=b)],
-                 [T((batch, units), scale=0.1, zero_point=5)],
+                 [T((batch, units), scale=out_s, zero_point=5)],
                  {"fused_activation_function": act}, version=4 if per_channel else 1)
 
 
@@ -695,3 +697,70 @@ def test_cli_reports_per_layer_formats(tmp_path, capsys):
     assert main(["compile", str(path), "-o", str(tmp_path / "out2"), "--weights", "lut"]) == 0
     out = capsys.readouterr().out
     assert "parameter bytes per layer" in out and "lut" in out
+
+
+# --- csr: FULLY_CONNECTED rows laid out for speed (counts, absolute columns, int8 values) -----
+
+CSR_CASES = dict(FC_CASES, **{  # name: (weights, per_channel, batch)
+    # more than 256 columns: uint16 columns; rows of every weight: counts past 255 (uint16)
+    "300-cols-full-rows": (structured(5, 300, 0.0, 64, seed=7), False, 3),
+    "784-cols-8pct-64-clusters": (structured(7, 784, 0.92, 64, seed=8), True, 2),
+    # row k holds k weights: every remainder of the unrolled loop, rows shorter than a pass
+    "counts-0-to-19": (np.stack([np.where(np.isin(np.arange(37), np.random.default_rng(k)
+                                                  .permutation(37)[:k]), r, 0)
+                                 for k, r in enumerate(structured(20, 37, 0.0, 9, seed=3))])
+                       .astype(np.int8), False, 2),
+})
+
+
+def csr_counts_cover_every_remainder():
+    w = CSR_CASES["counts-0-to-19"][0]
+    return {int(k) % CSR_UNROLL for k in (w != 0).sum(axis=1)}
+
+
+def spread_scale(w):
+    """An output scale that spreads the outputs of random inputs over the int8 range: the
+    largest row's standard deviation (inputs uniform over int8, weight scale 0.01 and up to
+    1.5x per channel) as 40 steps."""
+    return max(0.1, float(74 * np.sqrt((w.astype(np.float64) ** 2).sum(axis=1)).max()
+                          * 0.05 * 0.015 / 40))
+
+
+@pytest.mark.parametrize("case", sorted(CSR_CASES))
+def test_fc_csr_bit_exact(case):
+    """Outputs spread over the int8 range (distinct values: a quarter of the outputs of rows
+    with weights, up to 32) unless the layer has at most one nonzero value a row or no weights."""
+    w, per_channel, batch = CSR_CASES[case]
+    varied = (w != 0).sum(axis=1).max() > 1 and len(np.unique(w)) > 2
+    filled = int(w.any(axis=1).sum())
+    spread = dict(min_distinct=min(32, filled * batch * 8 // 4)) if varied else None
+    m = assert_bit_exact(fc(w, per_channel, batch, out_s=spread_scale(w)), count=8,
+                         weights="csr", spread=spread)
+    assert layer(m)["weight_format"] == "csr" and layer(m)["variant"] == "csr"
+
+
+def test_csr_layout_and_bytes():
+    """Narrow arrays where they fit, wide ones where needed; every array counted."""
+    small = encode(structured(4, 256, 0.5, 9), "csr", rows_format=True)
+    wide = encode(structured(4, 300, 0.0, 9), "csr", rows_format=True)
+    types = lambda e: {c.name: c.ctype for c in e.consts}  # noqa: E731
+    assert types(small) == {"counts": "uint8_t", "cols": "uint8_t", "nonzeros": "int8_t"}
+    assert types(wide) == {"counts": "uint16_t", "cols": "uint16_t", "nonzeros": "int8_t"}
+    n = int((structured(4, 300, 0.0, 9) != 0).sum())
+    assert wide.nbytes == 4 * 2 + n * 2 + n
+    assert csr_counts_cover_every_remainder() == set(range(CSR_UNROLL))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 9), cols=st.integers(1, 600), sparsity=st.sampled_from(
+    [0.0, 0.3, 0.9, 0.99, 1.0]), clusters=st.integers(1, 254), seed=st.integers(0, 99))
+def test_csr_round_trip(rows, cols, sparsity, clusters, seed):
+    w = structured(rows, cols, sparsity, clusters, seed)
+    assert np.array_equal(decode(encode(w, "csr", rows_format=True), rows, cols), w)
+
+
+def test_csr_is_fully_connected_only():
+    """Convolutions' kernels do not execute csr: they take sparse, and auto leaves csr out."""
+    w = structured(6, 40, 0.9, 5)
+    assert encode(w, "csr").format == "sparse"
+    assert encode(w, "auto").format != "csr"

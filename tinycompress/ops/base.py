@@ -68,7 +68,7 @@ class Context:
 
     core: str = "generic"
     families: tuple[str, ...] = ()
-    weights: str = "dense"  # auto|dense|lut|sparse|huffman, see _weight_formats.py
+    weights: str = "dense"  # auto|dense|lut|sparse|huffman|csr, see _weight_formats.py
 
 
 def kernel_families(core: str, dsp: bool = False, mve: str = "none") -> tuple[str, ...]:

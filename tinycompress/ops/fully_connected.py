@@ -5,8 +5,8 @@
 
 The input offset is folded into the bias at compile time (bias + input_offset * row sums), so
 every kernel multiplies raw int8 inputs. The kernels are a variant table (`VARIANTS`), most
-specific first: compressed weights (`--weights`, _weight_formats.py) take the portable packed
-kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
+specific first: csr weights take their row kernel (fully_connected_s8_csr.c.j2, any core); other
+compressed weights (`--weights`, _weight_formats.py) take the portable packed kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
 interleaved rows a pass with SMLAD, _dsp.py) on a DSP core, else the portable loops, which also
 take int16 weights (a nonzero filter zero point, folded into the weights).
 """
@@ -143,9 +143,26 @@ def _dsp_s4(fc: FcLayer, ctx: Context) -> Kernel:
     return k
 
 
+CSR_UNROLL = 8  # csr weights a pass (LeNet-300-100 8%/64 on M4F: 4 -> 158k, 8 -> 118k, 16 -> 115k)
+
+
+def _csr(fc: FcLayer, ctx: Context) -> Kernel:
+    """csr weights (_weight_formats.csr): rows walked whole, the input offset folded into the
+    int32 bias."""
+    enc = fc.enc
+    k = fc.kernel([*enc.consts, fc.folded_bias()], U=CSR_UNROLL, col_type=enc.consts[1].ctype,
+                  wf=dict(enc.params, format=enc.format, label=enc.label))
+    k.weight_format = enc.label
+    k.dense_weights_bytes = (sum(c.nbytes for c in k.consts) - enc.nbytes
+                             + fc.n_out * fc.depth)
+    return k
+
+
 VARIANTS = (
     Variant("dsp_s4", "cores/dsp/kernels/fully_connected_s4.c.j2", _dsp_s4, needs=("dsp",),
             when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth)),
+    Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr,
+            when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr"),
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
             when=lambda fc, ctx: fc.enc is not None),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
@@ -202,7 +219,8 @@ class FullyConnected(VariantLowering):
             raise OverflowError(f"{op.describe()}: folded bias overflows int32")
         wide = filter_offset != 0
         # Compressed formats hold int8 values: with a filter zero point the weights stay dense.
-        enc = encode(weights, ctx.weights, op.describe()) if not wide and ctx.weights != "dense" else None
+        enc = (encode(weights, ctx.weights, op.describe(), rows_format=True)
+               if not wide and ctx.weights != "dense" else None)
         return FcLayer(op=op, batches=x.size // depth, depth=depth, n_out=n_out, in_zp=in_zp,
                        out_zp=out_zp, lo=lo, hi=hi, mults=mults, weights=weights, raw_bias=raw,
                        folded=folded, wide=wide,
