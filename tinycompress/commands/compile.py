@@ -9,6 +9,7 @@ import click
 
 from ..compiler import compile_model
 from ..ops._weight_formats import CHOICES
+from ..outdir import MANIFEST, SRC_DIR
 
 
 @click.command("compile")
@@ -37,6 +38,7 @@ def command(model, outdir, calibration, name, board, weights, per_tensor_weights
     m = result.manifest
     summary = {
         "outdir": str(outdir),
+        "src_dir": str(outdir / SRC_DIR),
         "name": m["name"],
         "board": m["board"],
         "ops": m["ops"],
@@ -49,7 +51,7 @@ def command(model, outdir, calibration, name, board, weights, per_tensor_weights
         "arena_bytes": m["arena_bytes"],
         "state_bytes": m.get("state_bytes", 0),
         "ram_bytes": m["arena_bytes"] + m.get("state_bytes", 0),
-        "files": sorted(m["files"]) + ["manifest.json"],
+        "files": sorted(m["files"]) + [MANIFEST],
         "weights": m["weights"],
         "per_layer": [
             {k: layer[k] for k in ("name", "op", "weight_format", "weights_bytes",
