@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tinycompress.cli import main
+from tinycompress.compiler import compile_model
 from tflite_builder import T, model
 
 
@@ -70,6 +72,28 @@ def test_compile_json_and_files(capsys, tmp_path, fc_file):
     assert re.search(r"#define NET_WEIGHTS_BYTES 80\b", header)
     # No leftovers of the atomic write next to OUTDIR.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.tflite", "out"]
+
+
+def test_readme_api_example_compiles(tmp_path, fc_file):
+    """The README's example of calling the generated API builds against a compiled model, as C99
+    and as C++, without a warning."""
+    import shutil
+    import subprocess
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("#### The generated API"):]
+    example = re.search(r"```c\n(.*?)```", section, re.S).group(1)
+    assert "model_invoke(" in example and "MODEL_OK" in example
+    compile_model(fc_file, tmp_path / "out")
+    (tmp_path / "example.c").write_text(example)
+    for cc, std in (("gcc", "-std=c99"), ("g++", "-std=c++11")):
+        if shutil.which(cc) is None:
+            continue
+        lang = ["-x", "c++"] if cc == "g++" else []
+        p = subprocess.run([cc, std, "-Wall", "-Wextra", "-Werror", "-pedantic", *lang, "-c",
+                            str(tmp_path / "example.c"), f"-I{tmp_path / 'out' / 'src'}", "-o",
+                            str(tmp_path / "example.o")], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
 
 
 def test_verify_json_bit_exact_with_accuracy(capsys, tmp_path, fc_file):

@@ -673,6 +673,7 @@ def test_strict_c99_on_cortex_m4():
                 d = Path(tmp) / f"{i}{fmt}"
                 d.mkdir()
                 for fname, data in files.items():
+                    (d / fname).parent.mkdir(parents=True, exist_ok=True)
                     (d / fname).write_bytes(data)
                 for src in m["sources"]:
                     proc = subprocess.run(
