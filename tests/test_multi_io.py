@@ -145,3 +145,23 @@ def test_status_codes_and_macros_from_c_and_cpp(outdir, tmp_path, lang):
                          env={"ASAN_OPTIONS": "detect_leaks=0", "PATH": "/usr/bin:/bin"})
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.strip() == "1" * 9
+
+
+def test_data_file_for_several_inputs_is_refused(outdir, tmp_path):
+    from tinycompress.errors import UserError
+
+    np.savez(tmp_path / "d.npz", x=np.zeros((4, 12), np.float32))
+    with pytest.raises(UserError, match="model has 2 inputs: omit --data"):
+        verify(outdir, "host", count=4, data=tmp_path / "d.npz")
+
+
+def test_flash_image_of_a_two_input_model(outdir, tmp_path):
+    """The board image compiles both inputs' vectors in (zeros when none are given)."""
+    if shutil.which("arm-none-eabi-gcc") is None:
+        pytest.skip("needs arm-none-eabi-gcc")
+    from tinycompress.targets.board import build_image
+
+    image = build_image(outdir, "nucleo-f446re", tmp_path / "fw")
+    assert image.elf.is_file() and image.flash_bytes > 0
+    glue = (tmp_path / "fw" / "tc_model_glue.h").read_text()
+    assert "mio_invoke(&tc_test_input0[(v) * 12u], &tc_test_input1[(v) * 72u]" in glue

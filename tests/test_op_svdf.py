@@ -206,8 +206,9 @@ def test_reset_returns_to_the_start_up_state(state, state_zp):
         write_outdir(out, files)
         (out / "main.c").write_text(RESET_MAIN)
         exe = Path(tmp) / "reset"
-        subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, f"-I{out / 'src'}", str(out / "src" / "m.c"),
-                        str(out / "src" / "m_weights.c"), str(out / "main.c"), "-o", str(exe)],
+        src = out / "src"
+        subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, f"-I{src}", str(src / "m.c"),
+                        str(src / "m_weights.c"), str(out / "main.c"), "-o", str(exe)],
                        check=True, capture_output=True)
         proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-400:] + proc.stderr[-400:]
