@@ -489,9 +489,21 @@ def test_export_is_reproducible_and_replaces_its_own_export(models, tmp_path, fm
     assert _zip_members(tmp_path / "a.zip", "a/") == _zip_members(tmp_path / "b.zip", "b/")
     marker = json.loads((a / MARKER).read_text())
     assert marker["format"] == fmt and set(marker["files"]) == set(files) - {MARKER}
-    # Exporting again over our own package replaces it; no temporary directories are left.
+    # Exporting again over our own package replaces it, byte for byte the same; no temporary
+    # directories are left.
+    first_zip = (tmp_path / "a.zip").read_bytes()
     assert _run(capsys, "export", outdir, "--format", fmt, "-o", a, "--zip")[0] == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "a.zip", "b", "b.zip"]
+    assert (tmp_path / "a.zip").read_bytes() == first_zip
+
+
+def _zip_members(path: Path, prefix: str) -> list[tuple]:
+    """A zip's members (name below `prefix`, time stamp, attributes, contents), in order."""
+    with zipfile.ZipFile(path) as z:
+        infos = z.infolist()
+        assert all(i.filename.startswith(prefix) for i in infos)
+        return [(i.filename[len(prefix):], i.date_time, i.external_attr, z.read(i))
+                for i in infos]
 
 
 def _zip_members(path: Path, root: str) -> list[tuple]:

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..compiler import compile_model
 from ..ops._weight_formats import CHOICES
-from ..outdir import MANIFEST, SRC_DIR
 
 
 @click.command("compile")
@@ -32,36 +30,13 @@ from ..outdir import MANIFEST, SRC_DIR
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def command(model, outdir, calibration, name, board, weights, per_tensor_weights, as_json):
     """Compile MODEL (.keras, .h5, SavedModel dir or INT8 .tflite) to C99 in OUTDIR."""
-    result = compile_model(model, outdir, calibration=calibration, name=name,
-                           per_channel=not per_tensor_weights,
-                           board=board, weights=weights)
-    m = result.manifest
-    summary = {
-        "outdir": str(outdir),
-        "src_dir": str(outdir / SRC_DIR),
-        "name": m["name"],
-        "board": m["board"],
-        "ops": m["ops"],
-        "layers": len(m["layers"]),
-        "macs": m["macs"],
-        "weights_bytes": m["weights_bytes"],
-        "code_bytes": m["code_bytes"],
-        "flash_bytes": m["flash_bytes"],
-        "flash_source": m["flash_source"],
-        "arena_bytes": m["arena_bytes"],
-        "state_bytes": m.get("state_bytes", 0),
-        "ram_bytes": m["arena_bytes"] + m.get("state_bytes", 0),
-        "files": sorted(m["files"]) + [MANIFEST],
-        "weights": m["weights"],
-        "per_layer": [
-            {k: layer[k] for k in ("name", "op", "weight_format", "weights_bytes",
-                                   "dense_weights_bytes")}
-            for layer in m["layers"]
-        ],
-    }
+    from ..api import compile as run
+
+    result = run(model, outdir, calibration=calibration, name=name, board=board,
+                 weights=weights, per_channel=not per_tensor_weights)
     if as_json:
-        click.echo(json.dumps(summary, sort_keys=True))
+        click.echo(json.dumps(result.to_json(), sort_keys=True))
         return
     from ..report import print_compile_summary
 
-    print_compile_summary(summary)
+    print_compile_summary(result.to_json())

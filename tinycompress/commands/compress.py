@@ -3,28 +3,11 @@
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import click
 
 from ..errors import UserError
-from ._save import save_keras
-
-
-def _per_layer(values: tuple[str, ...], option: str = "--layer-sparsity", kind=float,
-               example: str = "dense_1=0.9") -> dict[str, float]:
-    result = {}
-    for item in values:
-        name, sep, value = item.partition("=")
-        try:
-            result[name] = kind(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name:
-            what = "S" if kind is float else "B"
-            raise UserError(f"{option} '{item}' is not NAME={what}: give e.g. {example}")
-    return result
 
 
 @click.command("compress")
@@ -71,48 +54,9 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
     """Prune, share weights (k-means) and Huffman-account MODEL, as Deep Compression does."""
     from rich.console import Console
 
-    from ..compress import ClusterSpec, CompressSpec, PruneSpec, StructuredSpec, TrainSpec, compress
-    from ..datasets import load_npz
-    from ..frontends.keras import load_keras_model
+    from ..api import compress as run
 
     err = Console(stderr=True)
-    if out.suffix != ".keras":
-        raise UserError(f"-o {out}: the compressed model is saved as Keras 3; use a .keras name")
-    if sparsity is not None and layer_sparsity:
-        raise UserError("give either --sparsity or --layer-sparsity, not both")
-    if clusters is not None:
-        if bits is not None:
-            raise UserError("give either --bits or --clusters, not both")
-        bits = max(1, math.ceil(math.log2(clusters + 1)))
-    x, y = load_npz(data, require_y=True)
-    if not Path(model).is_file():
-        raise UserError(f"model file {model} does not exist")
-    keras_model = load_keras_model(Path(model))
-    if qat:
-        from ..compress.qat import plan
-
-        plan(keras_model)  # refuse a model QAT cannot simulate before compressing it
-    n_val = int(len(x) * val_split)
-    x_train, y_train = x[n_val:], y[n_val:]
-    x_val, y_val = (x[:n_val], y[:n_val]) if n_val else (None, None)
-    regularise = dict(augment=augment, distill=distill, temperature=temperature)
-    train = TrainSpec(epochs=epochs, **regularise)
-    prune_kw = {"train": train}
-    if layer_sparsity:
-        prune_kw["per_layer"] = _per_layer(layer_sparsity)
-    if sparsity is not None:
-        prune_kw["sparsity"] = sparsity
-    cluster = None
-    if not no_cluster:
-        ckw = {"train": TrainSpec(epochs=max(0.1, epochs / 2), learning_rate=1e-4, **regularise), "grid": grid}
-        if bits is not None:
-            ckw.update(conv_bits=bits, dense_bits=bits)
-        if layer_bits:
-            ckw["per_layer"] = _per_layer(layer_bits, "--layer-bits", int, "conv1=8")
-        cluster = ClusterSpec(**ckw)
-    structured = None if remove_filters is None else StructuredSpec(fraction=remove_filters, train=train)
-    spec = CompressSpec(prune=PruneSpec(**prune_kw), cluster=cluster, structured=structured)
-
     last = {}
 
     def progress(stage: str, step: int, total: int):
@@ -121,33 +65,19 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
             err.print(f"[bold]compress[/bold] {stage}: step {step}/{total}")
         last["stage"] = stage
 
-    keras_model, report = compress(keras_model, x_train, y_train, spec, x_val, y_val,
-                                   progress=progress)
-    qat_report = None
-    if qat:
-        from ..compress.qat import QATSpec, qat as run_qat
-
-        qspec = QATSpec(epochs=max(0.1, epochs / 2), per_channel=False, keep_structure=True)
-        keras_model, qat_report = run_qat(keras_model, x_train, y_train, qspec, x_val, y_val, x_cal=x,
-                                          progress=lambda e, n, loss: progress("qat", e, n))
-    save_keras(keras_model, out)
-    rows = report.to_dict()
-    params = sum(r.weights for r in report.layers)
-    nonzero = int(round(sum(r.kept * r.weights for r in report.layers)))
-    summary = {
-        "output": str(out), "metric": report.metric,
-        "accuracy_before": report.before, "accuracy_after": report.after,
-        "accuracy_after_prune": report.after_prune,
-        "params": params, "nonzero_params": nonzero,
-        "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
-        "ratio": report.ratio, "layers": rows["layers"], "structured": rows["structured"],
-        "qat": None if qat_report is None else {k: v for k, v in qat_report.to_dict().items() if k != "layers"},
-    }
+    if out.suffix != ".keras":
+        raise UserError(f"-o {out}: the compressed model is saved as Keras 3; use a .keras name")
+    result = run(model, data, out, sparsity=sparsity, layer_sparsity=layer_sparsity,
+                 remove_filters=remove_filters, bits=bits, layer_bits=layer_bits,
+                 clusters=clusters, cluster=not no_cluster, grid=grid, epochs=epochs,
+                 augment=augment, distill=distill, temperature=temperature, qat=qat,
+                 val_split=val_split, progress=progress)
     if as_json:
-        click.echo(json.dumps(summary, sort_keys=True, default=float))
+        click.echo(json.dumps(result.to_json(), sort_keys=True, default=float))
     else:
-        click.echo(report.table())
-        if qat_report is not None:
-            click.echo(f"QAT: INT8 (simulated, per-tensor weights) {qat_report.ptq_metric:.4g} before, "
-                       f"{qat_report.qat_metric:.4g} after; compile with --per-tensor-weights")
+        click.echo(result.table)
+        if result.qat is not None:
+            click.echo(f"QAT: INT8 (simulated, per-tensor weights) {result.qat.ptq_accuracy:.4g} "
+                       f"before, {result.qat.qat_accuracy:.4g} after; compile with "
+                       "--per-tensor-weights")
         click.echo(f"saved {out}")

@@ -23,6 +23,7 @@ from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
 from ..ops.table import Refused
 from ..planner import Plan, plan
+from .records import memory_plan, weight_stats
 
 C_KEYWORDS = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
@@ -308,8 +309,11 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
                                         if layer.kernel.dense_weights_bytes is not None
                                         else own_bytes[layer.index]),
                 "scratch_bytes": layer.kernel.scratch_bytes,
+                "weight_stats": weight_stats(g.ops[layer.op_pos], g, ctx.weights != "dense",
+                                             layer.kernel.weight_format),
             }
             for layer in layers
         ],
+        "memory_plan": memory_plan(mem, [layer.op_pos for layer in layers]),
     }
     return EmitResult(files=files, manifest=manifest, plan=mem)

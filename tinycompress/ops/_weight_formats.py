@@ -281,7 +281,13 @@ def _entries(w: np.ndarray, gap_bits: int) -> tuple[np.ndarray, np.ndarray, int]
 
 
 def sparse(w: np.ndarray) -> Encoding:
-    best = None
+    return min(sparse_candidates(w), key=lambda c: c.nbytes)
+
+
+def sparse_candidates(w: np.ndarray) -> list[Encoding]:
+    """Every sparse encoding of `w`: int8 values ("sparse") and, when the values fit a codebook
+    of fewer than 8 bits, codebook indices ("sparse+lut"), each with 4- and 8-bit gaps."""
+    found = []
     for gap_bits in (4, 8):
         gaps, vals, last_row = _entries(w, gap_bits)
         gap_stream = pack_bits(gaps - 1, gap_bits)
@@ -301,10 +307,8 @@ def sparse(w: np.ndarray) -> Encoding:
                 ConstArray("nonzeros", "uint8_t", pack_bits(np.searchsorted(uniq, vals), vbits),
                            f"[{len(vals)}] {vbits}-bit codebook indices, MSB first")],
                 dict(params, val_bits=vbits)))
-        for c in cands:
-            if best is None or c.nbytes < best.nbytes:
-                best = c
-    return best
+        found += cands
+    return found
 
 
 def _canonical_table(lengths: dict[int, int]) -> tuple[np.ndarray, list[int]]:

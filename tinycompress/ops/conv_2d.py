@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, matrix_layout, rounding_powers, wrapped_bias
+from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_powers, wants_w16,
+                   wrapped_bias)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -214,6 +215,33 @@ def _dsp(cv: ConvLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _dsp_w16(cv: ConvLayer, ctx: Context, w8: bool = False) -> Kernel:
+    """Two pixels x two output channels a pass over a filter pre-widened to int16 pairs
+    (layout_w16: twice the flash of the int8 filter, the inner loop only loads and multiplies),
+    or with `w8` kept int8 in the same blocking (layout_w8: one word a row and group of four
+    taps, unpacked with SXTB16 in the loop). Scratch: the two pixels' widened patches (16 bytes
+    a group of four taps), then, unless the pixels are read straight from the input, their two
+    int8 patches (4 bytes a group each)."""
+    groups = (cv.taps + 3) // 4
+    cond = interior_condition(cv.ay, cv.ax)
+    direct = (cond == "1" and cv.k_h == cv.k_w == 1 and cv.ay.stride == cv.ax.stride == 1
+              and cv.n_in % 4 == 0)
+    rows = cv.rows.astype(np.int8)
+    laid = layout_w8(rows, 2) if w8 else layout_w16(rows, 2)
+    form = "int8 words by 2 rows (DSP w8)" if w8 else "int16 pairs by 2 rows (DSP w16)"
+    consts = [ConstArray("weights", "int32_t", laid, f"[{cv.n_out}][{cv.k_h}][{cv.k_w}]"
+                         f"[{cv.n_in}] filter, OHWI, {form}"),
+              wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
+              *(c for c in cv.dense_consts() if c.name in ("mult", "shift")),
+              *rounding_powers(cv.q)]
+    scratch = 16 * groups + (0 if direct else 8 * groups)
+    return cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8)
+
+
+def _dsp_w8(cv: ConvLayer, ctx: Context) -> Kernel:
+    return _dsp_w16(cv, ctx, w8=True)
+
+
 def _mve(cv: ConvLayer, ctx: Context) -> Kernel:
     # The accumulators, then the gathered taps.
     return _laid_out(cv, ctx, acc_bytes(cv.n_out) + _gathered_taps(cv))
@@ -231,6 +259,9 @@ VARIANTS = (
     Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed),
     Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise),
     Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",)),
+    Variant("dsp_w16", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
+            lambda cv, ctx: wants_w16(ctx, "CONV_2D", cv.batches * cv.ay.out * cv.ax.out)),
+    Variant("dsp_w8", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",)),
     Variant("dsp_1x1", "cores/dsp/kernels/conv_2d_s8_1x1.c.j2", _dsp, ("dsp",), _is_pointwise),
     Variant("dsp", "cores/dsp/kernels/conv_2d_s8.c.j2", _dsp, ("dsp",)),
     Variant("1x1", "kernels/conv_2d_s8_1x1.c.j2", _portable, when=_is_pointwise),

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._dsp import acc_bytes, matrix_layout
+from ._dsp import acc_bytes, layout_w8, layout_w16, matrix_layout, wants_w16
 from ._weight_formats import Encoding, encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
@@ -90,6 +90,24 @@ def _dsp(fc: FcLayer, ctx: Context) -> Kernel:
     return _laid_out(fc, ctx, max(8, fc.depth // 4 * 8))
 
 
+def _dsp_w16(fc: FcLayer, ctx: Context, w8: bool = False) -> Kernel:
+    """Four rows a pass over weights pre-widened to int16 pairs (layout_w16: twice the flash of
+    int8), or with `w8` kept int8 in the same blocking (layout_w8, unpacked with SXTB16 in the
+    loop). Scratch: the widened input row (8 bytes a group of four), then, when the depth is
+    not a multiple of four, the row copied with zeros to whole groups."""
+    groups = (fc.depth + 3) // 4
+    rows = fc.weights.astype(np.int8)
+    laid = layout_w8(rows, 4) if w8 else layout_w16(rows, 4)
+    form = "int8 words by 4 rows (DSP w8)" if w8 else "int16 pairs by 4 rows (DSP w16)"
+    w = ConstArray("weights", "int32_t", laid, f"[{fc.n_out}][{fc.depth}] weights, {form}")
+    return fc.kernel([w, fc.folded_bias()], 8 * groups + (4 * groups if fc.depth % 4 else 0),
+                     w8=w8)
+
+
+def _dsp_w8(fc: FcLayer, ctx: Context) -> Kernel:
+    return _dsp_w16(fc, ctx, w8=True)
+
+
 def _mve(fc: FcLayer, ctx: Context) -> Kernel:
     return _laid_out(fc, ctx, acc_bytes(fc.n_out))  # the int32 accumulators of one batch row
 
@@ -118,6 +136,11 @@ VARIANTS = (
             when=lambda fc, ctx: fc.enc is not None),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
             when=lambda fc, ctx: not fc.wide),
+    Variant("dsp_w16", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w16,
+            needs=("dsp",), when=lambda fc, ctx: not fc.wide
+            and wants_w16(ctx, "FULLY_CONNECTED", fc.batches)),
+    Variant("dsp_w8", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w8,
+            needs=("dsp",), when=lambda fc, ctx: not fc.wide),
     Variant("dsp", "cores/dsp/kernels/fully_connected_s8.c.j2", _dsp, needs=("dsp",),
             when=lambda fc, ctx: not fc.wide),
     Variant("portable", "kernels/fully_connected_s8.c.j2", _portable),
