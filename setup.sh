@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(gcc g++ libc6-dev python3-venv cmake gcc-arm-none-eabi libnewlib-arm-none-eabi
+APT_PACKAGES=(gcc g++ clang libc6-dev python3-venv cmake gcc-arm-none-eabi libnewlib-arm-none-eabi
               qemu-system-arm dataset-fashion-mnist chromium)
 
 missing=()

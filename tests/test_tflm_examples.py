@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         ++n;
     }
     fclose(f);
-    fwrite(state, 1, sizeof state, stdout);
+    fwrite(&state, 1, sizeof state, stdout);
     return n == 0;
 }
 """

@@ -14,14 +14,26 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..ops._weight_formats import huffman, lut, sparse_candidates
-from ..planner import Plan
+from ..planner import PARTS, Plan
 
 # Ops whose second input is a weight matrix the compressed formats can store.
 WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
 
 
+def part_bases(mem: Plan) -> dict[str, int]:
+    """The byte offset of each arena part in the arena struct (its arrays follow each other in
+    PARTS order; every part's size is a multiple of its alignment, so there is no padding)."""
+    bases, at = {}, 0
+    for part, _, _ in PARTS:
+        if mem.arena_parts.get(part):
+            bases[part] = at
+            at += mem.arena_parts[part]
+    return bases
+
+
 def memory_plan(mem: Plan, op_positions: list[int]) -> list[dict]:
-    """The arena's buffers in offset order: tensor (or None for an op's scratch), offset, bytes
+    """The arena's buffers in offset order: tensor (or None for an op's scratch), the arena part
+    of its C type, its byte offset in the whole arena, bytes
     and the first and last emitted layer that use it. `op_positions[i]` is layer i's position
     in the graph's ops (ascending)."""
     def first_layer(pos: int) -> int:
@@ -32,12 +44,14 @@ def memory_plan(mem: Plan, op_positions: list[int]) -> list[dict]:
 
     if not op_positions:
         return []
+    base = part_bases(mem)
     rows = []
     for b in mem.buffers:
         scratch = b.key.startswith("scratch:")
         first = first_layer(b.first)
         rows.append({"kind": "scratch" if scratch else "activation",
-                     "tensor": None if scratch else b.key, "offset": b.offset, "bytes": b.size,
+                     "tensor": None if scratch else b.key, "part": b.part,
+                     "offset": base.get(b.part, 0) + b.offset, "bytes": b.size,
                      "first_layer": first, "last_layer": max(first, last_layer(b.last))})
     return sorted(rows, key=lambda r: (r["offset"], r["first_layer"], r["bytes"]))
 

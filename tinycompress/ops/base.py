@@ -7,10 +7,13 @@ the constant arrays it reads from flash, the scratch it needs from the arena and
 
 The generated function has the signature
     static void <fn>(const T0 *restrict in0, ..., U0 *restrict out0, ...,
-                     V0 *restrict state0, ... [, int8_t *restrict scratch])
+                     V0 *restrict state0, ... [, S *restrict scratch])
 with one pointer per activation input/output of the op (constants are referenced by name) and one
 per variable (state) tensor it reads and updates in place, so the planner alone decides where
-activations and state live. A per-core or compressed-weight variant of a kernel is
+activations and state live. The scratch's element type S is the kernel's `scratch_ctype`
+(int8_t, int32_t, int16_t or uint16_t): the planner keeps it in the arena part of that type, so
+the kernel accesses it as S (or as int8_t, a character type) and never casts it to another
+multi-byte type (C's aliasing rule). A per-core or compressed-weight variant of a kernel is
 a different template chosen by `lower` (see `template_for`), not a change to this ABI.
 """
 
@@ -47,6 +50,7 @@ class Kernel:
     act_outputs: list[str] = field(default_factory=list)
     act_states: list[str] = field(default_factory=list)  # variable tensors, read and written
     scratch_bytes: int = 0
+    scratch_ctype: str = "int8_t"  # the scratch's element type, see the module docstring
     macs: int = 0
     weight_format: str = "dense"
     # Bytes of the consts had the weights been stored dense (None: the same as now).

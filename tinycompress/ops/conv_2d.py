@@ -187,6 +187,7 @@ def _packed(cv: ConvLayer, ctx: Context) -> Kernel:
                           cols=cv.taps))
     k.weight_format = enc.label
     k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    k.scratch_ctype = "uint16_t" if gather else "int8_t"  # (the int8 values follow the offsets)
     return k
 
 
@@ -201,7 +202,9 @@ def _laid_out(cv: ConvLayer, ctx: Context, scratch: int) -> Kernel:
                          f"[{cv.n_in}] filter, OHWI, {note}"),
               wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
               *(c for c in dense if c.name in ("mult", "shift"))]
-    return cv.kernel(consts, scratch, cond=interior_condition(cv.ay, cv.ax))
+    k = cv.kernel(consts, scratch, cond=interior_condition(cv.ay, cv.ax))
+    k.scratch_ctype = "int32_t"  # widened pairs or accumulators, then int8 taps
+    return k
 
 
 def _gathered_taps(cv: ConvLayer) -> int:

@@ -138,6 +138,7 @@ def _packed(dw: DwLayer, ctx: Context) -> Kernel:
                           cols=dw.taps))
     k.weight_format = enc.label
     k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    k.scratch_ctype = "uint16_t" if gather else "int8_t"  # (the int8 values follow the offsets)
     return k
 
 
@@ -163,7 +164,9 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
         scratch = acc_bytes(dw.n_in) + scratch
     if "mve" not in ctx.families:
         consts += rounding_powers(dw.q)
-    return dw.kernel(consts, scratch, cond=cond, mve16=mve16)
+    k = dw.kernel(consts, scratch, cond=cond, mve16=mve16)
+    k.scratch_ctype = "int32_t" if mve16 else "int8_t"
+    return k
 
 
 def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:

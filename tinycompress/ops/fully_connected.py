@@ -82,7 +82,9 @@ def _laid_out(fc: FcLayer, ctx: Context, scratch: int) -> Kernel:
     """The DSP and Helium kernels: int8 weights in the core's matrix layout (_dsp.py)."""
     laid, note = matrix_layout(fc.weights.astype(np.int8), ctx.families)
     w = ConstArray("weights", "int8_t", laid, f"[{fc.n_out}][{fc.depth}] weights, {note}")
-    return fc.kernel([w, fc.folded_bias()], scratch)
+    k = fc.kernel([w, fc.folded_bias()], scratch)
+    k.scratch_ctype = "int32_t"  # the widened input or the accumulators
+    return k
 
 
 def _dsp(fc: FcLayer, ctx: Context) -> Kernel:
