@@ -5,6 +5,12 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#endif
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+#endif
 
 #if defined(__GNUC__)
 #define TC_ALIGNED(n) __attribute__((aligned(n)))
@@ -29,6 +35,10 @@
 #endif
 #ifndef TC_LAYER_END
 #define TC_LAYER_END(index) ((void)0)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
 #endif
 
 TC_INLINE int32_t tc_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
@@ -444,7 +454,6 @@ TC_NOINLINE int32_t tc_inv_sqrt(int32_t acc, int *shift)
 
 /* ---- Cortex-M DSP extension (M4, M7, M33, M55): used by templates/cores/dsp kernels only ---- */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
 
 /* Bytes 1 and 3 of x sign-extended to two int16 (SXTB16 with the ROR #8 folded in; gcc 12's
  * arm_acle.h has no such form and does not fuse __sxtb16(__ror(x, 8))). */
@@ -851,7 +860,6 @@ static __attribute__((noinline, unused)) void tc_dot4x1_w8(const int8_t *xw, con
 
 /* ---- Cortex-M Helium (MVE, M55): used by templates/cores/mve kernels only ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
-#include <arm_mve.h>
 
 /* acc[r] = bias[r] + sum over k < T of w[r * T + k] * x[k] for r < rows: int8 weights row-major,
  * four rows per 16-byte input load, each reduced with VMLADAVA (16 MACs per instruction); the
@@ -980,6 +988,10 @@ static __attribute__((noinline, unused)) void tc_mve_requant_pt_s8(const int32_t
         v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
         vstrbq_p_s32(y, v, p);
     }
+}
+#endif
+
+#ifdef __cplusplus
 }
 #endif
 

@@ -150,12 +150,12 @@ def test_no_wide_pointer_casts_in_generated_c(board):
 
 def test_arena_parts_are_typed():
     files, manifest = _generated("mixed", None)
-    h = files["m.h"].decode()
+    h = files["src/m.h"].decode()
     parts = re.findall(r"^    (\w+) (\w+)\[(\d+)\]; /\* (\d+) bytes \*/$", h, re.M)
     assert [p[:2] for p in parts] == [("float", "f32"), ("int16_t", "i16")]  # (x, y: the caller's)
     assert sum(int(p[3]) for p in parts) == manifest["arena_bytes"]
     assert f"#define M_ARENA_BYTES {manifest['arena_bytes']}" in h
-    lstm_c = _generated("lstm", None)[0]["m.c"].decode()
+    lstm_c = _generated("lstm", None)[0]["src/m.c"].decode()
     assert re.search(r"int16_t \*restrict scratch\)", lstm_c)  # the gates: a typed scratch
 
 
@@ -163,13 +163,15 @@ EXTERNAL_MAIN = r"""
 #include <stdio.h>
 #include "m.h"
 static M_ARENA_DEFINE(arena);
-static const int8_t x[%(n)d][M_INPUT_SIZE] = {%(x)s};
+static const int8_t x[%(n)d][M_INPUT_ELEMENTS] = {%(x)s};
 int main(void)
 {
-    int8_t y[M_OUTPUT_SIZE];
+    int8_t y[M_OUTPUT_ELEMENTS];
     int v;
     if (m_invoke_with_arena(NULL, x[0], y) != M_ERR_ARENA_NULL
-        || m_invoke_with_arena((char *)&arena + 4, x[0], y) != M_ERR_ARENA_ALIGN) {
+        || m_invoke_with_arena((char *)&arena + 4, x[0], y) != M_ERR_ARENA_ALIGN
+        || m_invoke_with_arena(&arena, NULL, y) != M_ERR_NULL
+        || m_invoke_with_arena(&arena, x[0], (int8_t *)x[0]) != M_ERR_OVERLAP) {
         return 2;
     }
     for (v = 0; v < %(n)d; ++v) {
@@ -186,15 +188,15 @@ int main(void)
 @pytest.mark.parametrize("key", ["mixed", "lstm"])
 def test_caller_supplied_arena_is_bit_exact(key, tmp_path):
     """With M_EXTERNAL_ARENA the caller's M_ARENA_DEFINE'd arena is used (sanitizers on); a NULL
-    or misaligned one is refused with its status."""
+    or misaligned one, and NULL or overlapping buffers, are refused with their status."""
     out, manifest = _write(tmp_path, key, None)
     x = random_inputs(manifest, 12, np.random.default_rng(4))[0]
     rows = ",".join("{" + ",".join(map(str, r)) + "}" for r in x.tolist())
     (tmp_path / "main.c").write_text(EXTERNAL_MAIN % {"n": len(x), "x": rows})
     exe = tmp_path / "ext"
-    subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, "-DM_EXTERNAL_ARENA", f"-I{out}",
-                    str(tmp_path / "main.c"), *(str(out / s) for s in manifest["sources"]),
-                    "-o", str(exe)], check=True, capture_output=True, text=True)
+    subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, "-DM_EXTERNAL_ARENA",
+                    f"-I{out / 'src'}", str(tmp_path / "main.c"),
+                    *(str(out / s) for s in manifest["sources"]), "-o", str(exe)], check=True, capture_output=True, text=True)
     proc = subprocess.run([str(exe)], capture_output=True, env={"ASAN_OPTIONS": "detect_leaks=0"})
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     got = np.frombuffer(proc.stdout, np.int8).reshape(len(x), -1)
@@ -213,7 +215,7 @@ def test_arena_section_is_overridable(tmp_path):
     obj = tmp_path / "m.o"
     subprocess.run(["arm-none-eabi-gcc", *ARM["cortex-m4"], *FLAGS,
                     "-DM_ARENA_SECTION=__attribute__((section(\".sram2\")))", "-c",
-                    str(out / "m.c"), "-o", str(obj)], check=True, capture_output=True, text=True)
+                    str(out / "src" / "m.c"), "-o", str(obj)], check=True, capture_output=True, text=True)
     with open(obj, "rb") as f:
         sec = ELFFile(f).get_section_by_name(".sram2")
         assert sec is not None and sec["sh_size"] == manifest["arena_bytes"]

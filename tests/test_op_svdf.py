@@ -202,7 +202,7 @@ def test_state_is_a_separate_buffer():
     assert "arena_storage" not in c
     assert "state_ready" not in c  # an int16 state resets to zero: .bss does it at start-up
     h = result.files["m.h"]
-    assert "#define M_STATE_SIZE 160" in h and "void m_reset(void);" in h
+    assert "#define M_STATE_BYTES 160" in h and "void m_reset(void);" in h
 
 
 RESET_MAIN = r"""
@@ -212,17 +212,17 @@ RESET_MAIN = r"""
 #define N 12
 int main(void)
 {
-    static int8_t x[N][M_INPUT_SIZE], first[N][M_OUTPUT_SIZE], again[N][M_OUTPUT_SIZE];
+    static int8_t x[N][M_INPUT_ELEMENTS], first[N][M_OUTPUT_ELEMENTS], again[N][M_OUTPUT_ELEMENTS];
     int v, i;
     for (v = 0; v < N; ++v)
-        for (i = 0; i < M_INPUT_SIZE; ++i)
+        for (i = 0; i < M_INPUT_ELEMENTS; ++i)
             x[v][i] = (int8_t)((v * 37 + i * 11) % 256 - 128);
     for (v = 0; v < N; ++v) m_invoke(x[v], first[v]);
     for (v = 0; v < 5; ++v) m_invoke(x[N - 1 - v], again[0]); /* move the state on */
     m_reset();
     for (v = 0; v < N; ++v) m_invoke(x[v], again[v]);
     for (v = 0; v < N; ++v)
-        for (i = 0; i < M_OUTPUT_SIZE; ++i) printf("%d %d\n", first[v][i], again[v][i]);
+        for (i = 0; i < M_OUTPUT_ELEMENTS; ++i) printf("%d %d\n", first[v][i], again[v][i]);
     return memcmp(first, again, sizeof first) != 0;
 }
 """
@@ -239,8 +239,9 @@ def test_reset_returns_to_the_start_up_state(state, state_zp):
         write_outdir(out, files)
         (out / "main.c").write_text(RESET_MAIN)
         exe = Path(tmp) / "reset"
-        subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, f"-I{out}", str(out / "m.c"),
-                        str(out / "m_weights.c"), str(out / "main.c"), "-o", str(exe)],
+        src = out / "src"
+        subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, f"-I{src}", str(src / "m.c"),
+                        str(src / "m_weights.c"), str(out / "main.c"), "-o", str(exe)],
                        check=True, capture_output=True)
         proc = subprocess.run([str(exe)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-400:] + proc.stderr[-400:]
@@ -250,7 +251,7 @@ def test_reset_returns_to_the_start_up_state(state, state_zp):
     expected = np.concatenate([ref.run([x])[0] for x in xs])
     np.testing.assert_array_equal(got, expected)
     assert len(np.unique(expected)) > 8
-    assert ("state_ready" in files["m.c"].decode()) == (state_zp != 0)
+    assert ("state_ready" in files["src/m.c"].decode()) == (state_zp != 0)
 
 
 # --- refusals --------------------------------------------------------------------------------

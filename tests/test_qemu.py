@@ -118,15 +118,17 @@ def test_record_measurement(fake, vectors):
 
 @pytest.mark.parametrize("board", ["microbit", "mps2-an386"])
 def test_fault_is_reported(fake, vectors, board):
-    src = (fake / "model.c").read_text()
+    path = fake / "src" / "model.c"
+    src = path.read_text()
     src = src.replace("    TC_LAYER_BEGIN(1);", '    __asm__ volatile("udf #0");\n    TC_LAYER_BEGIN(1);')
-    (fake / "model.c").write_text(src)
+    path.write_text(src)
     with pytest.raises(VerificationError, match=f"faulted on {board}: FAULT hardfault .*pc=0x"):
         qemu.run(fake, board, vectors[:1], timeout=30)
 
 
 def test_compile_error_is_reported(fake, vectors):
-    (fake / "model.c").write_text((fake / "model.c").read_text() + "\nstatic int unused;\n")
+    path = fake / "src" / "model.c"
+    path.write_text(path.read_text() + "\nstatic int unused;\n")
     with pytest.raises(VerificationError, match="unused"):
         qemu.run(fake, "mps2-an385", vectors[:1])
 

@@ -310,7 +310,7 @@ def test_conv_gather_or_dense(case):
     nr = min(rows.shape[0], 2)
     for fmt in COMPRESSED:
         files, m = compile_tflite(conv(w, **geo), name="m", weights=fmt)
-        src = files["m.c"].decode()
+        src = files["src/m.c"].decode()
         border = "Border" in src or "reference's form" in src
         if case in GATHER_CASES:
             u = GATHER_UNROLL
@@ -329,13 +329,17 @@ def test_conv_gather_needs_sparse_filters_and_16_bit_offsets():
     dense_w = structured(4, 9 * 8, 0.3, 6, seed=12).reshape(4, 3, 3, 8)
     sparse_w = dense_w.copy()
     sparse_w[np.random.default_rng(0).random(sparse_w.shape) < 0.75] = 0
-    assert GATHER not in compile_tflite(conv(dense_w), name="m", weights="lut")[0]["m.c"].decode()
-    assert GATHER in compile_tflite(conv(sparse_w), name="m", weights="lut")[0]["m.c"].decode()
+
+    def source(w):
+        return compile_tflite(conv(w), name="m", weights="lut")[0]["src/m.c"].decode()
+
+    assert GATHER not in source(dense_w)
+    assert GATHER in source(sparse_w)
     wide = structured(2, 9 * 64, 0.95, 4, seed=13).reshape(2, 3, 3, 64)
     for dil, gathers in (((2, 1), False), ((1, 1), True)):
         files, _ = compile_tflite(conv(wide, h=5, wd=400, dilation=dil, padding="VALID"),
                                   name="m", weights="sparse")
-        assert (GATHER in files["m.c"].decode()) == gathers
+        assert (GATHER in files["src/m.c"].decode()) == gathers
 
 
 DW_CASES = {  # name: (rows [C*M][KH*KW], kh, kw, geometry)
@@ -427,7 +431,7 @@ def test_dw_gather_or_dense(case):
         assert density <= gather_max_density(kh * kw)
     for fmt in COMPRESSED:
         files, m = compile_tflite(dw(rows, kh, kw, **geo), name="m", weights=fmt)
-        src = files["m.c"].decode()
+        src = files["src/m.c"].decode()
         if case in DW_GATHER_CASES:
             n = max(1, int(np.count_nonzero(rows, axis=1).max()))
             assert GATHER in src and f"at most {n} long" in src and f"case {n}:" in src
@@ -443,7 +447,7 @@ def test_dw_gather_rule():
     not at 60%; 5x5 at 60%; 7x7 (dense taps in a loop) even with every tap nonzero; an offset
     past uint16 (2 rows of 2 x 300 x 64 bytes apart) keeps the dense taps however sparse."""
     def src(rows, k, **geo):
-        return compile_tflite(dw(rows, k, k, **geo), name="m", weights="lut")[0]["m.c"].decode()
+        return compile_tflite(dw(rows, k, k, **geo), name="m", weights="lut")[0]["src/m.c"].decode()
 
     rng = np.random.default_rng(3)
     for k, nonzero, gathers in ((3, 0.3, True), (3, 0.6, False), (5, 0.6, True),
@@ -498,7 +502,7 @@ def test_compressed_formats_are_smaller_on_a_deep_compressed_layer():
         sizes[fmt] = lay["weights_bytes"]
         assert lay["dense_weights_bytes"] == 64 * 256 + 64 * 4
         assert m["weights_bytes"] == lay["weights_bytes"]
-        text = files["m_weights.c"].decode()
+        text = files["src/m_weights.c"].decode()
         # the weights file holds exactly the counted bytes
         assert f"{m['weights_bytes']} bytes of constant parameter data" in text
     assert sizes["dense"] == 64 * 256 + 64 * 4
@@ -528,8 +532,8 @@ def test_dw_bytes_count_every_array():
         assert lay["weight_format"] == enc.label
         assert lay["dense_weights_bytes"] == dense_bytes
         assert lay["weights_bytes"] == m["weights_bytes"] == enc.nbytes + 32 * 2 + 32 * 4 + 32
-        assert "bias + input offset (3) * filter sums" in files["m_weights.c"].decode()
-        text = files["m_weights.c"].decode()
+        assert "bias + input offset (3) * filter sums" in files["src/m_weights.c"].decode()
+        text = files["src/m_weights.c"].decode()
         assert f"{m['weights_bytes']} bytes of constant parameter data" in text
         # 90% sparse: the interior gathers (3 x the longest list) beside the decoded row
         assert lay["scratch_bytes"] == 3 * max(1, np.count_nonzero(rows, axis=1).max()) + 9
@@ -549,10 +553,10 @@ def test_dw_compressed_falls_back_to_the_portable_kernel_on_cores(board):
         _, portable = compile_tflite(tfl, name="m", weights=fmt)
         assert "dsp" in m["kernel_families"]
         assert f"DEPTHWISE_CONV_2D s8 on {layer(m)['weight_format']} filters" in \
-            files["m.c"].decode()
+            files["src/m.c"].decode()
         assert layer(m)["weights_bytes"] == layer(portable)["weights_bytes"]
     files, m = compile_tflite(tfl, name="m", weights="dense", board=board)
-    assert layer(m)["weight_format"] == "dense" and " filters:" not in files["m.c"].decode()
+    assert layer(m)["weight_format"] == "dense" and " filters:" not in files["src/m.c"].decode()
 
 
 # --- bias constants in the narrowest type ------------------------------------------------------
@@ -587,7 +591,7 @@ BIAS_CASES = {
 
 
 def bias_type(files, name="bias"):
-    text = files["m_weights.c"].decode()
+    text = files["src/m_weights.c"].decode()
     return [ln.split()[2] for ln in text.splitlines() if f"_{name}[" in ln and "const" in ln]
 
 
@@ -606,7 +610,7 @@ def test_fc_bias_widths(case, fmt):
     want_raw = narrowest_int(raw)[1].nbytes < narrowest_int(folded)[1].nbytes
     want = narrowest_int(raw if want_raw else folded)[0]
     assert bias_type(files) == [want]
-    assert ("adds the input offset" in files["m_weights.c"].decode()) == want_raw
+    assert ("adds the input offset" in files["src/m_weights.c"].decode()) == want_raw
     assert layer(m)["dense_weights_bytes"] == 6 * 50 + 6 * 4 + 6 * 4 + 6
 
 
@@ -675,6 +679,7 @@ def test_strict_c99_on_cortex_m4():
                 d = Path(tmp) / f"{i}{fmt}"
                 d.mkdir()
                 for fname, data in files.items():
+                    (d / fname).parent.mkdir(parents=True, exist_ok=True)
                     (d / fname).write_bytes(data)
                 for src in m["sources"]:
                     proc = subprocess.run(

@@ -25,6 +25,7 @@ import numpy as np
 
 from .compiler import compile_model
 from .errors import UserError
+from .outdir import MANIFEST, SRC_DIR
 from .results import (CheckResult, CompileResult, CompressResult, DistillResult, ExportResult,
                       ReportResult,
                       LayerWeights, QatResult, VerifyResult)
@@ -122,8 +123,8 @@ def compile_result(outdir: Path, m: dict) -> CompileResult:
         layers=len(m["layers"]), macs=m["macs"], weights_bytes=m["weights_bytes"],
         code_bytes=m["code_bytes"], flash_bytes=m["flash_bytes"], flash_source=m["flash_source"],
         arena_bytes=m["arena_bytes"], state_bytes=state, ram_bytes=m["arena_bytes"] + state,
-        files=sorted(m["files"]) + ["manifest.json"], weights=m["weights"], per_layer=per_layer,
-        manifest=m)
+        files=sorted(m["files"]) + [MANIFEST], src_dir=outdir / SRC_DIR, weights=m["weights"],
+        per_layer=per_layer, manifest=m)
 
 
 def verify(outdir, *, target: str = "host", board: str | None = None, vectors: int = 100,

@@ -1,6 +1,8 @@
 """compile: model file -> OUTDIR with C sources, manifest.json and the INT8 .tflite reference.
 
-The pipeline: frontend -> IR -> passes -> planner + lowering -> emitter -> atomic write."""
+The pipeline: frontend -> IR -> passes -> planner + lowering -> emitter -> atomic write.
+OUTDIR's layout is outdir.py's: the generated C in OUTDIR/src/, the reference model, vectors and
+manifest at the top."""
 
 from __future__ import annotations
 
@@ -25,9 +27,8 @@ from .frontends.quirks import quirk_notes
 from .frontends.tflite import read_tflite
 from .ops import Context
 from .ops.base import kernel_families
+from .outdir import MANIFEST, SRC_DIR, VECTORS_FILE
 
-MANIFEST = "manifest.json"
-VECTORS_FILE = "vectors.npz"
 MAX_STORED_VECTORS = 100
 
 
@@ -60,8 +61,10 @@ def compile_tflite(tflite: bytes, name: str = "model", board: str | None = None,
     ctx = context_for(board, weights)
     sha = hashlib.sha256(tflite).hexdigest()
     result = _compile_graph(read_tflite(tflite, source), name, ctx, sha, source)
-    files = {k: v.encode() for k, v in result.files.items()}
+    files = {f"{SRC_DIR}/{k}": v.encode() for k, v in result.files.items()}
     manifest = result.manifest
+    for key in ("sources", "headers"):
+        manifest[key] = [f"{SRC_DIR}/{f}" for f in manifest[key]]
     manifest["source"] = source
     # The reference interpreter runs a copy with the harmless quirks normalised (reference.py).
     manifest["reference_normalised"] = quirk_notes(tflite)
@@ -114,12 +117,13 @@ def code_size(files: dict[str, bytes], manifest: dict, board: str | None = None)
     flash = code = ram = 0
     with tempfile.TemporaryDirectory(prefix="tc-size-") as tmp:
         for fname, data in files.items():
+            Path(tmp, fname).parent.mkdir(parents=True, exist_ok=True)
             Path(tmp, fname).write_bytes(data)
         for src in manifest["sources"]:
             obj = Path(tmp, src).with_suffix(".o")
             proc = subprocess.run(
                 [gcc, *cpu_flags, "-std=c99", "-O2", "-ffunction-sections", "-fdata-sections", "-c", src,
-                 "-o", obj.name],
+                 "-o", str(obj)],
                 cwd=tmp, capture_output=True, text=True, stdin=subprocess.DEVNULL,
             )
             if proc.returncode != 0:
@@ -158,30 +162,58 @@ def _owned_files(outdir: Path) -> set[str]:
 
 
 def write_outdir(outdir: Path, files: dict[str, bytes]) -> None:
-    """Write all files or none: everything is written into a temporary directory first; files the
-    tool did not write are never overwritten."""
+    """Write all files (names are paths relative to outdir) or none: everything is written into a
+    temporary directory first; files the tool did not write are never overwritten; files an
+    earlier run wrote that this one does not are removed (so nothing stale is left)."""
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"output {outdir} exists and is not a directory: choose another -o")
     owned = _owned_files(outdir) if outdir.exists() else set()
-    clashes = sorted(f for f in files if (outdir / f).exists() and f not in owned)
-    if clashes:
-        raise UserError(f"{outdir / clashes[0]} exists and was not written by tinycompress: "
-                        "choose an empty or new output directory")
+    _refuse_clashes(outdir, files, owned)
     parent = outdir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.tmp-", dir=parent))
     try:
         for fname, data in files.items():
+            (tmp / fname).parent.mkdir(parents=True, exist_ok=True)
             (tmp / fname).write_bytes(data)
         if not outdir.exists():
             os.replace(tmp, outdir)
             return
         for fname in files:
+            (outdir / fname).parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp / fname, outdir / fname)
+        _remove_stale(outdir, owned - set(files))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _refuse_clashes(outdir: Path, files: dict[str, bytes], owned: set[str]) -> None:
+    """UserError when writing `files` would replace a file tinycompress did not write, or needs
+    a directory where a file stands."""
+    for f in sorted(files):
+        path = outdir / f
+        for up in list(reversed(path.relative_to(outdir).parents))[1:]:
+            if (outdir / up).exists() and not (outdir / up).is_dir():
+                raise UserError(f"{outdir / up} exists and is not a directory: choose an empty "
+                                "or new output directory")
+        if path.exists() and (f not in owned or path.is_dir()):
+            raise UserError(f"{path} exists and was not written by tinycompress: "
+                            "choose an empty or new output directory")
+
+
+def _remove_stale(outdir: Path, stale: set[str]) -> None:
+    """Remove files an earlier run wrote (and the directories they leave empty)."""
+    for f in sorted(stale):
+        path = outdir / f
+        if path.is_file() and outdir.resolve() in path.resolve().parents:
+            path.unlink()
+            for up in path.relative_to(outdir).parents:
+                d = outdir / up
+                if d == outdir or any(d.iterdir()):
+                    break
+                d.rmdir()
 
 
 def compile_model(model: Path, outdir: Path, calibration: Path | None = None,

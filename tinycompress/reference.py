@@ -100,6 +100,11 @@ class Reference:
         self._interp.invoke()
         return [self._interp.get_tensor(d["index"]).reshape(-1).copy() for d in self.output_details]
 
+    def run_all(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Any model: one array (N, size) per input -> one array (N, size) per output."""
+        outs = [self.run([x[v] for x in inputs]) for v in range(len(inputs[0]))]
+        return [np.stack([o[k] for o in outs]) for k in range(len(self.output_details))]
+
     def run_batch(self, x: np.ndarray) -> np.ndarray:
         """Single-input, single-output models: x is (N, input_size) -> (N, output_size)."""
         return np.stack([self.run([row])[0] for row in x])

@@ -186,7 +186,9 @@ class CompileResult(Result):
     arena_bytes: int = doc("The activation arena (RAM).")
     state_bytes: int = doc("State kept between invocations (RAM; 0 without stateful ops).")
     ram_bytes: int = doc("arena_bytes + state_bytes.")
-    files: list[str] = doc("The files tinycompress wrote into outdir.")
+    files: list[str] = doc("The files tinycompress wrote into outdir (paths relative to it).")
+    src_dir: Path = doc("The generated C (outdir/src): add it to the include path and compile "
+                        "its .c files.")
     weights: str = doc("The --weights choice (auto, dense, lut, sparse, huffman).")
     per_layer: list[LayerWeights] = doc("Parameter storage per layer, in execution order.")
     manifest: dict[str, Any] | None = doc(
@@ -203,6 +205,22 @@ class Mismatch(Result):
     index: int = doc("Index of the element in the flattened output.")
     got: float = doc("The generated C's value.")
     expected: float = doc("The reference interpreter's value.")
+    output: int | None = doc("Index of the model output it is in (in the totals' first "
+                             "mismatch).", omit_none=True, default=None)
+
+
+@dataclass(frozen=True)
+class OutputComparison(Result):
+    """One model output compared with the reference."""
+
+    name: str = doc("The output tensor's name.")
+    shape: list[int] = doc("Its shape.")
+    bit_exact: bool = doc("True when every element of this output equals the reference's.")
+    mismatches: int = doc("Elements of this output that differ.")
+    mismatched_vectors: int = doc("Vectors with at least one differing element in it.")
+    max_abs_diff: float = doc("Largest absolute difference in it (0 when bit-exact).")
+    first_mismatch: Mismatch | None = doc("Its first difference (absent when bit-exact).",
+                                          omit_none=True, default=None)
 
 
 @dataclass(frozen=True)
@@ -227,10 +245,11 @@ class VerifyResult(Result):
     vectors: int = doc("Input vectors run.")
     reference_normalised: list[str] = doc(
         "What the reference's copy of the model normalised (empty: nothing).")
-    bit_exact: bool = doc("True when every output element equals the reference's.")
-    mismatches: int = doc("Output elements that differ.")
+    bit_exact: bool = doc("True when every element of every output equals the reference's.")
+    mismatches: int = doc("Output elements that differ, over all outputs.")
     mismatched_vectors: int = doc("Vectors with at least one differing element.")
     max_abs_diff: float = doc("Largest absolute difference (0 when bit-exact).")
+    outputs: list[OutputComparison] = doc("Every model output's comparison, in order.")
     first_mismatch: Mismatch | None = doc("The first difference (absent when bit-exact).",
                                           omit_none=True, default=None)
     accuracy: float | None = doc("Top-1 accuracy of the C on the labels (with data that has y).",
