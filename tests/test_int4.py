@@ -319,7 +319,7 @@ def test_qat_4_bit_values_are_the_compiled_ones(tmp_path):
     ops = [o for o in graph.ops if o.kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")]
     layers = [la for la in m["layers"] if la["op"] in ("CONV_2D", "DEPTHWISE_CONV_2D",
                                                         "FULLY_CONNECTED")]
-    weights_c = (out / f"{m['name']}_weights.c").read_text()
+    weights_c = next((out / s).read_text() for s in m["sources"] if s.endswith("_weights.c"))
     assert len(ops) == len(report.layers) == 3
     for op, la, lay in zip(ops, report.layers, layers):
         want = keras_layout_to_tflite(la)
