@@ -46,22 +46,34 @@ def index_runs(indices) -> list[tuple[int, int, int]]:
     return [tuple(r) for r in runs]
 
 
+def check_params_indices(op: Op, g: Graph, index_dtypes: tuple[str, ...] = INDEX_DTYPES
+                         ) -> tuple[list[str], tuple | None]:
+    """What GATHER and GATHER_ND check alike: two inputs, the data's types, the indices' type, not
+    both constant. (problems, (params, indices, output)), the tensors None when an input is
+    missing."""
+    problems = check_arity(op, 2)
+    if problems:
+        return problems, None
+    p, idx, y = (g.tensors[n] for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
+    problems = check_data(op, g, [p.name, y.name])
+    if idx.dtype not in index_dtypes:
+        problems.append(f"{op.describe()}: indices '{idx.name}' are {idx.dtype}; supported: "
+                        f"{', '.join(index_dtypes)}")
+    if p.is_const and idx.is_const:
+        problems.append(f"{op.describe()}: params '{p.name}' and indices '{idx.name}' are both "
+                        "constant; fold the operation when converting")
+    return problems, (p, idx, y)
+
+
 @register
 class Gather(Lowering):
     kind = "GATHER"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        problems = check_arity(op, 2)
-        if problems:
+        problems, tensors = check_params_indices(op, g)
+        if tensors is None:
             return problems
-        p, idx, y = (g.tensors[n] for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
-        problems = check_data(op, g, [p.name, y.name])
-        if idx.dtype not in INDEX_DTYPES:
-            problems.append(f"{op.describe()}: indices '{idx.name}' are {idx.dtype}; supported: "
-                            f"{', '.join(INDEX_DTYPES)}")
-        if p.is_const and idx.is_const:
-            problems.append(f"{op.describe()}: params '{p.name}' and indices '{idx.name}' are both "
-                            "constant; fold the operation when converting")
+        p, idx, y = tensors
         if int(op.options.get("batch_dims", 0) or 0) != 0:
             problems.append(f"{op.describe()}: batch_dims {op.options.get('batch_dims')} is not "
                             "supported (0 only)")

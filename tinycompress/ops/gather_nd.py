@@ -18,9 +18,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Op
-from ._movers import check_arity, check_data, check_shape
+from ._movers import check_shape
 from .base import ConstArray, Context, Kernel, Lowering, register
-from .gather import gather_rows
+from .gather import check_params_indices, gather_rows
 
 INDEX_DTYPES = ("int16", "int32", "int64")
 
@@ -36,19 +36,10 @@ class GatherNd(Lowering):
     kind = "GATHER_ND"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        problems = check_arity(op, 2)
-        if problems:
+        problems, tensors = check_params_indices(op, g, INDEX_DTYPES)
+        if problems or tensors is None:
             return problems
-        p, idx, y = (g.tensors[n] for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
-        problems = check_data(op, g, [p.name, y.name])
-        if idx.dtype not in INDEX_DTYPES:
-            problems.append(f"{op.describe()}: indices '{idx.name}' are {idx.dtype}; supported: "
-                            f"{', '.join(INDEX_DTYPES)}")
-        if p.is_const and idx.is_const:
-            problems.append(f"{op.describe()}: params '{p.name}' and indices '{idx.name}' are both "
-                            "constant; fold the operation when converting")
-        if problems:
-            return problems
+        p, idx, y = tensors
         depth = idx.shape[-1] if idx.shape else 0
         if len(idx.shape) < 1 or not 1 <= depth <= len(p.shape):
             return [f"{op.describe()}: indices '{idx.name}' of shape {list(idx.shape)} index "
