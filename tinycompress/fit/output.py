@@ -17,7 +17,7 @@ def _artifacts(result, config: dict, log) -> Path:
     artifacts are on another machine of the study)."""
     from optuna.trial import FixedTrial
 
-    from tinycompress.fit.search import _load_data
+    from tinycompress.fit.search import load_split
     from tinycompress.fit.space import Candidate, ranges_from_json
 
     best = result.best
@@ -25,8 +25,7 @@ def _artifacts(result, config: dict, log) -> Path:
     if where is not None and (where / "model.tflite").is_file() and (where / KERAS_NAME).is_file():
         return where
     log(f"rebuilding trial {best.number} from its settings (its files are not on this machine)")
-    x, y = _load_data(Path(config["data"]))
-    data = measure.split(x, y, config["val_split"])
+    data = load_split(config)
     setup = st.Setup(Path(config["model"]), config["board"], measure.Budgets(**config["budgets"]),
                      measure.TrainPlan(**config["plan"]), Path(config["workdir"]) / "rebuilt",
                      ranges_from_json(result.ranges), result.baseline_accuracy)
