@@ -81,7 +81,7 @@ def recipe_row(name: str, base_path: Path, work: Path, test: Path, args) -> dict
     _, fig, _ = measure.deploy(model, data, work / "recipe", BOARD)
     b = BUDGETS[name]
     ok = check(work / "recipe" / "c", BOARD, max_flash=b["max_flash"]).ok
-    t = verify_on_test(work / "recipe" / "c", base_path, test, print)
+    t = verify_on_test(work / "recipe" / "c", base_path, test, print, BOARD)
     return {"label": "hand-tuned recipe", "trials": 1, "seconds": time.perf_counter() - t0, **fig.to_dict(),
             "check_ok": ok, **{f"test_{k}": v for k, v in t.items()}}
 

@@ -49,12 +49,20 @@ def write_outputs(result, config: dict, outdir: Path, test, log) -> None:
     shutil.copyfile(where / KERAS_NAME, outdir / KERAS_NAME)
     result.outdir, result.keras_path = outdir, outdir / KERAS_NAME
     if test is not None:
-        result.test = verify_on_test(outdir, Path(config["model"]), Path(test), log)
+        result.test = verify_on_test(outdir, Path(config["model"]), Path(test), log, config["board"])
 
 
-def verify_on_test(outdir: Path, model: Path, test: Path, log) -> dict:
-    """The generated C (host) against the reference interpreter on every TEST.npz image; its
-    accuracy against the float baseline's on the same images."""
+QEMU_VECTORS = 20
+
+
+def verify_on_test(outdir: Path, model: Path, test: Path, log, board: str | None = None) -> dict:
+    """The generated C against the reference interpreter: the portable C (the same model compiled
+    without a board, on the host) on every TEST.npz sample, and, with ``board``, OUTDIR's C for
+    the board's core under QEMU on the first ``QEMU_VECTORS``; its accuracy against the float
+    baseline's on the same samples."""
+    import tempfile
+
+    from tinycompress.compiler import compile_model, read_manifest
     from tinycompress.compress.train import evaluate
     from tinycompress.datasets import load_npz
     from tinycompress.fit.search import _load_model
@@ -62,11 +70,15 @@ def verify_on_test(outdir: Path, model: Path, test: Path, log) -> dict:
 
     x, y = load_npz(test, require_y=True)
     log(f"verifying the generated C on {len(x)} test samples")
-    v = verify(outdir, target="host", count=0, data=test)
-    if not v["bit_exact"]:
-        raise UserError(f"the generated C in {outdir} is not bit-exact on {test}; this is a tinycompress "
+    tflite = outdir / read_manifest(outdir)["tflite"]
+    with tempfile.TemporaryDirectory(prefix="tc-fit-host-") as tmp:
+        compile_model(tflite, Path(tmp) / "c", weights="auto")
+        v = verify(Path(tmp) / "c", target="host", count=0, data=test)
+    q = verify(outdir, target="qemu", board=board, count=QEMU_VECTORS, data=test) if board else None
+    if not v["bit_exact"] or (q is not None and not q["bit_exact"]):
+        raise UserError(f"the generated C of {tflite} is not bit-exact on {test}; this is a tinycompress "
                         "bug: report it with the model")
     base = evaluate(_load_model(model), x, y.reshape(-1), "classification")
     return {"data": str(test), "vectors": v["vectors"], "bit_exact": v["bit_exact"],
-            "accuracy": v["accuracy"], "baseline_accuracy": float(base),
-            "drop_pp": 100.0 * (float(base) - v["accuracy"])}
+            "qemu_vectors": None if q is None else q["vectors"], "accuracy": v["accuracy"],
+            "baseline_accuracy": float(base), "drop_pp": 100.0 * (float(base) - v["accuracy"])}

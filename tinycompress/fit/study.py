@@ -111,8 +111,9 @@ def expansion(trials) -> float:
 
 def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], None] | None = None,
                   fixed: space.Candidate | None = None) -> float:
-    """The objective: scale the candidate to the flash budget with probes; fine-tune, deploy and
-    measure it when the probe fits the budgets. ``fixed``: rebuild this candidate (no scaling).
+    """The objective: scale the candidate to the flash budget with probes (when there are size or
+    latency budgets); fine-tune, deploy and measure it when the probe fits them. ``fixed``:
+    rebuild this candidate (no probes, no scaling).
 
     Returns the accuracy drop (percentage points) of the INT8 model on the held-out split."""
     import keras
@@ -121,21 +122,19 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     t0 = time.perf_counter()
     where = setup.workdir / f"trial_{trial.number:04d}"
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
-    expand = 1.0
-    if fixed is None:
+    cand = fixed if fixed is not None else space.suggest(trial, setup.ranges)
+    b = setup.budgets
+    if fixed is None and (b.max_flash, b.max_ram, b.max_latency_ms) != (None, None, None):
         expand = expansion(trial.study.get_trials(deepcopy=False))
         cand, fig, (tflite, manifest, pdir) = budget.to_flash_budget(
-            space.suggest(trial, setup.ranges), _prober(setup, data, where), setup.budgets.max_flash,
-            expand, log)
-    else:
-        cand = fixed
-        fig, (tflite, manifest, pdir) = _prober(setup, data, where)(cand)
+            cand, _prober(setup, data, where), b.max_flash, expand, log)
+        trial.set_user_attr("probe_flash", fig.flash_bytes)
+        over = b.excess(fig.flash_bytes * expand, fig.ram_bytes, fig.latency_ms, None)
+        if any(v > PROBE_SLACK for v in over.values()):
+            trial.set_user_attr("candidate", cand.to_dict())
+            acc = measure.int8_accuracy(tflite, manifest, data.x_val, data.y_val)
+            return _record(trial, "probe", fig, acc, setup, pdir, time.perf_counter() - t0)
     trial.set_user_attr("candidate", cand.to_dict())
-    trial.set_user_attr("probe_flash", fig.flash_bytes)
-    over = setup.budgets.excess(fig.flash_bytes * expand, fig.ram_bytes, fig.latency_ms, None)
-    if fixed is None and any(v > PROBE_SLACK for v in over.values()):
-        acc = measure.int8_accuracy(tflite, manifest, data.x_val, data.y_val)
-        return _record(trial, "probe", fig, acc, setup, pdir, time.perf_counter() - t0)
 
     def on_epoch(epoch: int, acc: float):
         trial.report(100.0 * (setup.baseline_accuracy - acc), epoch)
@@ -143,7 +142,6 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
             log(f"trial {trial.number}: epoch {epoch + 1}, held-out accuracy {acc:.2%} (Keras)")
         if trial.should_prune():
             trial.set_user_attr("stage", "pruned")
-            trial.set_user_attr("figures", fig.to_dict())
             trial.set_user_attr("seconds", time.perf_counter() - t0)
             raise optuna.TrialPruned(f"held-out accuracy {acc:.2%} after epoch {epoch + 1}")
 
