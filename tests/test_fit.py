@@ -4,7 +4,6 @@ budget, and two worker processes sharing one journal-file study."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -121,8 +120,8 @@ def _args(d, *extra):
     (["--board", "nucleo-f446re", "-o", "o", "--storage", "fit.db"], "journal:PATH"),
     (["--board", "nucleo-f446re", "-o", "o", "--max-flash", "lots"], "size 'lots'"),
 ])
-def test_bad_options(mlp, tmp_path, capsys, extra, message):
-    os.chdir(tmp_path)
+def test_bad_options(mlp, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
     assert main(_args(mlp, *extra)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err and "Traceback" not in err
