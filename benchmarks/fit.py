@@ -93,7 +93,9 @@ def fit_row(name: str, base_path: Path, work: Path, train: Path, val: Path, test
     epochs = args.epochs or EPOCHS[name]
     plan = TrainPlan(prune_epochs=epochs, cluster_epochs=max(1.0, epochs / 4))
     t0 = time.perf_counter()
+    storage = f"journal:{work / 'study.journal'}"  # a rerun continues the same study
     r = fit(base_path, train, BOARD, outdir=work / "fit", **b, val=val, time_budget=args.time_budget,
+            storage=storage, study=f"{name}-e{epochs:g}",
             trials=args.trials, workers=args.workers, test=test, plan=plan, workdir=work / "trials",
             on_trial=lambda t: print(f"  trial {t.number}: {t.state} {t.stage} "
                                      f"flash={t.figures and t.figures['flash_bytes']} drop={t.drop_pp} "

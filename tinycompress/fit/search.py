@@ -218,7 +218,6 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
     budgets = measure.Budgets(max_flash, max_ram, max_latency_ms, max_accuracy_drop)
     base = Path(outdir) if outdir is not None else Path("fit-out")
     workdir = Path(workdir) if workdir is not None else base.parent / f".{base.name}.fit"
-    workdir.mkdir(parents=True, exist_ok=True)
     if storage is None and workers > 1:
         storage = f"journal:{workdir / 'study.journal'}"
     name = study or "fit-" + hashlib.sha256(json.dumps(
@@ -229,10 +228,11 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
               "time_budget_s": None if time_budget is None else 60.0 * time_budget,
               "storage": storage, "study": name, "seed": seed, "val_split": val_split,
               "val": None if val is None else str(Path(val).resolve()),
-              "plan": asdict(plan), "workdir": str(workdir.resolve())}
+              "plan": asdict(plan), "workdir": str((workdir / name).resolve())}
     load_split(config)  # bad data is refused before any worker starts
     opened = st.open_storage(storage)  # in memory when None: this process holds the study
-    procs = _spawn(config, workers, workdir) if workers > 1 else []
+    Path(config["workdir"]).mkdir(parents=True, exist_ok=True)
+    procs = _spawn(config, workers, Path(config["workdir"])) if workers > 1 else []
     try:
         run_trials(config, 0, on_trial, log, opened)
     except BaseException:
@@ -242,7 +242,7 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
     finally:
         codes = [p.wait() for p in procs]
     result = _result(config, opened)
-    result.notes += [f"worker {i} exited with code {c}; see {workdir}/worker_{i}.log"
+    result.notes += [f"worker {i} exited with code {c}; see {config['workdir']}/worker_{i}.log"
                      for i, c in enumerate(codes, 1) if c]
     if write and outdir is not None and result.best is not None:
         from tinycompress.fit.output import write_outputs
