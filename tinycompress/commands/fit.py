@@ -16,10 +16,14 @@ def _size(text):
 
 
 def _fmt_trial(r) -> str:
+    from ..fit.study import POLISH_SCALE
+
     f = r.figures or {}
     lat = f.get("latency_ms")
     what = {"probe": "over budget at the probe, not fine-tuned", "pruned": "stopped early (hopeless)",
             "full": "fine-tuned"}.get(r.stage, r.state.lower())
+    if r.polish_of is not None:
+        what = f"trial {r.polish_of} fine-tuned {POLISH_SCALE:g}x longer"
     if r.state == "FAIL":
         return f"trial {r.number}: failed ({r.worker})"
     parts = [f"trial {r.number}: {what}"]
@@ -68,6 +72,8 @@ def front_table(result):
               help="Local processes running trials of the study.")
 @click.option("--epochs", type=click.FloatRange(0.1, 1000), default=8.0, show_default=True,
               help="Pruning fine-tuning epochs per candidate (weight sharing: a quarter, at least 1).")
+@click.option("--polish", type=click.IntRange(0), default=1, show_default=True,
+              help="Fine-tune this many of the most promising candidates again, twice as long, at the end.")
 @click.option("--val", type=click.Path(path_type=Path),
               help="VAL.npz: held-out samples the baseline did not train on, to measure accuracy "
                    "drops (default: --val-split of TRAIN.npz, where drops are overstated when the "
@@ -82,7 +88,7 @@ def front_table(result):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.pass_context
 def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_accuracy_drop, trials,
-            time_budget, storage, study_name, workers, epochs, val, val_split, test, seed, outdir, as_json):
+            time_budget, storage, study_name, workers, epochs, polish, val, val_split, test, seed, outdir, as_json):
     """Search per-layer sparsity and shared-weight bits (and distillation) of MODEL to meet every
     budget on BOARD with the least accuracy loss; every candidate measured as deployed. Exits 1,
     after writing the closest candidate, when none meets the budgets."""
@@ -95,7 +101,7 @@ def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_acc
     result = fit(model, data, board, outdir=outdir, max_flash=_size(max_flash), max_ram=_size(max_ram),
                  max_latency_ms=max_latency_ms, max_accuracy_drop=max_accuracy_drop, trials=trials,
                  time_budget=time_budget, storage=storage, study=study_name, workers=workers,
-                 val=val, val_split=val_split, test=test, plan=plan, seed=seed,
+                 val=val, val_split=val_split, test=test, plan=plan, seed=seed, polish=polish,
                  on_trial=lambda r: err.print(_fmt_trial(r)), log=lambda s: err.print(f"[dim]{s}[/]"))
     if as_json:
         click.echo(json.dumps(result.to_dict(), sort_keys=True, default=str))

@@ -145,14 +145,15 @@ def run_trials(config: dict, worker: int, on_trial=None, log=None, storage=None)
     setup = st.Setup(Path(config["model"]), config["board"], budgets, measure.TrainPlan(**config["plan"]),
                      Path(config["workdir"]), ranges, base_acc)
     n = config["trials"]
-    if n is not None and len(study.trials) >= n:
-        return
     timeout = None if config["time_budget_s"] is None else max(1.0, config["time_budget_s"] - (time.perf_counter() - t0))
     callbacks = [] if n is None else [optuna.study.MaxTrialsCallback(n, states=None)]
     if on_trial is not None:
         callbacks.append(lambda s, t: on_trial(st.records([t])[0]))
-    study.optimize(lambda trial: _objective(trial, setup, data, log), timeout=timeout,
-                   callbacks=callbacks, catch=(UserError,), gc_after_trial=True)
+    objective = lambda trial: _objective(trial, setup, data, log)  # noqa: E731
+    if n is None or len(study.trials) < n:
+        study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(UserError,), gc_after_trial=True)
+    if config.get("polish") and worker == 0:
+        st.polish(study, objective, config["polish"], log)
 
 
 def _objective(trial, setup, data, log):
@@ -199,7 +200,7 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
         max_latency_ms: float | None = None, max_accuracy_drop: float | None = None,
         trials: int | None = None, time_budget: float | None = None, storage: str | None = None,
         study: str | None = None, workers: int = 1, val=None, val_split: float = 0.1, test=None,
-        plan: measure.TrainPlan | None = None, seed: int = 0, workdir=None,
+        plan: measure.TrainPlan | None = None, seed: int = 0, workdir=None, polish: int = 1,
         on_trial: Callable[[st.TrialRecord], None] | None = None,
         log: Callable[[str], None] | None = None, write: bool = True) -> FitResult:
     """Search compression settings of the float Keras ``model`` (path) fine-tuned on ``data``
@@ -208,7 +209,9 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
     the first ``val_split`` of ``data`` (an accuracy drop on samples the baseline memorised is
     overstated). ``trials`` counts the study's trials over all processes; ``time_budget`` is minutes for
     this process. ``test`` (TEST.npz): the result's generated C is verified bit-exact on it and its
-    accuracy reported. ``write=False`` runs trials only (a worker of a larger study)."""
+    accuracy reported. Then the ``polish`` most promising candidates that meet the size budgets
+    are fine-tuned again, twice as long (after the time budget). ``write=False`` runs trials only
+    (a worker of a larger study)."""
     t0 = time.perf_counter()
     log = log or (lambda s: None)
     model, data = Path(model), Path(data)
@@ -227,7 +230,7 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
               "budgets": asdict(budgets), "trials": trials,
               "time_budget_s": None if time_budget is None else 60.0 * time_budget,
               "storage": storage, "study": name, "seed": seed, "val_split": val_split,
-              "val": None if val is None else str(Path(val).resolve()),
+              "val": None if val is None else str(Path(val).resolve()), "polish": polish,
               "plan": asdict(plan), "workdir": str((workdir / name).resolve())}
     load_split(config)  # bad data is refused before any worker starts
     opened = st.open_storage(storage)  # in memory when None: this process holds the study

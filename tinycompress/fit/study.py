@@ -13,13 +13,14 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tinycompress.errors import UserError
 from tinycompress.fit import budget, measure, space
 
 PROBE_SLACK = 0.03   # a probe over budget by more than this is not fine-tuned
+POLISH_SCALE = 2.0   # a polished candidate fine-tunes this many times longer
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,14 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     t0 = time.perf_counter()
     where = setup.workdir / f"trial_{trial.number:04d}"
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
+    polish = trial.user_attrs.get("polish_of")
+    if polish is not None:  # a promising candidate fine-tuned again, longer (polish())
+        c = trial.user_attrs["candidate"]
+        fixed = space.Candidate(c["sparsity"], c["bits"], c["distill"])
+        space.suggest(trial, setup.ranges)  # the enqueued params: the study sees the same point
+    plan = setup.plan if polish is None else replace(
+        setup.plan, prune_epochs=setup.plan.prune_epochs * POLISH_SCALE,
+        cluster_epochs=setup.plan.cluster_epochs * POLISH_SCALE)
     cand = fixed if fixed is not None else space.suggest(trial, setup.ranges)
     b = setup.budgets
     if fixed is None and (b.max_flash, b.max_ram, b.max_latency_ms) != (None, None, None):
@@ -137,6 +146,8 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     trial.set_user_attr("candidate", cand.to_dict())
 
     def on_epoch(epoch: int, acc: float):
+        if polish is not None:
+            return  # a longer schedule: its epochs are not comparable with the others'
         trial.report(100.0 * (setup.baseline_accuracy - acc), epoch)
         if log is not None:
             log(f"trial {trial.number}: epoch {epoch + 1}, held-out accuracy {acc:.2%} (Keras)")
@@ -145,7 +156,7 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
             trial.set_user_attr("seconds", time.perf_counter() - t0)
             raise optuna.TrialPruned(f"held-out accuracy {acc:.2%} after epoch {epoch + 1}")
 
-    model = measure.compressed(setup.base_path, cand, data, setup.plan, on_epoch)
+    model = measure.compressed(setup.base_path, cand, data, plan, on_epoch)
     tflite, fig, manifest = measure.deploy(model, data, where, setup.board)
     model.save(where / "model.keras")
     acc = measure.int8_accuracy(tflite, manifest, data.x_val, data.y_val)
@@ -170,6 +181,7 @@ class TrialRecord:
     worker: str | None = None
     artifacts: str | None = None
     params: dict = field(default_factory=dict)
+    polish_of: int | None = None   # the trial whose candidate this one fine-tuned longer
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -187,7 +199,7 @@ def records(trials) -> list[TrialRecord]:
             figures=a.get("figures"), accuracy=a.get("accuracy"), drop_pp=a.get("drop_pp"), excess=excess,
             feasible=complete and a.get("stage") == "full" and all(v <= 0 for v in excess.values()),
             seconds=a.get("seconds"), worker=a.get("worker"), artifacts=a.get("artifacts"),
-            params=dict(t.params)))
+            params=dict(t.params), polish_of=a.get("polish_of")))
     return out
 
 
@@ -216,3 +228,22 @@ def pareto_front(recs: list[TrialRecord]) -> list[TrialRecord]:
 
     front = [r for r, p in pts if not any(dominated(p, q) for _, q in pts)]
     return sorted(front, key=lambda r: (r.figures["flash_bytes"], r.number))
+
+
+def polish(study, objective, count: int, log=None) -> None:
+    """Fine-tune the ``count`` most promising candidates again, POLISH_SCALE times longer: the
+    fine-tuned trials that meet the size and latency budgets, least drop first, each at most once
+    (over all processes). They are enqueued as trials of the study, so the best is still read
+    from the study."""
+    trials = study.get_trials(deepcopy=False)
+    done = {t.user_attrs.get("polish_of") for t in trials}
+    size_ok = [t for t in trials if t.state.name == "COMPLETE" and t.user_attrs.get("stage") == "full"
+               and t.user_attrs.get("polish_of") is None and t.number not in done
+               and all(v <= 0 for k, v in t.user_attrs["excess"].items() if k != "accuracy")]
+    for t in sorted(size_ok, key=lambda t: t.user_attrs["drop_pp"])[:count]:
+        if log is not None:
+            log(f"polishing trial {t.number} (held-out drop {t.user_attrs['drop_pp']:+.2f} pp): "
+                f"fine-tuning {POLISH_SCALE:g}x longer")
+        study.enqueue_trial(t.params, user_attrs={"polish_of": t.number, "candidate": t.user_attrs["candidate"]},
+                            skip_if_exists=False)
+        study.optimize(objective, n_trials=1, catch=(UserError,), gc_after_trial=True)
