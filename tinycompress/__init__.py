@@ -7,11 +7,12 @@ The Python API mirrors the command line, one function per command, each returnin
     built = tinycompress.compile("model.keras", "out", calibration=x_train[:500])
     assert tinycompress.verify("out").bit_exact
 
-compile, verify, check, export, report, compress, distill, qat: see tinycompress.api and docs/api.md.
+compile, verify, check, export, report, compress, distill, qat: see tinycompress.api and docs/api.md;
+fit (the budget-driven compression search): tinycompress.fit.
 Bad input raises tinycompress.errors.UserError. Importing this package imports neither numpy nor
 TensorFlow: the API loads on first use.
 
-The names check, verify, export, report and compress are also modules of this package; the package's
+The names check, verify, export, report, compress and fit are also modules of this package; the package's
 attribute is always the function. Import the modules by their full name
 (``from tinycompress.check import human_bytes``), never as ``tinycompress.check.X``.
 """
@@ -23,8 +24,10 @@ import types
 __version__ = "0.1.0"
 
 # API function -> the module defining it.
-API = {name: "tinycompress.api"
-       for name in ("compile", "verify", "check", "export", "report", "compress", "distill", "qat")}
+API = {**{name: "tinycompress.api"
+          for name in ("compile", "verify", "check", "export", "report", "compress", "distill",
+                       "qat")},
+       "fit": "tinycompress.fit"}
 __all__ = [*API, "__version__"]
 
 

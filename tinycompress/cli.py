@@ -26,6 +26,7 @@ COMMANDS = {
     "demo": "demo",
     "export": "export",
     "report": "report",
+    "fit": "fit",
 }
 
 

@@ -1,0 +1,177 @@
+"""tinycompress fit: the search's parts on their own (no TensorFlow), bad inputs, an impossible
+budget, and two worker processes sharing one journal-file study."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinycompress.cli import main
+from tinycompress.errors import UserError
+from tinycompress.fit import budget, measure, space, study as st
+from tinycompress.fit.space import Candidate
+
+
+# --- the parts, no TensorFlow -------------------------------------------------------------
+
+def test_layer_ranges_from_sensitivity():
+    curves = {"fc1": [(0.0, 0.0), (0.5, 0.0), (0.8, 0.004), (0.9, 0.05), (0.95, 0.3)],
+              "fc2": [(0.0, 0.0), (0.5, 0.1), (0.8, 0.5), (0.9, 0.6), (0.95, 0.7)],
+              "fc3": [(0.0, 0.0), (0.5, 0.0), (0.8, 0.0), (0.9, 0.0), (0.95, 0.0)]}
+    sizes = {"fc1": 10000, "fc2": 1000, "fc3": 100}
+    r = {x.name: x for x in space.layer_ranges(curves, sizes, {k: "dense" for k in sizes})}
+    lo, hi = r["fc1"].sparsity
+    assert 0.8 <= lo < 0.9 and 0.9 < hi < 0.95          # free up to ~0.8, working up to ~0.94
+    assert r["fc2"].sparsity[0] < 0.5 and r["fc2"].sparsity[1] <= 0.8
+    assert r["fc3"].bits is None and r["fc1"].bits == space.DENSE_BITS   # 100 of 11100 weights: fixed 8 bits
+    assert space.ranges_from_json(space.ranges_to_json(list(r.values()))) == list(r.values())
+
+
+def _fig(flash, weights):
+    return measure.Figures(flash, 500, None, None, weights, "qemu")
+
+
+def test_flash_budget_scaling_converges_on_a_nonlinear_probe():
+    calls = []
+
+    def probe(c):  # bytes per kept weight grow as the gaps between them do (relative indexing)
+        kept = sum((1 - s) * n for s, n in zip(c.sparsity.values(), (20000, 2000)))
+        w = int(kept * (1.0 + 0.15 * np.log1p(22000 / max(kept, 1))))
+        calls.append(w)
+        return _fig(3000 + w, w), c
+
+    cand = Candidate({"a": 0.5, "b": 0.2}, {"a": 4, "b": 4})
+    got, fig, payload = budget.to_flash_budget(cand, probe, 8000)
+    assert payload is got and fig.flash_bytes <= 8000
+    assert fig.flash_bytes >= (budget.TARGET - budget.TOLERANCE) * 8000
+    assert 1 < len(calls) <= budget.PROBES
+    # the layers keep their proportions: one factor for all
+    ka, kb = 1 - got.sparsity["a"], 1 - got.sparsity["b"]
+    assert ka / kb == pytest.approx(0.5 / 0.8, rel=1e-6)
+
+
+def test_flash_budget_out_of_reach_returns_the_smallest():
+    got, fig, _ = budget.to_flash_budget(Candidate({"a": 0.5}, {"a": 4}),
+                                         lambda c: (_fig(5000 + int(100 * (1 - c.sparsity["a"])), 50), c), 1000)
+    assert fig.flash_bytes > 1000 and got.sparsity["a"] == budget.MAX_SPARSITY
+
+
+def test_budget_excess():
+    b = measure.Budgets(max_flash=1000, max_latency_ms=2.0, max_drop=0.5)
+    e = b.excess(1100, 10**6, None, 0.25)
+    assert e == {"flash": pytest.approx(0.1), "latency": 1.0, "accuracy": pytest.approx(-0.0025)}
+    with pytest.raises(UserError, match="max-flash"):
+        measure.Budgets(max_flash=0)
+
+
+def _rec(n, drop, flash, lat, feasible, stage="full"):
+    return st.TrialRecord(n, "COMPLETE", stage, {}, {"flash_bytes": flash, "latency_ms": lat, "ram_bytes": 1},
+                          None, drop, {"flash": 0.0 if feasible else (flash - 100) / 100}, feasible)
+
+
+def test_best_front_and_closest():
+    recs = [_rec(0, 0.4, 90, 1.0, True), _rec(1, 0.2, 99, 2.0, True), _rec(2, 0.1, 150, 0.5, False),
+            _rec(3, 0.5, 95, 3.0, True), _rec(4, 9.0, 120, None, False, "probe")]
+    best, ok = st.best(recs)
+    assert ok and best.number == 1
+    assert [r.number for r in st.pareto_front(recs)] == [0, 1, 2]   # 3 is beaten by 0; 4 never tuned
+    best, ok = st.best([recs[2], recs[4]])
+    assert not ok and best.number == 4                               # 20% over beats 50% over
+
+
+def test_storage_spec_errors(tmp_path):
+    with pytest.raises(UserError, match="journal:PATH or a database URL"):
+        st.open_storage("fit.db")
+    assert st.open_storage(f"journal:{tmp_path / 'a' / 'j.log'}") is not None
+    assert (tmp_path / "a").is_dir()
+
+
+# --- end to end on a tiny MLP -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    import keras
+
+    d = tmp_path_factory.mktemp("fit")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((900, 16)).astype(np.float32)
+    y = np.argmax(x @ rng.standard_normal((16, 4)), axis=1).astype(np.int64)
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    m = keras.Sequential([keras.Input((16,)), L.Dense(32, activation="relu", name="fc1"),
+                          L.Dense(24, activation="relu", name="fc2"), L.Dense(4, activation="softmax", name="fc3")])
+    m.compile("adam", "sparse_categorical_crossentropy")
+    m.fit(x, y, epochs=15, verbose=0)
+    m.save(d / "mlp.keras")
+    np.savez(d / "train.npz", x=x[:700], y=y[:700])
+    np.savez(d / "test.npz", x=x[700:], y=y[700:])
+    return d
+
+
+def _args(d, *extra):
+    return ["fit", str(d / "mlp.keras"), "--data", str(d / "train.npz"), "--epochs", "1", *extra]
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--board", "atmega328", "-o", "o"], "atmega328"),
+    (["--board", "nucleo-f446re", "-o", "o", "--storage", "fit.db"], "journal:PATH"),
+    (["--board", "nucleo-f446re", "-o", "o", "--max-flash", "lots"], "size 'lots'"),
+])
+def test_bad_options(mlp, tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(_args(mlp, *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+
+
+def test_missing_data_and_model(mlp, tmp_path, capsys):
+    assert main(["fit", str(mlp / "mlp.keras"), "--data", str(tmp_path / "none.npz"), "--board",
+                 "nucleo-f446re", "-o", str(tmp_path / "o")]) == 2
+    assert "none.npz not found" in capsys.readouterr().err
+    assert main(["fit", str(tmp_path / "none.keras"), "--data", str(mlp / "train.npz"), "--board",
+                 "nucleo-f446re", "-o", str(tmp_path / "o")]) == 2
+    assert "none.keras does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.slow
+def test_impossible_budget_exits_1_with_the_closest(mlp, tmp_path, capsys):
+    out = tmp_path / "o"
+    code = main(_args(mlp, "--board", "nucleo-f446re", "--max-flash", "1K", "--trials", "1", "-o", str(out)))
+    captured = capsys.readouterr()
+    assert code == 1, captured.err
+    assert "no setting meets the budgets" in captured.out and "closest: trial 0" in captured.out
+    res = json.loads((out / "fit.json").read_text())
+    assert res["feasible"] is False and res["best"]["stage"] == "probe"   # never fine-tuned
+    assert res["best"]["excess"]["flash"] > 0 and res["check"]["ok"] is False
+    assert (out / "manifest.json").is_file() and (out / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_journal_study(mlp, tmp_path, capsys):
+    """Two processes (this one and a spawned worker) run trials of one journal-file study; the
+    result is the study's best, read back from the journal by a third party."""
+    import optuna
+
+    journal = tmp_path / "study.journal"
+    out = tmp_path / "o"
+    code = main(_args(mlp, "--board", "nucleo-f446re", "--max-accuracy-drop", "30", "--trials", "4",
+                      "--workers", "2", "--storage", f"journal:{journal}", "--study", "two",
+                      "--test", str(mlp / "test.npz"), "-o", str(out), "--json"))
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    res = json.loads(captured.out)
+    assert len(res["trials"]) >= 4 and len(res["workers"]) == 2
+    assert all(sum(t["worker"] == w for t in res["trials"]) >= 1 for w in res["workers"])
+
+    study = optuna.load_study(study_name="two", storage=st.open_storage(f"journal:{journal}"))
+    best, ok = st.best(st.records(study.get_trials()))
+    assert ok and res["best"]["number"] == best.number
+    tflite = json.loads((out / "manifest.json").read_text())["tflite"]
+    assert (out / tflite).read_bytes() == (Path(best.artifacts) / "model.tflite").read_bytes()
+    assert res["test"]["bit_exact"] is True and res["test"]["vectors"] == 200
+    assert res["check"]["ok"] is True

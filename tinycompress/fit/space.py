@@ -1,0 +1,80 @@
+"""The search space of `fit`: per-layer sparsity and shared-weight bits, and distillation.
+
+Per-layer sparsity ranges come from a sensitivity analysis of the baseline (every layer pruned
+alone at increasing sparsity, no fine-tuning; Deep Compression section 3): a layer is pruned at
+least as far as costs (almost) nothing, and at most as far as it still works untuned. Small
+layers (under ``SMALL_LAYER`` of all kernel weights) keep 8-bit shared weights: they cost few
+bytes, and a search dimension spent on them is one taken from the layers that count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+
+from tinycompress.compress.prune import _sparsity_at
+from tinycompress.errors import UserError
+
+SMALL_LAYER = 0.02
+FREE_DROP = 0.005      # sparsity that costs at most this (untuned) is the range's low end
+WORKING_DROP = 0.25    # sparsity that costs at most this (untuned) is its high end
+MAX_SPARSITY = 0.98
+DENSE_BITS = (2, 6)
+CONV_BITS = (4, 8)
+DISTILL = (0.0, 0.5)
+
+
+@dataclass(frozen=True)
+class LayerRange:
+    name: str
+    kind: str            # "conv" or "dense"
+    weights: int
+    sparsity: tuple[float, float]
+    bits: tuple[int, int] | None   # None: fixed at 8
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One setting to try: what `compress` gets, per layer."""
+
+    sparsity: Mapping[str, float] = field(default_factory=dict)
+    bits: Mapping[str, int] = field(default_factory=dict)
+    distill: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(self).items()}
+
+
+def layer_ranges(curves: Mapping[str, list], sizes: Mapping[str, int],
+                 kinds: Mapping[str, str]) -> list[LayerRange]:
+    """Search ranges from sensitivity curves (layer -> [(sparsity, accuracy drop)])."""
+    total = sum(sizes.values())
+    if not total:
+        raise UserError("the model has no compressible kernel weights (Dense, Conv2D, DepthwiseConv2D)")
+    out = []
+    for name, curve in curves.items():
+        lo = min(0.9, _sparsity_at(curve, FREE_DROP))
+        hi = min(MAX_SPARSITY, max(lo + 0.05, _sparsity_at(curve, WORKING_DROP)))
+        small = sizes[name] < SMALL_LAYER * total
+        bits = None if small else (CONV_BITS if kinds[name] == "conv" else DENSE_BITS)
+        out.append(LayerRange(name, kinds[name], int(sizes[name]), (round(lo, 3), round(hi, 3)), bits))
+    return out
+
+
+def suggest(trial, ranges: list[LayerRange]) -> Candidate:
+    """A candidate from an optuna trial (or a FixedTrial of stored params: the same candidate)."""
+    sparsity, bits = {}, {}
+    for r in ranges:
+        sparsity[r.name] = trial.suggest_float(f"sparsity.{r.name}", *r.sparsity)
+        bits[r.name] = 8 if r.bits is None else trial.suggest_int(f"bits.{r.name}", *r.bits)
+    distill = trial.suggest_categorical("distill", DISTILL)
+    return Candidate(sparsity, bits, float(distill))
+
+
+def ranges_to_json(ranges: list[LayerRange]) -> list[dict]:
+    return [asdict(r) for r in ranges]
+
+
+def ranges_from_json(items: list[dict]) -> list[LayerRange]:
+    return [LayerRange(d["name"], d["kind"], int(d["weights"]), tuple(d["sparsity"]),
+                       None if d["bits"] is None else tuple(d["bits"])) for d in items]
