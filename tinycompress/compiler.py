@@ -37,27 +37,34 @@ class CompileResult:
     manifest: dict
 
 
-def context_for(board: str | None, weights: str = "dense") -> Context:
+def context_for(board: str | None, weights: str = "dense", optimize: str = "balanced") -> Context:
     """The lowering context for a board (its core's kernel families), or the portable one, with
-    the weight format to store layers in (auto|dense|lut|sparse|huffman)."""
+    the weight format to store layers in (auto|dense|lut|sparse|huffman) and what auto ranks
+    by (balanced|size|speed, ops/cost.py)."""
     from .ops._weight_formats import CHOICES
+    from .ops.cost import OPTIMIZE
 
     if weights not in CHOICES:
         raise UserError(f"--weights '{weights}' is unknown: choose one of {', '.join(CHOICES)}")
+    if optimize not in OPTIMIZE:
+        raise UserError(f"--optimize '{optimize}' is unknown: choose one of {', '.join(OPTIMIZE)}")
     if board is None:
-        return Context(weights=weights)
+        return Context(weights=weights, optimize=optimize)
     from .boards import get_board
 
     b = get_board(board)
-    return Context(core=b.core, families=kernel_families(b.core, b.dsp, b.mve), weights=weights)
+    return Context(core=b.core, families=kernel_families(b.core, b.dsp, b.mve), weights=weights,
+                   optimize=optimize)
 
 
 def compile_tflite(tflite: bytes, name: str = "model", board: str | None = None,
-                   source: str = "model", weights: str = "dense") -> tuple[dict[str, bytes], dict]:
+                   source: str = "model", weights: str = "dense",
+                   optimize: str = "balanced") -> tuple[dict[str, bytes], dict]:
     """The generated files (name -> bytes) and manifest for INT8 TFLite bytes. Writes nothing.
-    `weights` is the storage of layer weights (see tinycompress/ops/_weight_formats.py)."""
+    `weights` is the storage of layer weights (see tinycompress/ops/_weight_formats.py), auto
+    ranked by `optimize` (ops/cost.py)."""
     name = validate_name(name)
-    ctx = context_for(board, weights)
+    ctx = context_for(board, weights, optimize)
     sha = hashlib.sha256(tflite).hexdigest()
     result = _compile_graph(read_tflite(tflite, source), name, ctx, sha, source)
     files = {k: v.encode() for k, v in result.files.items()}
@@ -67,6 +74,8 @@ def compile_tflite(tflite: bytes, name: str = "model", board: str | None = None,
     manifest["reference_normalised"] = quirk_notes(tflite)
     manifest["board"] = board
     manifest["weights"] = weights
+    if weights == "auto":
+        manifest["optimize"] = optimize
     manifest["tflite"] = f"{name}.tflite"
     files[manifest["tflite"]] = tflite
     manifest.update(code_size(files, manifest, board))
@@ -184,16 +193,42 @@ def write_outdir(outdir: Path, files: dict[str, bytes]) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def recognise(model: Path, weights: str | None, per_channel: bool | None) -> tuple[str, bool, dict]:
+    """(weights, per_channel, what was recognised) for `model`: the flags given, else what its
+    marker says a training command did (frontends/marker.py), else dense and per channel."""
+    from .frontends import marker
+
+    m = marker.read(model)
+    chosen = marker.compile_defaults(m)
+    got = {"weights": weights, "per_channel": per_channel}
+    out = {k: got[k] if got[k] is not None else chosen.get(k, d)
+           for k, d in (("weights", "dense"), ("per_channel", True))}
+    info = {} if m is None else {
+        "steps": m["steps"], "pruned_layers": sorted(m["pruned"]),
+        "shared_layers": sorted(m["shared"]), "grid": m["grid"],
+        "qat_per_channel": m["qat_per_channel"],
+        "chosen": {k: v for k, v in chosen.items() if got[k] is None},
+        "overridden": sorted(k for k in chosen if got[k] is not None)}
+    return out["weights"], out["per_channel"], info
+
+
 def compile_model(model: Path, outdir: Path, calibration: Path | None = None,
                   name: str = "model", board: str | None = None,
-                  weights: str = "dense", per_channel: bool = True) -> CompileResult:
+                  weights: str | None = None, per_channel: bool | None = None,
+                  optimize: str = "balanced") -> CompileResult:
+    """Compile a model file into outdir. `weights` and `per_channel` None: as the model's
+    marker says (a model `compress`, `qat` or `distill` wrote), else dense and per channel."""
     model, outdir = Path(model), Path(outdir)
     validate_name(name)
-    context_for(board, weights)  # an unknown board or format is refused before any work
+    weights, per_channel, recognised = recognise(model, weights, per_channel)
+    context_for(board, weights, optimize)  # an unknown board or format is refused before work
     x_cal = load_npz(calibration)[0] if calibration is not None else None
     tflite = load_tflite_bytes(model, x_cal, per_channel=per_channel)
     files, manifest = compile_tflite(tflite, name=name, board=board, source=model.name,
-                                     weights=weights)
+                                     weights=weights, optimize=optimize)
+    manifest["per_channel_weights"] = per_channel
+    if recognised:
+        manifest["recognised"] = recognised
     if x_cal is not None:
         inp = manifest["input"]
         if inp["scale"] is not None:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import UserError
+from ..errors import TinyCompressError, UserError
+from ..ops.cost import OPTIMIZE
 from ._save import save_keras
 
 
@@ -25,6 +26,44 @@ def _per_layer(values: tuple[str, ...], option: str = "--layer-sparsity", kind=f
             what = "S" if kind is float else "B"
             raise UserError(f"{option} '{item}' is not NAME={what}: give e.g. {example}")
     return result
+
+
+def deployed(path: Path, x, board: str | None, optimize: str) -> dict:
+    """What 'compile PATH --calibration DATA [--board B]' (no other flags) places in flash:
+    the cost model's bytes (tinycompress/cost.py) of the format compile recognises."""
+    from ..compiler import context_for, recognise
+    from ..cost import estimate
+
+    weights, per_channel, _ = recognise(path, None, None)
+    context_for(board, weights, optimize)
+    est = estimate(path, board, (weights,), optimize, calibration=x, per_channel=per_channel)
+    layers = [{"name": la.name, "op": la.op, "weight_format": la.options[weights].weight_format,
+               "bytes": la.options[weights].bytes,
+               "instructions_estimate": la.options[weights].instructions}
+              for la in est.layers if la.options[weights].bytes]
+    total, instr = est.total(weights)
+    return {"bytes": total, "instructions_estimate": instr, "weights": weights,
+            "per_channel_weights": per_channel, "board": board, "layers": layers}
+
+
+def _placed_line(placed: dict, float_bytes: int) -> str:
+    if "error" in placed:
+        return f"compile would refuse this model: {placed['error']}"
+    scales = "per-channel" if placed["per_channel_weights"] else "per-tensor"
+    return (f"compile places {placed['bytes']:,} B of parameters in flash (--weights "
+            f"{placed['weights']}, {scales} weights, recognised without flags; "
+            f"{float_bytes / placed['bytes']:.1f}x smaller than float32)")
+
+
+def _marker(model: Path, report, grid: str | None, qat: bool) -> dict:
+    """What compress did (frontends/marker.py): kept fractions, shared-weight bits, the grid."""
+    from ..frontends import marker
+
+    m = marker.step(marker.read(model), "compress",
+                    pruned={r.name: r.kept for r in report.layers} if report.prune else {},
+                    shared={r.name: r.weight_bits for r in report.layers if r.weight_bits < 32},
+                    grid=grid)
+    return marker.step(m, "qat", qat_per_channel=False) if qat else m
 
 
 @click.command("compress")
@@ -65,9 +104,13 @@ def _per_layer(values: tuple[str, ...], option: str = "--layer-sparsity", kind=f
                    "--per-tensor-weights quantises them; pruned and shared weights kept).")
 @click.option("--val-split", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
               help="Fraction of TRAIN.npz held out to measure accuracy before and after.")
+@click.option("--board", default=None,
+              help="Report the bytes 'compile --board BOARD' places (its core's auto choices).")
+@click.option("--optimize", type=click.Choice(OPTIMIZE), default="balanced", show_default=True,
+              help="As compile's --optimize, for the bytes reported.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, layer_bits, clusters, no_cluster,
-            grid, epochs, augment, distill, temperature, qat, val_split, as_json):
+            grid, epochs, augment, distill, temperature, qat, val_split, board, optimize, as_json):
     """Prune, share weights (k-means) and Huffman-account MODEL, as Deep Compression does."""
     from rich.console import Console
 
@@ -85,6 +128,9 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
             raise UserError("give either --bits or --clusters, not both")
         bits = max(1, math.ceil(math.log2(clusters + 1)))
     x, y = load_npz(data, require_y=True)
+    from ..compiler import context_for
+
+    context_for(board, "dense", optimize)  # an unknown board is refused before training
     if not Path(model).is_file():
         raise UserError(f"model file {model} does not exist")
     keras_model = load_keras_model(Path(model))
@@ -130,7 +176,12 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
         qspec = QATSpec(epochs=max(0.1, epochs / 2), per_channel=False, keep_structure=True)
         keras_model, qat_report = run_qat(keras_model, x_train, y_train, qspec, x_val, y_val, x_cal=x,
                                           progress=lambda e, n, loss: progress("qat", e, n))
-    save_keras(keras_model, out)
+    save_keras(keras_model, out, _marker(Path(model), report, grid if cluster else None,
+                                        qat_report is not None))
+    try:
+        placed = deployed(out, x, board, optimize)
+    except TinyCompressError as e:  # saved, but compile would refuse it: say why
+        placed = {"error": str(e)}
     rows = report.to_dict()
     params = sum(r.weights for r in report.layers)
     nonzero = int(round(sum(r.kept * r.weights for r in report.layers)))
@@ -142,6 +193,7 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
         "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
         "ratio": report.ratio, "layers": rows["layers"], "structured": rows["structured"],
         "qat": None if qat_report is None else {k: v for k, v in qat_report.to_dict().items() if k != "layers"},
+        "deployed": placed,
     }
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True, default=float))
@@ -149,5 +201,6 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
         click.echo(report.table())
         if qat_report is not None:
             click.echo(f"QAT: INT8 (simulated, per-tensor weights) {qat_report.ptq_metric:.4g} before, "
-                       f"{qat_report.qat_metric:.4g} after; compile with --per-tensor-weights")
+                       f"{qat_report.qat_metric:.4g} after")
+        click.echo(_placed_line(placed, report.bytes_before + report.other_bytes))
         click.echo(f"saved {out}")

@@ -62,7 +62,9 @@ def command(teacher, student, data, out, temperature, alpha, epochs, batch_size,
                   f"held-out accuracy {acc:.2%}")
 
     s_model, _, report = distill(t_model, s_model, x, y, spec, x_test, y_test, progress)
-    save_keras(s_model, out)
+    from ..frontends import marker
+
+    save_keras(s_model, out, marker.step(marker.read(Path(student)), "distill"))
     summary = {"output": str(out), "teacher_accuracy": report.teacher_accuracy,
                "student_alone_accuracy": report.student_alone_accuracy,
                "distilled_accuracy": report.distilled_accuracy, "teacher_params": report.teacher_params,

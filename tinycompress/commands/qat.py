@@ -47,7 +47,10 @@ def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weig
         err.print(f"[bold]qat[/bold] epoch {epoch}/{epochs_} loss {loss:.4f}")
 
     exported, report = qat(keras_model, x, y, spec, x_test, y_test, x_cal=x_all, progress=progress)
-    save_keras(exported, out)
+    from ..frontends import marker
+
+    save_keras(exported, out, marker.step(marker.read(Path(model)), "qat",
+                                          qat_per_channel=spec.per_channel))
     summary = {"output": str(out), **report.to_dict(), "test_samples": int(len(x_test)),
                "calibration_samples": int(min(len(x_all), spec.calibration_samples)),
                "per_channel": spec.per_channel, "epochs": epochs}

@@ -308,6 +308,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
                                         if layer.kernel.dense_weights_bytes is not None
                                         else own_bytes[layer.index]),
                 "scratch_bytes": layer.kernel.scratch_bytes,
+                "instructions_estimate": layer.kernel.instructions,  # ops/cost.py
             }
             for layer in layers
         ],

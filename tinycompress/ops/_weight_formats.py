@@ -89,11 +89,12 @@ unrolled dense one 3, the switch about 8 a position, so 3x3 gains little: 80% sp
 layer 0.87 to 0.89 of the dense taps; 50% sparse about even (kept dense).
 The kernels are portable C; on DSP and Helium cores a compressed layer runs them too.
 
-`auto` rule: formats are ranked by measured decode cost, dense < sparse < lut < huffman. Starting
-from dense, the smallest format of each next rank replaces the current choice only when it saves at
-least `AUTO_MIN_SAVING` (10%) of the current choice's bytes (all of the layer's arrays, bias and
-requantisation included). So a compressed format must save 10% over dense, and each slower one 10%
-over the faster choice. Measured on Cortex-M4 (QEMU, instructions per inference, portable C,
+`auto` (`--weights auto`) is chosen per layer by the cost model (ops/cost.py): every format's
+kernel is built, its bytes counted (all of the layer's arrays, bias and requantisation included)
+and its instructions estimated for the target core (a dense layer on a DSP or Helium core runs
+that core's kernel), and `--optimize` picks (balanced: the fastest within 10% of the fewest
+bytes). `encode(w, "auto")` alone takes the format of the fewest bytes of the weights.
+Measured on Cortex-M4 (QEMU, instructions per inference, portable C,
 `python benchmarks/weight_formats.py`): FULLY_CONNECTED 64x256 90% sparse 16 clusters: dense 83k,
 sparse+lut 73k, lut 100k, huffman 85k (the bit-serial decoders before: lut 317k, huffman 340k);
 CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 425k, lut 434k, huffman 436k
@@ -128,8 +129,6 @@ from .base import ConstArray
 
 FORMATS = ("dense", "lut", "sparse", "huffman")
 CHOICES = ("auto",) + FORMATS
-AUTO_MIN_SAVING = 0.10
-COST_RANK = {"dense": 0, "sparse": 1, "lut": 2, "huffman": 3}
 STREAM_PAD = 4
 MAX_HUFFMAN_LEN = 24
 PEEK_FULL = 6  # Huffman lookup tables cover the whole code up to this many bits (64 entries)
@@ -407,20 +406,8 @@ def encode(w: np.ndarray, wanted: str) -> Encoding:
         raise ValueError(f"weight format '{wanted}' is unknown; known: {', '.join(CHOICES)}")
     if wanted != "auto":
         return ENCODERS[wanted](w) or dense(w)
-    return choose_auto([e for e in (f(w) for f in ENCODERS.values()) if e is not None])
-
-
-def choose_auto(cands: list[Encoding]) -> Encoding:
-    """The AUTO_MIN_SAVING rule of the module docstring."""
-    best = next(c for c in cands if c.format == "dense")
-    for rank in sorted(set(COST_RANK.values()) - {0}):
-        tier = [c for c in cands if COST_RANK[c.format] == rank]
-        if not tier:
-            continue
-        small = min(tier, key=lambda c: c.nbytes)
-        if small.nbytes <= (1 - AUTO_MIN_SAVING) * best.nbytes:
-            best = small
-    return best
+    return min((e for e in (f(w) for f in ENCODERS.values()) if e is not None),
+               key=lambda e: e.nbytes)
 
 
 def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:

@@ -32,7 +32,9 @@ from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
 from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
-from .conv_2d import interior_condition, patch_max_offset, requant_template, tap_lists
+from .conv_2d import (interior_condition, packed_work, patch_max_offset, positions,
+                      requant_template, tap_lists)
+from .cost import Work
 
 # Compressed filters: interior positions gather the row's nonzero taps from a list (a switch on
 # the row's length entering an unrolled run of multiply-adds, no padding: a row has only kh*kw
@@ -166,13 +168,33 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
     return dw.kernel(consts, scratch, cond=cond, mve16=mve16)
 
 
+def _dense_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
+    """The DSP and Helium kernels: every position alike (padding read as the zero point)."""
+    p = positions(dw.ay, dw.ax, dw.batches, False)[0]
+    return Work(macs=p * dw.n_out * dw.taps, outputs=p * dw.n_out)
+
+
+def _portable_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
+    p, interior = positions(dw.ay, dw.ax, dw.batches, dw.cond is not None)
+    return Work(macs=interior * dw.n_out * dw.taps, outputs=p * dw.n_out,
+                border=(p - interior) * dw.n_out * dw.taps)
+
+
+def _packed_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
+    gathered = int(np.count_nonzero(dw.rows)) if k.params["gather"] else None
+    return packed_work(dw.rows, dw.enc, positions(dw.ay, dw.ax, dw.batches, dw.cond is not None),
+                       dw.batches, gathered)
+
+
 VARIANTS = (
     Variant("packed", "kernels/depthwise_conv_2d_s8_packed.c.j2", _packed,
-            when=lambda dw, ctx: dw.enc is not None),
+            when=lambda dw, ctx: dw.enc is not None, cost=_packed_work),
     # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
-    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",)),
-    Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",)),
-    Variant("portable", "kernels/depthwise_conv_2d_s8.c.j2", _portable),
+    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",),
+            cost=_dense_work),
+    Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",),
+            cost=_dense_work),
+    Variant("portable", "kernels/depthwise_conv_2d_s8.c.j2", _portable, cost=_portable_work),
 )
 
 

@@ -23,6 +23,7 @@ from ._dsp import acc_bytes, matrix_layout
 from ._weight_formats import Encoding, encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
+from .cost import Work
 
 
 @dataclass
@@ -113,14 +114,30 @@ def _packed(fc: FcLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _dense_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    b = fc.batches
+    return Work(macs=b * fc.n_out * fc.depth, outputs=b * fc.n_out, inputs=b * fc.depth)
+
+
+def _packed_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    """lut multiplies every weight (zeros too); sparse and huffman the nonzeros, decoding every
+    stored entry (fillers and the terminator included)."""
+    if fc.enc.format not in ("sparse", "huffman"):
+        return _dense_work(fc, ctx, k)
+    b = fc.batches
+    return Work(macs=b * int(np.count_nonzero(fc.weights)),
+                stored=b * (fc.enc.params["n_entries"] + 1), outputs=b * fc.n_out,
+                inputs=b * fc.depth)
+
+
 VARIANTS = (
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
-            when=lambda fc, ctx: fc.enc is not None),
+            when=lambda fc, ctx: fc.enc is not None, cost=_packed_work),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
-            when=lambda fc, ctx: not fc.wide),
+            when=lambda fc, ctx: not fc.wide, cost=_dense_work),
     Variant("dsp", "cores/dsp/kernels/fully_connected_s8.c.j2", _dsp, needs=("dsp",),
-            when=lambda fc, ctx: not fc.wide),
-    Variant("portable", "kernels/fully_connected_s8.c.j2", _portable),
+            when=lambda fc, ctx: not fc.wide, cost=_dense_work),
+    Variant("portable", "kernels/fully_connected_s8.c.j2", _portable, cost=_dense_work),
 )
 
 
