@@ -10,7 +10,7 @@ as `compile --board` emits them), runs them under QEMU (exact instruction counts
 against the reference interpreter), fits per (operator, kernel, core family) the linear model's
 coefficients by least squares on relative error (a coefficient that comes out negative is dropped
 and the rest refitted), prints the measured and estimated instructions per layer and the table,
-and with --write replaces the COEFFS table in tinycompress/ops/cost.py.
+and with --write replaces the fitted entries of COEFFS in tinycompress/ops/cost.py.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def cases() -> dict[str, list[tuple[str, bytes]]]:
 
     fcs = [(u, d, sp, cl) for u, d, sp, cl in
            ((16, 64, 0.5, 16), (64, 256, 0.9, 16), (32, 400, 0.92, 64), (100, 48, 0.0, 8),
-            (8, 784, 0.95, 32), (48, 128, 0.7, 4))]
+            (8, 784, 0.95, 32), (48, 128, 0.7, 4),
+            (100, 784, 0.92, 100), (100, 300, 0.92, 100))]  # LeNet-300-100's fc1 and fc2, compressed
     convs = [(h, cin, cout, k, sp, cl, pad) for h, cin, cout, k, sp, cl, pad in
              ((8, 16, 16, 3, 0.8, 16, "SAME"), (6, 4, 8, 3, 0.5, 8, "SAME"),
               (12, 8, 12, 5, 0.9, 15, "VALID"), (10, 3, 8, 3, 0.0, 16, "SAME"),
@@ -115,8 +116,12 @@ def fit(rows: list[dict]) -> dict[tuple, tuple[float, ...]]:
 
 
 def write_table(coeffs: dict) -> None:
+    """Replace the fitted keys of COEFFS in tinycompress/ops/cost.py (others are kept)."""
+    from tinycompress.ops.cost import COEFFS
+
     path = ROOT / "tinycompress" / "ops" / "cost.py"
-    body = "".join(f"    {k!r}: {v!r},\n" for k, v in sorted(coeffs.items()))
+    merged = {**COEFFS, **coeffs}
+    body = "".join(f"    {k!r}: {v!r},\n" for k, v in sorted(merged.items()))
     text = path.read_text()
     new = re.sub(r"(COEFFS: dict\[.*?\] = \{\n).*?(^\})", lambda m: m.group(1) + body + m.group(2),
                  text, count=1, flags=re.S | re.M)
