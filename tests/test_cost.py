@@ -177,3 +177,33 @@ def test_compile_recognises_compress_without_flags(compressed_lenet300):
     x = np.load(tmp / "out" / "vectors.npz")["x"]
     expected = np.asarray(Reference((tmp / "out" / "model.tflite").read_bytes()).run_batch(x))
     assert int(expected.max()) - int(expected.min()) > 100  # outputs spread over the int8 range
+
+
+def test_marker_round_trip_and_what_compile_chooses(tmp_path):
+    """A marker survives in the .keras zip beside Keras' members, later steps add to it, and
+    compile's choice follows it; flags given win (recognise)."""
+    import keras
+
+    from tinycompress.compiler import recognise
+    from tinycompress.frontends import marker
+
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(2, name="fc")(inp))
+    path = tmp_path / "m.keras"
+    model.save(path)
+    assert marker.read(path) is None and recognise(path, None, None) == ("dense", True, {})
+    m = marker.step(None, "compress", pruned={"fc": 0.1}, shared={"fc": 5}, grid="int8")
+    marker.write(path, m)
+    keras.models.load_model(path)  # Keras ignores the extra member
+    assert marker.read(path)["shared"] == {"fc": 5}
+    assert marker.compile_defaults(marker.read(path)) == {"weights": "auto", "per_channel": False}
+    # QAT decides the scales: per channel after per-channel QAT, even on the int8 grid
+    q = marker.step(marker.read(path), "qat", qat_per_channel=True)
+    assert q["steps"] == ["compress", "qat"] and q["pruned"] == {"fc": 0.1}
+    assert marker.compile_defaults(q) == {"weights": "auto", "per_channel": True}
+    assert marker.compile_defaults(marker.step(None, "qat", qat_per_channel=False)) == \
+        {"per_channel": False}
+    assert marker.compile_defaults(marker.step(None, "distill")) == {}
+    weights, per_channel, info = recognise(path, "lut", None)
+    assert (weights, per_channel) == ("lut", False)
+    assert info["chosen"] == {"per_channel": False} and info["overridden"] == ["weights"]
