@@ -66,6 +66,32 @@ def _marker(model: Path, report, grid: str | None, qat: bool) -> dict:
     return marker.step(m, "qat", qat_per_channel=False) if qat else m
 
 
+def _finish(out: Path, report, qat_report, placed: dict, as_json: bool) -> None:
+    """Print the results: one JSON object, or the paper-style table and what compile places."""
+    rows = report.to_dict()
+    params = sum(r.weights for r in report.layers)
+    nonzero = int(round(sum(r.kept * r.weights for r in report.layers)))
+    summary = {
+        "output": str(out), "metric": report.metric,
+        "accuracy_before": report.before, "accuracy_after": report.after,
+        "accuracy_after_prune": report.after_prune,
+        "params": params, "nonzero_params": nonzero,
+        "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
+        "ratio": report.ratio, "layers": rows["layers"], "structured": rows["structured"],
+        "qat": None if qat_report is None else {k: v for k, v in qat_report.to_dict().items() if k != "layers"},
+        "deployed": placed,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True, default=float))
+    else:
+        click.echo(report.table())
+        if qat_report is not None:
+            click.echo(f"QAT: INT8 (simulated, per-tensor weights) {qat_report.ptq_metric:.4g} before, "
+                       f"{qat_report.qat_metric:.4g} after")
+        click.echo(_placed_line(placed, report.bytes_before + report.other_bytes))
+        click.echo(f"saved {out}")
+
+
 @click.command("compress")
 @click.argument("model", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path),
@@ -182,25 +208,4 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
         placed = deployed(out, x, board, optimize)
     except TinyCompressError as e:  # saved, but compile would refuse it: say why
         placed = {"error": str(e)}
-    rows = report.to_dict()
-    params = sum(r.weights for r in report.layers)
-    nonzero = int(round(sum(r.kept * r.weights for r in report.layers)))
-    summary = {
-        "output": str(out), "metric": report.metric,
-        "accuracy_before": report.before, "accuracy_after": report.after,
-        "accuracy_after_prune": report.after_prune,
-        "params": params, "nonzero_params": nonzero,
-        "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
-        "ratio": report.ratio, "layers": rows["layers"], "structured": rows["structured"],
-        "qat": None if qat_report is None else {k: v for k, v in qat_report.to_dict().items() if k != "layers"},
-        "deployed": placed,
-    }
-    if as_json:
-        click.echo(json.dumps(summary, sort_keys=True, default=float))
-    else:
-        click.echo(report.table())
-        if qat_report is not None:
-            click.echo(f"QAT: INT8 (simulated, per-tensor weights) {qat_report.ptq_metric:.4g} before, "
-                       f"{qat_report.qat_metric:.4g} after")
-        click.echo(_placed_line(placed, report.bytes_before + report.other_bytes))
-        click.echo(f"saved {out}")
+    _finish(out, report, qat_report, placed, as_json)

@@ -61,5 +61,5 @@ def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weig
     click.echo(f"{report.metric} on {len(x_test)} held-out samples: float {fmt(report.float_metric)}, "
                f"INT8 post-training {fmt(report.ptq_metric)}, INT8 after QAT {fmt(report.qat_metric)} "
                "(simulated)")
-    flag = "" if spec.per_channel else " --per-tensor-weights"
-    click.echo(f"saved {out}; compile it with --calibration {data}{flag}")
+    click.echo(f"saved {out}; compile it with --calibration {data} (compile recognises its "
+               f"{'per-channel' if spec.per_channel else 'per-tensor'} weight scales)")
