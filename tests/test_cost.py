@@ -207,3 +207,31 @@ def test_marker_round_trip_and_what_compile_chooses(tmp_path):
     weights, per_channel, info = recognise(path, "lut", None)
     assert (weights, per_channel) == ("lut", False)
     assert info["chosen"] == {"per_channel": False} and info["overridden"] == ["weights"]
+
+
+def test_estimate_of_a_keras_model_in_memory():
+    """The search over compression settings ranks models it holds: estimate converts them as
+    compile does (per-tensor scales here) and counts the bytes compile places."""
+    import keras
+
+    from tinycompress.compiler import compile_tflite as compile_bytes
+    from tinycompress.frontends import load_tflite_bytes
+
+    rng = np.random.default_rng(0)
+    inp = keras.Input((16,))
+    model = keras.Model(inp, keras.layers.Dense(8, name="fc")(inp))
+    w = model.get_layer("fc").get_weights()
+    w[0][rng.random(w[0].shape) < 0.8] = 0
+    model.get_layer("fc").set_weights(w)
+    x = rng.normal(size=(32, 16)).astype(np.float32)
+    est = estimate(model, BOARD, calibration=x, per_channel=False)
+    assert est.core == "cortex-m4" and [la.op for la in est.layers] == ["FULLY_CONNECTED"]
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model.save(Path(tmp) / "m.keras")
+        tfl = load_tflite_bytes(Path(tmp) / "m.keras", x, per_channel=False)
+    for fmt in ("dense", "sparse", "auto"):
+        _, m = compile_bytes(tfl, name="m", board=BOARD, weights=fmt)
+        assert est.total(fmt)[0] == m["weights_bytes"]

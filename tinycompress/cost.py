@@ -92,15 +92,23 @@ def estimate_graph(g, ctx: Context, formats: tuple[str, ...] = FORMATS + ("auto"
 
 def estimate(model, board: str | None = None, formats: tuple[str, ...] = FORMATS + ("auto",),
              optimize: str = "balanced", calibration=None, per_channel: bool = True) -> Estimate:
-    """estimate_graph for a model: INT8 TFLite bytes, or a model file (a float model is
-    quantised with `calibration`, an array of float inputs, as `compile --calibration` does)."""
+    """estimate_graph for a model: INT8 TFLite bytes, a model file or an in-memory Keras model (a
+    float model is quantised with `calibration`, an array of float inputs, as `compile
+    --calibration` does; `per_channel` False: per-tensor weight scales)."""
+    import tempfile
+
     from . import passes
     from .compiler import context_for
     from .frontends import load_tflite_bytes
     from .frontends.tflite import read_tflite
 
     source = "model"
-    if not isinstance(model, (bytes, bytearray)):
+    if hasattr(model, "save") and not isinstance(model, (str, Path)):  # a Keras model
+        with tempfile.TemporaryDirectory(prefix="tc-estimate-") as tmp:
+            model.save(Path(tmp) / "model.keras")
+            model = load_tflite_bytes(Path(tmp) / "model.keras", calibration,
+                                      per_channel=per_channel)
+    elif not isinstance(model, (bytes, bytearray)):
         source = Path(model).name
         model = load_tflite_bytes(Path(model), calibration, per_channel=per_channel)
     ctx = replace(context_for(board, "dense"), optimize=optimize)
