@@ -2,7 +2,7 @@
 
     python benchmarks/cost_fit.py [--boards mps2-an385,mps2-an386,mps3-an547]
                                   [--ops fc,conv,dw] [--formats dense,lut,sparse,huffman]
-                                  [--json F] [--write]
+                                  [--json F] [--reuse F] [--write]
 
 Compiles single-layer FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D models of several shapes,
 sparsities and cluster counts in each weight format for each board's core (the core's kernels,
