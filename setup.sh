@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything tinycompress needs on a Debian machine: the Debian packages (C compilers,
-# Cortex-M toolchain, QEMU, the Fashion-MNIST data set) and a Python virtual environment in .venv
-# with the package and its extras. Safe to run again.
+# Cortex-M toolchain, QEMU, the Fashion-MNIST data set, Chromium for the report tests) and a
+# Python virtual environment in .venv with the package and its extras. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-APT_PACKAGES=(gcc g++ libc6-dev python3-venv cmake gcc-arm-none-eabi libnewlib-arm-none-eabi
-              qemu-system-arm dataset-fashion-mnist)
+APT_PACKAGES=(gcc g++ clang libc6-dev python3-venv cmake gcc-arm-none-eabi libnewlib-arm-none-eabi
+              qemu-system-arm dataset-fashion-mnist chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,12 +1,14 @@
 """Benchmark: re-measure the cost model's constants (tinycompress/ops/cost.py COEFFS).
 
     python benchmarks/cost_fit.py [--boards mps2-an385,mps2-an386,mps3-an547]
-                                  [--ops fc,conv,dw] [--formats dense,lut,sparse,huffman]
-                                  [--json F] [--reuse F] [--write]
+                                  [--ops fc,conv,dw] [--formats dense,lut,sparse,huffman,int4,csr]
+                                  [--optimize balanced,size,speed] [--json F] [--reuse F]
+                                  [--write]
 
 Compiles single-layer FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D models of several shapes,
 sparsities and cluster counts in each weight format for each board's core (the core's kernels,
-as `compile --board` emits them), runs them under QEMU (exact instruction counts, bit-exact
+as `compile --board` emits them; int4 on the same layers with their weights clipped to -8..7;
+csr for FULLY_CONNECTED only), runs them under QEMU (exact instruction counts, bit-exact
 against the reference interpreter), fits per (operator, kernel, core family) the linear model's
 coefficients by least squares on relative error (a coefficient that comes out negative is dropped
 and the rest refitted), prints the measured and estimated instructions per layer and the table,
@@ -32,9 +34,15 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test suite's small TFLite model b
 BOARDS = {"portable": "mps2-an385", "dsp": "mps2-an386", "mve": "mps3-an547"}
 
 
-def cases() -> dict[str, list[tuple[str, bytes]]]:
-    """Per operator: (title, TFLite bytes) of layers spanning the model's terms."""
-    from test_weight_formats import conv, dw, fc, structured
+def cases(nibbles: bool = False) -> dict[str, list[tuple[str, bytes]]]:
+    """Per operator: (title, TFLite bytes) of layers spanning the model's terms; `nibbles`: the
+    weights clipped to -8..7 (what the int4 format stores)."""
+    from test_weight_formats import conv, dw, fc
+    from test_weight_formats import structured as spread
+
+    def structured(*args):
+        w = spread(*args)
+        return np.clip(w, -8, 7).astype(w.dtype) if nibbles else w
 
     def cw(cout, k, cin, sp, cl, seed=0):
         return structured(cout, k * k * cin, sp, cl, seed).reshape(cout, k, k, cin)
@@ -63,7 +71,8 @@ def cases() -> dict[str, list[tuple[str, bytes]]]:
     }
 
 
-def measure(tfl: bytes, board: str, fmt: str, tmp: Path, known: dict | None = None) -> dict:
+def measure(tfl: bytes, board: str, fmt: str, tmp: Path, known: dict | None = None,
+            optimize: str = "balanced") -> dict:
     """One layer on `board` in `fmt`: the cost model's key and work, and QEMU's instructions
     (taken from `known`, a row measured before, when given)."""
     from tinycompress.boards import get_board
@@ -73,9 +82,9 @@ def measure(tfl: bytes, board: str, fmt: str, tmp: Path, known: dict | None = No
     from tinycompress.reference import Reference
     from tinycompress.targets import qemu
 
-    files, m = compile_tflite(tfl, name="m", board=board, weights=fmt)
+    files, m = compile_tflite(tfl, name="m", board=board, weights=fmt, optimize=optimize)
     lay = m["layers"][0]
-    opt = estimate(tfl, board, (fmt,)).layers[0].options[fmt]
+    opt = estimate(tfl, board, (fmt,), optimize).layers[0].options[fmt]
     row = {"op": lay["op"], "key": cost_key(lay["variant"], lay["weight_format"]),
            "family": family(tuple(m["kernel_families"])), "label": lay["weight_format"],
            "work": opt.work, "estimated": opt.instructions, "weights_bytes": lay["weights_bytes"]}
@@ -83,7 +92,7 @@ def measure(tfl: bytes, board: str, fmt: str, tmp: Path, known: dict | None = No
         return dict(row, measured=known["measured"], bit_exact=known["bit_exact"])
     x = np.random.default_rng(0).integers(-128, 128, (2, m["input"]["size"])).astype(np.int8)
     expected = np.asarray(Reference(tfl).run_batch(x))
-    out = tmp / f"{board}-{fmt}-{abs(hash(tfl)) % 10**8}"
+    out = tmp / f"{board}-{fmt}-{optimize}-{abs(hash(tfl)) % 10**8}"
     files["manifest.json"] = (json.dumps(m) + "\n").encode()
     write_outdir(out, files)
     r = qemu.run(out, get_board(board), x, workdir=out.with_name(out.name + "-build"))
@@ -132,25 +141,35 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", default=",".join(BOARDS.values()))
     ap.add_argument("--ops", default="fc,conv,dw")
-    ap.add_argument("--formats", default="dense,lut,sparse,huffman")
+    ap.add_argument("--formats", default="dense,lut,sparse,huffman,int4,csr")
+    ap.add_argument("--optimize", default="balanced",
+                    help="Comma-separated --optimize modes to compile with (size: the DSP cores' "
+                         "w8 kernels, speed: their w16 ones).")
     ap.add_argument("--json", type=Path, help="Also write the rows as JSON here.")
     ap.add_argument("--write", action="store_true", help="Write the fitted COEFFS table.")
     ap.add_argument("--reuse", type=Path,
                     help="A --json file of an earlier run: its QEMU counts are reused (the work "
                          "recomputed), only layers it lacks are run.")
     args = ap.parse_args(argv)
-    table = cases()
+    table, table4 = cases(), cases(nibbles=True)
     old = json.loads(args.reuse.read_text()) if args.reuse else []
-    known = {(r["board"], r["case"], r["format"]): r for r in old}
+    known = {(r["board"], r["case"], r["format"], r.get("optimize", "balanced")): r for r in old}
     rows = []
     with tempfile.TemporaryDirectory(prefix="tc-costfit-") as tmp:
         for board in args.boards.split(","):
             for op in args.ops.split(","):
-                for title, tfl in table[op]:
+                for (title, tfl8), (_, tfl4) in zip(table[op], table4[op]):
                     for fmt in args.formats.split(","):
-                        r = measure(tfl, board, fmt, Path(tmp), known.get((board, title, fmt)))
-                        rows.append(dict(r, board=board, case=title, format=fmt))
-                        print(f"  {board} {title} {fmt}: {r['measured']:,}", file=sys.stderr)
+                        if fmt == "csr" and op != "fc":
+                            continue  # csr means sparse outside FULLY_CONNECTED
+                        tfl = tfl4 if fmt == "int4" else tfl8
+                        for mode in args.optimize.split(","):
+                            r = measure(tfl, board, fmt, Path(tmp),
+                                        known.get((board, title, fmt, mode)), mode)
+                            rows.append(dict(r, board=board, case=title, format=fmt,
+                                             optimize=mode))
+                            print(f"  {board} {title} {fmt} {mode}: {r['measured']:,}",
+                                  file=sys.stderr)
     coeffs = fit(rows)
     print_rows(rows, coeffs)
     if args.write:

@@ -1,15 +1,15 @@
 /* Test harness: runs the model on the compiled-in test vectors and reports over semihosting.
  *
  * Output lines (all start with "TC "):
- *   TC BEGIN <vectors> <input size> <output size> <layers>
- *   TC O <vector> <output bytes as two hex digits each>
+ *   TC BEGIN <vectors> <input bytes> <output bytes> <layers>   (per vector, all inputs/outputs)
+ *   TC O <vector> <output bytes as two hex digits each: every output in order>
  *   TC E <vector> <event>:<systick ticks> ...      (events as in tc_profile.h, hex)
  *   TC C 0 <event>:<ticks> <event>:<ticks>         (calibration: two hooks, nothing between)
  *   TC STACK <bytes of stack ever used>
  *   TC END <status>
- * tc_model_glue.h (generated) maps the model's names onto TC_MODEL_*, and its input and output
- * element types onto TC_MODEL_INPUT_T / TC_MODEL_OUTPUT_T (int8_t if not given); output bytes are
- * the output array's, in memory order (little-endian elements).
+ * tc_model_glue.h (generated) maps the model onto the harness: TC_MODEL_INVOKE(v) runs vector v
+ * (its inputs read in place from the test data), tc_model_outputs lists the output buffers; output
+ * bytes are each output array's, in memory order (little-endian elements).
  */
 #include <stdint.h>
 
@@ -17,14 +17,6 @@
 #include "tc_profile.h"
 #include "tc_semihost.h"
 
-#ifndef TC_MODEL_INPUT_T
-#define TC_MODEL_INPUT_T int8_t
-#endif
-#ifndef TC_MODEL_OUTPUT_T
-#define TC_MODEL_OUTPUT_T int8_t
-#endif
-
-extern const TC_MODEL_INPUT_T tc_test_inputs[];
 extern const uint32_t tc_test_count;
 
 extern uint32_t tc_event_count;
@@ -36,8 +28,6 @@ extern uint32_t _sstack[];
 extern uint32_t _estack[];
 
 #define TC_STACK_PAINT 0xC5A5C5A5u
-
-static TC_MODEL_OUTPUT_T tc_output[TC_MODEL_OUTPUT_SIZE];
 
 static uint32_t tc_stack_used(void)
 {
@@ -69,18 +59,20 @@ static void tc_report_output(uint32_t v)
 {
     static const char digits[] = "0123456789abcdef";
     char hex[3];
-    uint32_t i;
+    uint32_t i, k;
 
     tc_out_str("TC O ");
     tc_out_u32(v);
     tc_out_str(" ");
     hex[2] = '\0';
-    const uint8_t *bytes = (const uint8_t *)tc_output;
-    for (i = 0; i < sizeof tc_output; i++) {
-        uint8_t b = bytes[i];
-        hex[0] = digits[b >> 4];
-        hex[1] = digits[b & 0xFu];
-        tc_out_str(hex);
+    for (k = 0; k < TC_MODEL_NUM_OUTPUTS; k++) {
+        const uint8_t *bytes = (const uint8_t *)tc_model_outputs[k].data;
+        for (i = 0; i < tc_model_outputs[k].bytes; i++) {
+            uint8_t b = bytes[i];
+            hex[0] = digits[b >> 4];
+            hex[1] = digits[b & 0xFu];
+            tc_out_str(hex);
+        }
     }
     tc_out_str("\n");
 }
@@ -94,9 +86,9 @@ int tc_main(void)
     tc_out_str("TC BEGIN ");
     tc_out_u32(tc_test_count);
     tc_out_str(" ");
-    tc_out_u32(TC_MODEL_INPUT_SIZE);
+    tc_out_u32(TC_MODEL_INPUT_BYTES);
     tc_out_str(" ");
-    tc_out_u32(TC_MODEL_OUTPUT_SIZE);
+    tc_out_u32(TC_MODEL_OUTPUT_BYTES);
     tc_out_str(" ");
     tc_out_u32(TC_MODEL_NUM_LAYERS);
     tc_out_str("\n");
@@ -112,11 +104,11 @@ int tc_main(void)
         int rc;
         tc_event_count = 0;
         tc_mark(TC_EV_INFER_BEGIN);
-        rc = TC_MODEL_INVOKE(&tc_test_inputs[v * TC_MODEL_INPUT_SIZE], tc_output);
+        rc = TC_MODEL_INVOKE(v);
         tc_mark(TC_EV_INFER_END);
         if (rc != 0) {
-            tc_out_str("TC ERR invoke returned ");
-            tc_out_u32((uint32_t)rc);
+            tc_out_str("TC ERR invoke returned -");
+            tc_out_u32((uint32_t)-rc);
             tc_out_str("\n");
             status = 1;
         }

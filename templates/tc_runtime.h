@@ -5,6 +5,12 @@
 
 #include <stdint.h>
 #include <string.h>
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+#endif
+#if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
+#include <arm_mve.h>
+#endif
 
 #if defined(__GNUC__)
 #define TC_ALIGNED(n) __attribute__((aligned(n)))
@@ -29,6 +35,10 @@
 #endif
 #ifndef TC_LAYER_END
 #define TC_LAYER_END(index) ((void)0)
+#endif
+
+#ifdef __cplusplus
+extern "C" {
 #endif
 
 TC_INLINE int32_t tc_min_i32(int32_t a, int32_t b) { return a < b ? a : b; }
@@ -90,6 +100,20 @@ TC_INLINE int32_t tc_requant_dr_rshift(int32_t x, int32_t m, int s)
 TC_INLINE int32_t tc_rdbpot_p(int32_t x, int32_t p)
 {
     return (int32_t)(((int64_t)x * p + (INT64_C(0x80000000) + (x >> 31))) >> 32);
+}
+
+/* tc_rdbpot(tc_srdhm_m(x, m), e) for m in [0, 2^31) and 2 <= e <= 31, given e2 = e - 2: both
+ * roundings in one SMLAL. Exact: tc_srdhm_m is floor((x m + 2^30) / 2^31) and the rounding
+ * shift floor((x1 + 2^(e-1) - [x1 < 0]) / 2^e); floors of floors over integers nest, so the
+ * whole is floor((x m + 2^30 - [x1 < 0] 2^31 + 2^(30+e)) / 2^(31+e)). [x1 < 0] may be taken as
+ * [x < 0]: they differ only when x1 = 0 (x m in [-2^30, 0)), where both give 0 for e >= 1. The
+ * 2^(30+e) is 2^(e-2) in the high word: (h + 2^(e-2)) >> (e-1) = ((h >> (e-2)) + 1) >> 1,
+ * h the high word of x m + 2^30 - [x < 0] 2^31 (RSBS/SBC, SMLAL). tests/test_runtime_requant.py
+ * checks it against tinycompress.quant on random and edge values. */
+TC_INLINE int32_t tc_requant_1r(int32_t x, int32_t m, int e2)
+{
+    const int64_t v = INT64_C(0x40000000) - ((int64_t)(x < 0) << 31) + (int64_t)x * m;
+    return (((int32_t)(v >> 32) >> e2) + 1) >> 1;
 }
 
 /* TFLite MultiplyByQuantizedMultiplier as built with TFLITE_SINGLE_ROUNDING (the reference
@@ -430,7 +454,6 @@ TC_NOINLINE int32_t tc_inv_sqrt(int32_t acc, int *shift)
 
 /* ---- Cortex-M DSP extension (M4, M7, M33, M55): used by templates/cores/dsp kernels only ---- */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-#include <arm_acle.h>
 
 /* Bytes 1 and 3 of x sign-extended to two int16 (SXTB16 with the ROR #8 folded in; gcc 12's
  * arm_acle.h has no such form and does not fuse __sxtb16(__ror(x, 8))). */
@@ -466,7 +489,7 @@ TC_INLINE void tc_widen_s8(const int8_t *x, int32_t *xw, int n4)
  * model's invoke function, gcc 12 spills the accumulators. */
 #define TC_DOT4_BODY(LOAD)                                                                     \
     int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];                                \
-    for (; n4 > 0; --n4, xw += 2, w += 16 / sizeof(*w)) {                                      \
+    for (; n4 > 0; --n4, xw += 2, w += 16) {                                                   \
         const int32_t xl = xw[0], xh = xw[1];                                                  \
         int32_t v;                                                                             \
         v = LOAD(0);                                                                           \
@@ -487,20 +510,42 @@ TC_INLINE void tc_widen_s8(const int8_t *x, int32_t *xw, int n4)
     acc[2] = a2;                                                                               \
     acc[3] = a3
 
-#define TC_DOT4_LOAD_U(r) tc_ld32(w + 4 * (r))
-#define TC_DOT4_LOAD_A(r) w[r]
+#define TC_DOT4_LOAD(r) tc_ld32(w + 4 * (r))
 
 static __attribute__((noinline, unused)) void tc_dot4_s8(const int32_t *xw, const int8_t *w,
                                                         int n4, int32_t *acc)
 {
-    TC_DOT4_BODY(TC_DOT4_LOAD_U);
+    TC_DOT4_BODY(TC_DOT4_LOAD);
 }
 
-/* tc_dot4_s8 with w 4-byte aligned. */
-static __attribute__((noinline, unused)) void tc_dot4a_s8(const int32_t *xw, const int32_t *w,
+/* tc_dot4_s8 with w 4-byte aligned: the same memcpy loads (int8 weights are never read through
+ * an int32_t pointer, C's aliasing rule), the alignment told to gcc so that it pairs them
+ * (LDRD); the loop runs to an end pointer, which gcc 12 keeps in a register (counting n4 down,
+ * it spilled it: one load more per iteration, measured on kws under QEMU). */
+static __attribute__((noinline, unused)) void tc_dot4a_s8(const int32_t *xw, const int8_t *w,
                                                          int n4, int32_t *acc)
 {
-    TC_DOT4_BODY(TC_DOT4_LOAD_A);
+    const int8_t *const end = (const int8_t *)__builtin_assume_aligned(w, 4) + 16 * n4;
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    for (w = __builtin_assume_aligned(w, 4); w != end; xw += 2, w += 16) {
+        const int32_t xl = xw[0], xh = xw[1];
+        int32_t v = tc_ld32(w);
+        a0 = __smlad(__sxtb16(v), xl, a0);
+        a0 = __smlad(tc_sxtb16_ror8(v), xh, a0);
+        v = tc_ld32(w + 4);
+        a1 = __smlad(__sxtb16(v), xl, a1);
+        a1 = __smlad(tc_sxtb16_ror8(v), xh, a1);
+        v = tc_ld32(w + 8);
+        a2 = __smlad(__sxtb16(v), xl, a2);
+        a2 = __smlad(tc_sxtb16_ror8(v), xh, a2);
+        v = tc_ld32(w + 12);
+        a3 = __smlad(__sxtb16(v), xl, a3);
+        a3 = __smlad(tc_sxtb16_ror8(v), xh, a3);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
 }
 
 /* Two int8 vectors a and b of 4 * n4 values widened for tc_dot2x2_s8: per group of four, a's
@@ -547,6 +592,67 @@ static __attribute__((noinline, unused)) void tc_dot2x2_s8(const int32_t *xw, co
     acc[3] = a11;
 }
 
+/* int4 weights (two a byte, low nibble first; tinycompress/ops/_weight_formats.py) on the DSP:
+ * n8 groups of eight int8 at x widened to int16 pairs in the order tc_dot1_s4 takes the nibbles
+ * of a 32-bit word: (x0, x4), (x2, x6), (x1, x5), (x3, x7). */
+TC_INLINE void tc_widen_s4(const int8_t *x, int32_t *xw, int n8)
+{
+    for (; n8 > 0; --n8, x += 8, xw += 4) {
+        const uint32_t a = (uint32_t)__sxtb16(tc_ld32(x)), b = (uint32_t)tc_sxtb16_ror8(tc_ld32(x));
+        const uint32_t c = (uint32_t)__sxtb16(tc_ld32(x + 4));
+        const uint32_t d = (uint32_t)tc_sxtb16_ror8(tc_ld32(x + 4));
+        xw[0] = (int32_t)((a & 0xFFFFu) | (c << 16));
+        xw[1] = (int32_t)((a >> 16) | (c & 0xFFFF0000u));
+        xw[2] = (int32_t)((b & 0xFFFFu) | (d << 16));
+        xw[3] = (int32_t)((b >> 16) | (d & 0xFFFF0000u));
+    }
+}
+
+/* acc + 16 * sum over k < 8 * n8 of w[k] * x[k]: w int4, 8 a word starting on a byte, x widened
+ * by tc_widen_s4. Each byte's nibbles are masked in place (the high one as is, the low one
+ * shifted up) and SXTB16 sign-extends them as 16 * w: no shift per weight; the caller divides
+ * the sum by 16 once (exact: every term is a multiple of 16, and it is checked at compile time
+ * that 16 * the largest sum fits int32). */
+static __attribute__((noinline, unused)) int32_t tc_dot1_s4(const int32_t *xw, const uint8_t *w,
+                                                           int n8, int32_t acc)
+{
+    for (; n8 > 0; --n8, xw += 4, w += 4) {
+        const uint32_t v = (uint32_t)tc_ld32(w);
+        const int32_t lo = (int32_t)((v << 4) & 0xF0F0F0F0u), hi = (int32_t)(v & 0xF0F0F0F0u);
+        acc = __smlad(__sxtb16(lo), xw[0], acc);
+        acc = __smlad(tc_sxtb16_ror8(lo), xw[1], acc);
+        acc = __smlad(__sxtb16(hi), xw[2], acc);
+        acc = __smlad(tc_sxtb16_ror8(hi), xw[3], acc);
+    }
+    return acc;
+}
+
+/* tc_dot1_s4 of two rows, at w and w + stride, sharing the vector's loads: acc[0] and acc[1]. */
+static __attribute__((noinline, unused)) void tc_dot2_s4(const int32_t *xw, const uint8_t *w,
+                                                        int stride, int n8, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1];
+    const uint8_t *u = w + stride;
+    for (; n8 > 0; --n8, xw += 4, w += 4, u += 4) {
+        const int32_t x0 = xw[0], x1 = xw[1], x2 = xw[2], x3 = xw[3];
+        uint32_t v = (uint32_t)tc_ld32(w);
+        int32_t lo = (int32_t)((v << 4) & 0xF0F0F0F0u), hi = (int32_t)(v & 0xF0F0F0F0u);
+        a0 = __smlad(__sxtb16(lo), x0, a0);
+        a0 = __smlad(tc_sxtb16_ror8(lo), x1, a0);
+        a0 = __smlad(__sxtb16(hi), x2, a0);
+        a0 = __smlad(tc_sxtb16_ror8(hi), x3, a0);
+        v = (uint32_t)tc_ld32(u);
+        lo = (int32_t)((v << 4) & 0xF0F0F0F0u);
+        hi = (int32_t)(v & 0xF0F0F0F0u);
+        a1 = __smlad(__sxtb16(lo), x0, a1);
+        a1 = __smlad(tc_sxtb16_ror8(lo), x1, a1);
+        a1 = __smlad(__sxtb16(hi), x2, a1);
+        a1 = __smlad(tc_sxtb16_ror8(hi), x3, a1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
 /* One row: acc + sum over k < 4 * n4 of w[k] * x[k], x widened at xw. */
 static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, const int8_t *w,
                                                            int n4, int32_t acc)
@@ -560,9 +666,200 @@ static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, c
 }
 #endif
 
+/* ---- Cortex-M DSP, int16 weights (the templates/cores/dsp kernels named _w16) ----
+ * The weights are widened to int16 pairs at compile time (tinycompress/ops/_dsp.py,
+ * layout_w16), so the inner loops only load and multiply: two words a load (LDRD with
+ * post-increment, inline asm: gcc 12 does not pair the loads itself) and one SMLAD per two
+ * MACs. Inputs are widened once per vector into scratch, read as raw words by the asm, written
+ * by memcpy (no aliasing of the int8 arena). Every buffer read here is 4-byte aligned. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define TC_LDRD_PI(p, lo, hi) \
+    __asm__ volatile("ldrd %0, %1, [%2], #8" : "=r"(lo), "=r"(hi), "+r"(p) : : "memory")
+
+TC_INLINE void tc_st32(void *p, int32_t v)
+{
+    memcpy(p, &v, 4);
+}
+
+/* n4 groups of four int8 at x widened to two int16-pair words each at xw ((x0, x2), (x1, x3),
+ * the order of layout_w16's weight words), `stride` bytes from one group's words to the next. */
+TC_INLINE void tc_widen_w16(const int8_t *x, int8_t *xw, int n4, int stride)
+{
+    for (; n4 > 0; --n4, x += 4, xw += stride) {
+        const int32_t v = tc_ld32(x);
+        tc_st32(xw, __sxtb16(v));
+        tc_st32(xw + 4, tc_sxtb16_ror8(v));
+    }
+}
+
+/* Two weight rows times two vectors: acc[0] += r0.a, acc[1] += r0.b, acc[2] += r1.a,
+ * acc[3] += r1.b. Per group of four values: xw holds a's two words then b's, w r0's two words
+ * then r1's. 16 MACs in 13 instructions (the loop unrolled by two). */
+#define TC_DOT2X2_W16_STEP                                                                     \
+    do {                                                                                       \
+        int32_t al, ah, bl, bh, w0, w1;                                                        \
+        TC_LDRD_PI(xw, al, ah);                                                                \
+        TC_LDRD_PI(xw, bl, bh);                                                                \
+        TC_LDRD_PI(w, w0, w1);                                                                 \
+        a00 = __smlad(w0, al, a00);                                                            \
+        a00 = __smlad(w1, ah, a00);                                                            \
+        a01 = __smlad(w0, bl, a01);                                                            \
+        a01 = __smlad(w1, bh, a01);                                                            \
+        TC_LDRD_PI(w, w0, w1);                                                                 \
+        a10 = __smlad(w0, al, a10);                                                            \
+        a10 = __smlad(w1, ah, a10);                                                            \
+        a11 = __smlad(w0, bl, a11);                                                            \
+        a11 = __smlad(w1, bh, a11);                                                            \
+    } while (0)
+
+static __attribute__((noinline, unused)) void tc_dot2x2_w16(const int8_t *xw, const int32_t *w,
+                                                           int n4, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = xw + 16 * n4;
+    if (n4 & 1) {
+        TC_DOT2X2_W16_STEP;
+    }
+    while (xw != end) { /* two groups a pass: the loop's compare and branch halved */
+        TC_DOT2X2_W16_STEP;
+        TC_DOT2X2_W16_STEP;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* Four weight rows times one vector: acc[r] += row r . x. Per group of four values: xw holds
+ * x's two words, w rows 0..3's two words each. 16 MACs in 14 instructions. */
+#define TC_DOT4X1_W16_STEP                                                                     \
+    do {                                                                                       \
+        int32_t xl, xh, w0, w1;                                                                \
+        TC_LDRD_PI(xw, xl, xh);                                                                \
+        TC_LDRD_PI(w, w0, w1);                                                                 \
+        a0 = __smlad(w0, xl, a0);                                                              \
+        a0 = __smlad(w1, xh, a0);                                                              \
+        TC_LDRD_PI(w, w0, w1);                                                                 \
+        a1 = __smlad(w0, xl, a1);                                                              \
+        a1 = __smlad(w1, xh, a1);                                                              \
+        TC_LDRD_PI(w, w0, w1);                                                                 \
+        a2 = __smlad(w0, xl, a2);                                                              \
+        a2 = __smlad(w1, xh, a2);                                                              \
+        TC_LDRD_PI(w, w0, w1);                                                                 \
+        a3 = __smlad(w0, xl, a3);                                                              \
+        a3 = __smlad(w1, xh, a3);                                                              \
+    } while (0)
+
+static __attribute__((noinline, unused)) void tc_dot4x1_w16(const int8_t *xw, const int32_t *w,
+                                                           int n4, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *end = xw + 8 * n4;
+    if (n4 & 1) {
+        TC_DOT4X1_W16_STEP;
+    }
+    while (xw != end) {
+        TC_DOT4X1_W16_STEP;
+        TC_DOT4X1_W16_STEP;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
+/* ---- Cortex-M DSP, int8 weights in the w16 blocking (the templates/cores/dsp kernels named _w8)
+ * The same passes as tc_dot2x2_w16 / tc_dot4x1_w16 over int8 weights (half the flash): per row
+ * and group of four values one word of four int8 (tinycompress/ops/_dsp.py, layout_w8, the
+ * block's rows adjacent so one LDRD loads two), unpacked with SXTB16 and SXTB16 ROR #8 into the
+ * pairs (w0, w2), (w1, w3) that match tc_widen_w16's inputs. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* One word loaded with post-increment (the depthwise _w8 kernel's weights). */
+#define TC_LDR_PI(p, v) __asm__ volatile("ldr %0, [%1], #4" : "=r"(v), "+r"(p) : : "memory")
+
+/* 16 MACs in 15 instructions: three LDRD, four SXTB16, eight SMLAD. */
+#define TC_DOT2X2_W8_STEP                                                                      \
+    do {                                                                                       \
+        int32_t al, ah, bl, bh, r0, r1, u;                                                     \
+        TC_LDRD_PI(xw, al, ah);                                                                \
+        TC_LDRD_PI(xw, bl, bh);                                                                \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        u = __sxtb16(r0);                                                                      \
+        a00 = __smlad(u, al, a00);                                                             \
+        a01 = __smlad(u, bl, a01);                                                             \
+        u = tc_sxtb16_ror8(r0);                                                                \
+        a00 = __smlad(u, ah, a00);                                                             \
+        a01 = __smlad(u, bh, a01);                                                             \
+        u = __sxtb16(r1);                                                                      \
+        a10 = __smlad(u, al, a10);                                                             \
+        a11 = __smlad(u, bl, a11);                                                             \
+        u = tc_sxtb16_ror8(r1);                                                                \
+        a10 = __smlad(u, ah, a10);                                                             \
+        a11 = __smlad(u, bh, a11);                                                             \
+    } while (0)
+
+/* tc_dot2x2_w16's contract with int8 weight words: per group, r0's word then r1's. */
+static __attribute__((noinline, unused)) void tc_dot2x2_w8(const int8_t *xw, const int32_t *w,
+                                                          int n4, int32_t *acc)
+{
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int8_t *end = xw + 16 * n4;
+    if (n4 & 1) {
+        TC_DOT2X2_W8_STEP;
+    }
+    while (xw != end) {
+        TC_DOT2X2_W8_STEP;
+        TC_DOT2X2_W8_STEP;
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* One row's word unpacked and multiplied into a. */
+#define TC_W8_ROW(a, r)                                                                        \
+    do {                                                                                       \
+        a = __smlad(__sxtb16(r), xl, a);                                                       \
+        a = __smlad(tc_sxtb16_ror8(r), xh, a);                                                 \
+    } while (0)
+
+/* 16 MACs in 19 instructions: three LDRD, eight SXTB16, eight SMLAD. */
+#define TC_DOT4X1_W8_STEP                                                                      \
+    do {                                                                                       \
+        int32_t xl, xh, r0, r1;                                                                \
+        TC_LDRD_PI(xw, xl, xh);                                                                \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        TC_W8_ROW(a0, r0);                                                                     \
+        TC_W8_ROW(a1, r1);                                                                     \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        TC_W8_ROW(a2, r0);                                                                     \
+        TC_W8_ROW(a3, r1);                                                                     \
+    } while (0)
+
+/* tc_dot4x1_w16's contract with int8 weight words: per group, rows 0..3's words. */
+static __attribute__((noinline, unused)) void tc_dot4x1_w8(const int8_t *xw, const int32_t *w,
+                                                          int n4, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *end = xw + 8 * n4;
+    if (n4 & 1) {
+        TC_DOT4X1_W8_STEP;
+    }
+    while (xw != end) {
+        TC_DOT4X1_W8_STEP;
+        TC_DOT4X1_W8_STEP;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+#endif
+
 /* ---- Cortex-M Helium (MVE, M55): used by templates/cores/mve kernels only ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
-#include <arm_mve.h>
 
 /* acc[r] = bias[r] + sum over k < T of w[r * T + k] * x[k] for r < rows: int8 weights row-major,
  * four rows per 16-byte input load, each reduced with VMLADAVA (16 MACs per instruction); the
@@ -691,6 +988,10 @@ static __attribute__((noinline, unused)) void tc_mve_requant_pt_s8(const int32_t
         v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
         vstrbq_p_s32(y, v, p);
     }
+}
+#endif
+
+#ifdef __cplusplus
 }
 #endif
 

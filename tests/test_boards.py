@@ -68,6 +68,11 @@ def _base():
     (lambda d: d["memory"][0].pop("code"), "exactly one memory region needs code = true"),
     (lambda d: d["memory"][1].update(origin=0x08000000), "overlap"),
     (lambda d: d["memory"][1].update(size=-4), "must be word-aligned, positive"),
+    (lambda d: d["memory"][0].update(rodata=True), "a region is code, data, rodata or testdata"),
+    (lambda d: d["memory"].extend([{"name": n, "kind": "flash", "origin": o, "size": 4096,
+                                    "rodata": True} for n, o in (("a", 0x9000000),
+                                                                 ("b", 0x9001000))]),
+     "at most one memory region may have rodata = true"),
 ])
 def test_bad_board_data_refused(mutate, message):
     d = copy.deepcopy(_base())
@@ -108,6 +113,20 @@ def test_linker_script_renders(name):
     assert f"ORIGIN = 0x{b.code_region.origin:08x}" in ld
     assert f"ORIGIN = 0x{b.data_region.origin:08x}" in ld
     assert ("TESTDATA (rw)" in ld) == (b.testdata_region is not None)
+
+
+def test_an547_weights_region_is_sram_beside_itcm():
+    b = get_board("mps3-an547")
+    ro = b.rodata_region
+    assert (ro.origin, ro.size) == (0x11000000, 2 << 20) and ro.kind == "flash"
+    assert b.flash_bytes == b.code_region.size + ro.size
+    ld = render_linker_script(b, use_testdata=True)
+    assert "RODATA (r)     : ORIGIN = 0x11000000, LENGTH = 0x200000" in ld
+    assert "*(.rodata .rodata.*)\n    . = ALIGN(4);\n  } > RODATA" in ld
+    assert ld.count("*(.rodata .rodata.*)") == 1
+    plain = render_linker_script(get_board("mps2-an386"), use_testdata=True)
+    assert "RODATA" not in plain and plain.count("*(.rodata .rodata.*)") == 1
+    assert get_board("mps2-an386").flash_bytes == get_board("mps2-an386").code_region.size
 
 
 def test_boards_command_json(capsys):

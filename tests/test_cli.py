@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tinycompress.cli import main
+from tinycompress.compiler import compile_model
 from tflite_builder import T, model
 
 
@@ -53,13 +55,45 @@ def test_compile_json_and_files(capsys, tmp_path, fc_file):
     assert report["macs"] == 16 * 4
     # weights (int8 4x16) + folded bias (int32 x4)
     assert report["weights_bytes"] == 64 + 16
-    for f in ("net.h", "net.c", "net_weights.c", "net.tflite", "manifest.json"):
-        assert (tmp_path / "out" / f).exists(), f
-    header = (tmp_path / "out" / "net.h").read_text()
+    # The generated C in src/, the reference model and the manifest at the top.
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "net.tflite", "src"]
+    assert sorted(p.name for p in (out / "src").iterdir()) == [
+        "net.c", "net.h", "net_weights.c", "net_weights.h", "tc_runtime.h"]
+    assert sorted(report["files"]) == ["manifest.json", "net.tflite", "src/net.c", "src/net.h",
+                                       "src/net_weights.c", "src/net_weights.h",
+                                       "src/tc_runtime.h"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["sources"] == ["src/net.c", "src/net_weights.c"]
+    header = (out / "src" / "net.h").read_text()
     assert "int net_invoke(const int8_t *input, int8_t *output);" in header
-    assert re.search(r"#define NET_INPUT_SIZE 16\b", header)
+    assert re.search(r"#define NET_INPUT_ELEMENTS 16\b", header)
+    assert re.search(r"#define NET_INPUT_BYTES 16\b", header)
+    assert re.search(r"#define NET_WEIGHTS_BYTES 80\b", header)
     # No leftovers of the atomic write next to OUTDIR.
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.tflite", "out"]
+
+
+def test_readme_api_example_compiles(tmp_path, fc_file):
+    """The README's example of calling the generated API builds against a compiled model, as C99
+    and as C++, without a warning."""
+    import shutil
+    import subprocess
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("#### The generated API"):]
+    example = re.search(r"```c\n(.*?)```", section, re.S).group(1)
+    assert "model_invoke(" in example and "MODEL_OK" in example
+    compile_model(fc_file, tmp_path / "out")
+    (tmp_path / "example.c").write_text(example)
+    for cc, std in (("gcc", "-std=c99"), ("g++", "-std=c++11")):
+        if shutil.which(cc) is None:
+            continue
+        lang = ["-x", "c++"] if cc == "g++" else []
+        p = subprocess.run([cc, std, "-Wall", "-Wextra", "-Werror", "-pedantic", *lang, "-c",
+                            str(tmp_path / "example.c"), f"-I{tmp_path / 'out' / 'src'}", "-o",
+                            str(tmp_path / "example.o")], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
 
 
 def test_verify_json_bit_exact_with_accuracy(capsys, tmp_path, fc_file):
@@ -79,10 +113,10 @@ def test_verify_json_bit_exact_with_accuracy(capsys, tmp_path, fc_file):
 def test_verify_detects_a_corrupted_weight(capsys, tmp_path, fc_file):
     out_dir = tmp_path / "out"
     assert run(capsys, "compile", fc_file, "-o", out_dir)[0] == 0
-    weights = out_dir / "model_weights.c"
+    weights = out_dir / "src" / "model_weights.c"
     text = weights.read_text()
     # Change the first bias value.
-    m = re.search(r"model_l0_bias\[MODEL_L0_BIAS_SIZE\] TC_ALIGNED\(4\) = \{\n\s+(-?\d+)", text)
+    m = re.search(r"model_l0_bias\[MODEL_L0_BIAS_ELEMENTS\] TC_ALIGNED\(4\) = \{\n\s+(-?\d+)", text)
     assert m
     start, end = m.span(1)
     weights.write_text(text[:start] + str(int(m.group(1)) + 5000) + text[end:])
@@ -135,18 +169,50 @@ def test_float_keras_without_calibration(capsys, tmp_path):
 
 def test_foreign_files_in_outdir_are_kept(capsys, tmp_path, fc_file):
     out_dir = tmp_path / "out"
-    out_dir.mkdir()
-    (out_dir / "model.c").write_text("/* mine */\n")
+    (out_dir / "src").mkdir(parents=True)
+    (out_dir / "src" / "model.c").write_text("/* mine */\n")
     (out_dir / "notes.txt").write_text("keep me\n")
     code, _, err = run(capsys, "compile", fc_file, "-o", out_dir)
     assert code == 2 and "not written by tinycompress" in one_line_error(err)
-    assert (out_dir / "model.c").read_text() == "/* mine */\n"
-    assert sorted(p.name for p in out_dir.iterdir()) == ["model.c", "notes.txt"]
+    assert (out_dir / "src" / "model.c").read_text() == "/* mine */\n"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["notes.txt", "src"]
+    assert [p.name for p in (out_dir / "src").iterdir()] == ["model.c"]
     # Without the clash, tinycompress writes beside foreign files and recompiles over its own.
-    (out_dir / "model.c").unlink()
+    (out_dir / "src" / "model.c").unlink()
     assert run(capsys, "compile", fc_file, "-o", out_dir)[0] == 0
     assert run(capsys, "compile", fc_file, "-o", out_dir)[0] == 0
     assert (out_dir / "notes.txt").read_text() == "keep me\n"
+
+
+def test_src_that_is_a_file_is_refused(capsys, tmp_path, fc_file):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "src").write_text("not a directory\n")
+    code, _, err = run(capsys, "compile", fc_file, "-o", out_dir)
+    assert code == 2 and "is not a directory" in one_line_error(err)
+    assert sorted(p.name for p in out_dir.iterdir()) == ["src"]
+
+
+def test_recompile_leaves_no_stale_files(capsys, tmp_path, fc_file):
+    """A second compile under another name removes the first one's files (its own, listed in
+    its manifest), not the user's; an OUTDIR of the flat layout is moved to src/ likewise."""
+    out_dir = tmp_path / "out"
+    assert run(capsys, "compile", fc_file, "-o", out_dir, "--name", "first")[0] == 0
+    (out_dir / "src" / "mine.c").write_text("/* mine */\n")
+    assert run(capsys, "compile", fc_file, "-o", out_dir, "--name", "second")[0] == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["manifest.json", "second.tflite", "src"]
+    assert sorted(p.name for p in (out_dir / "src").iterdir()) == [
+        "mine.c", "second.c", "second.h", "second_weights.c", "second_weights.h", "tc_runtime.h"]
+    # An OUTDIR written flat by an earlier tinycompress: its files go, src/ replaces them.
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    for f in ("model.c", "model.h", "model.tflite"):
+        (flat / f).write_text("old\n")
+    (flat / "manifest.json").write_text(json.dumps(
+        {"tinycompress": "0.0", "files": {"model.c": "", "model.h": "", "model.tflite": ""}}))
+    assert run(capsys, "compile", fc_file, "-o", flat)[0] == 0
+    assert sorted(p.name for p in flat.iterdir()) == ["manifest.json", "model.tflite", "src"]
+    assert (flat / "model.tflite").read_bytes() == fc_file.read_bytes()
 
 
 def test_verify_bad_inputs(capsys, tmp_path, fc_file):

@@ -5,6 +5,7 @@ padding, strides, dilation, per-tensor and per-channel requantisation."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from test_op_add import binary_model
@@ -18,9 +19,10 @@ pytestmark = QEMU_MARKS
 BOARD = "mps2-an386"  # Cortex-M4F
 
 
-def assert_bit_exact_on(tflite: bytes, board: str = BOARD, count: int = 6, seed: int = 0) -> dict:
+def assert_bit_exact_on(tflite: bytes, board: str = BOARD, count: int = 6, seed: int = 0,
+                        inputs=None) -> dict:
     """Compile for `board` with its DSP kernels, run under QEMU, compare with the reference."""
-    manifest = assert_bit_exact_on_qemu(tflite, board, count=count, seed=seed)
+    manifest = assert_bit_exact_on_qemu(tflite, board, count=count, seed=seed, inputs=inputs)
     assert "dsp" in manifest["kernel_families"]
     return manifest
 
@@ -73,7 +75,7 @@ def test_depthwise_dsp(h, w, cin, mult, k, stride, dil, padding, per_channel):
     (0.0004, "RELU", False),    # per-tensor left shift
     (0.002, "RELU6", True),     # right shifts of 1 and 2: tc_requant_dr_rshift, clamp both sides
     (0.0015, "NONE", False),    # per-tensor right shift by 1: tc_rdbpot
-    (0.1, "NONE", True),        # every shift <= -2: tc_rdbpot_p with c.rpow, SSAT clamp
+    (0.1, "NONE", True),        # every shift <= -2: tc_requant_1r with c.rshift2, SSAT clamp
 ])
 def test_dsp_requantisation_paths(out_s, act, per_channel):
     """Each compile-time variant of the DSP requantisation (cores/dsp/.../conv_2d_s8_requant)."""
@@ -93,3 +95,101 @@ def test_add_dsp(shape1, shape2, act, q1, q2, qo, const):
     exact half, SSAT or a clamp; one operand constant (the QEMU harness feeds one input)."""
     assert_bit_exact_on(binary_model("ADD", shape1, shape2, act=act, q1=q1, q2=q2, qo=qo,
                                      const=const))
+
+
+# ---- the blocked kernels (cores/dsp/kernels/*_w16.c.j2): variant dsp_w8 (int8 weight words,
+# the default) and dsp_w16 (int16 weights, with `optimize` "speed" on the Context) -----------
+
+@pytest.fixture(params=["dsp_w8", "dsp_w16"])
+def blocked(request, monkeypatch):
+    """The variant under test, forced by the compile Context's `optimize` (the attribute
+    `--optimize` sets; ops/_dsp.py wants_w16): "size" for dsp_w8, "speed" for dsp_w16."""
+    from tinycompress import compiler
+    plain = compiler.context_for
+    mode = {"dsp_w8": "size", "dsp_w16": "speed"}[request.param]
+
+    def forced(*args, **kwargs):
+        ctx = plain(*args, **kwargs)
+        ctx.optimize = mode
+        return ctx
+    monkeypatch.setattr(compiler, "context_for", forced)
+    return request.param
+
+
+def test_balanced_takes_w16_where_it_saves_enough_per_flash_byte():
+    """Without `optimize` on the Context (balanced): int16 weights for a layer with many output
+    positions per weight, int8 for one with few; speed and size override."""
+    from types import SimpleNamespace
+    from tinycompress.ops._dsp import wants_w16
+    plain = SimpleNamespace()
+    assert wants_w16(plain, "CONV_2D", 48 * 48) and not wants_w16(plain, "CONV_2D", 6 * 6)
+    assert wants_w16(plain, "DEPTHWISE_CONV_2D", 125)
+    assert not wants_w16(plain, "FULLY_CONNECTED", 1)
+    assert wants_w16(SimpleNamespace(optimize="speed"), "FULLY_CONNECTED", 1)
+    assert not wants_w16(SimpleNamespace(optimize="size"), "CONV_2D", 10**6)
+
+
+def assert_blocked_bit_exact(tflite: bytes, variant: str, count: int = 6) -> None:
+    """Compiled for the M4F, every layer takes `variant` and matches the reference on `count`
+    random vectors whose reference outputs spread over most of the int8 range."""
+    from tinycompress.compiler import compile_tflite
+    from tinycompress.reference import Reference
+    from optest import random_inputs
+    _, manifest = compile_tflite(tflite, name="m", board=BOARD)
+    x = random_inputs(manifest, count, np.random.default_rng(1))[0]
+    assert np.ptp(np.asarray(Reference(tflite).run_batch(x), np.int32)) >= 100, "not spread"
+    manifest = assert_bit_exact_on(tflite, inputs=x)
+    assert [layer["variant"] for layer in manifest["layers"]] == [variant]
+
+
+def test_layout_w8_unpacks_to_the_w16_pairs():
+    """SXTB16 and SXTB16 ROR #8 of each layout_w8 word (modelled in numpy) give layout_w16's
+    two words, for odd row and column counts (the zero padding included)."""
+    from tinycompress.ops._dsp import layout_w8, layout_w16
+    w = np.random.default_rng(0).integers(-128, 128, (7, 13)).astype(np.int8)
+    w[0, :4] = [-128, 127, -1, 0]
+    for block in (2, 4):
+        b = layout_w8(w, block).view(np.uint32).astype(np.int64)
+        byte = [(b >> (8 * i) & 0xFF) for i in range(4)]
+        half = [(v ^ 0x80) - 0x80 & 0xFFFF for v in byte]  # sign-extend each byte to int16
+        pairs = np.stack([half[0] | half[2] << 16, half[1] | half[3] << 16], axis=-1)
+        assert np.array_equal(pairs.reshape(-1).astype(np.uint32),
+                              layout_w16(w, block).view(np.uint32))
+        assert b.size == -(-7 // block) * block * 4  # one word a row and group: int8 size
+
+
+@pytest.mark.parametrize("h,w,cin,cout,k,stride,dil,padding,batch", [
+    (5, 5, 8, 7, 1, 1, 1, "SAME", 1),      # pointwise from the input, odd channels and pixels
+    (3, 4, 16, 6, 1, 1, 1, "VALID", 2),    # pointwise, two batches: pixel pairs across them
+    (6, 5, 5, 3, 3, 2, 1, "SAME", 1),      # im2col, 45 taps (zero-weight tail), borders
+    (6, 6, 12, 6, 3, 1, 1, "VALID", 1),    # interior only, rows widened straight from the input
+    (9, 8, 4, 5, 3, 2, 2, "SAME", 2),      # dilation and stride, batches
+    (10, 5, 1, 8, 4, 2, 1, "VALID", 1),    # KWS-like first layer: one input channel
+    (5, 5, 6, 9, 1, 1, 1, "SAME", 1),      # 1x1 whose depth is not a multiple of 4: im2col
+])
+def test_conv_dsp_blocked(h, w, cin, cout, k, stride, dil, padding, batch, blocked):
+    assert_blocked_bit_exact(conv_model(h, w, cin, cout, k, k, stride=(stride, stride),
+                                        dilation=(dil, dil), padding=padding, act="RELU",
+                                        in_zp=-7, out_zp=-20, batch=batch, per_channel=True),
+                             blocked)
+
+
+@pytest.mark.parametrize("batch,depth,units,per_channel", [
+    (1, 640, 128, True), (2, 10, 7, False), (3, 4, 1, True), (1, 33, 9, False),
+])
+def test_fc_dsp_blocked(batch, depth, units, per_channel, blocked):
+    assert_blocked_bit_exact(fc_model(batch, depth, units, "NONE", in_zp=-3, out_zp=5,
+                                      in_s=0.05, w_s=0.01, out_s=0.3 if depth > 100 else 0.03,
+                                      per_channel=per_channel), blocked)
+
+
+@pytest.mark.parametrize("h,w,cin,k,stride,dil,padding", [
+    (7, 6, 12, 3, 2, 1, "SAME"),     # stride 2, borders on both sides
+    (5, 6, 4, 3, 1, 2, "VALID"),     # dilation, interior only
+    (9, 7, 16, 5, 1, 1, "SAME"),     # 5x5
+    (1, 1, 8, 3, 1, 1, "SAME"),      # every tap but one in the padding, no interior
+])
+def test_depthwise_dsp_blocked(h, w, cin, k, stride, dil, padding, blocked):
+    assert_blocked_bit_exact(dw_model(h, w, cin, 1, k, k, stride=(stride, stride),
+                                      dilation=(dil, dil), padding=padding, act="NONE",
+                                      in_zp=9, out_zp=-4, out_s=0.05, per_channel=True), blocked)

@@ -37,15 +37,25 @@ def test_choose_by_optimize():
 def _layers():
     return {"fc": fc(structured(64, 256, 0.9, 16)),
             "conv": conv(structured(8, 3 * 3 * 8, 0.8, 16).reshape(8, 3, 3, 8), h=8, wd=8),
-            "dw": dw(structured(16, 9, 0.7, 8), 3, 3, h=8, wd=8)}
+            "dw": dw(structured(16, 9, 0.7, 8), 3, 3, h=8, wd=8),
+            "fc4": fc(np.clip(structured(64, 256, 0.9, 16), -8, 7)),  # int4 applies
+            "conv4": conv(np.clip(structured(8, 72, 0.5, 16), -8, 7).reshape(8, 3, 3, 8),
+                          h=8, wd=8)}
 
 
-@pytest.mark.parametrize("case", ["fc", "conv", "dw"])
+@pytest.mark.parametrize("case", ["fc", "conv", "dw", "fc4", "conv4"])
 @pytest.mark.parametrize("board", [None, BOARD])
 def test_estimate_bytes_are_what_compile_places(case, board):
+    from tinycompress.errors import UserError
+
     tfl = _layers()[case]
     est = estimate(tfl, board)
     for fmt in FORMATS + ("auto",):
+        if fmt == "int4" and not case.endswith("4"):  # weights beyond -8..7: compile refuses,
+            with pytest.raises(UserError, match="int4"):  # estimate costs the layer dense
+                compile_tflite(tfl, name="m", board=board, weights=fmt)
+            assert est.layers[0].options[fmt] == est.layers[0].options["dense"]
+            continue
         _, m = compile_tflite(tfl, name="m", board=board, weights=fmt)
         lay = m["layers"][0]
         opt = est.layers[0].options[fmt]

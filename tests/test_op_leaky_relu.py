@@ -26,6 +26,9 @@ CASES = [
     (0.1, 0.0123, -40, 0.007, -110),
     (0.0, 0.05, 20, 0.03, -128),        # alpha 0: a RELU
     (-1.0, 0.04, 10, 0.03, -128),       # negative alpha: a V shape
+    (-0.5, 0.04, 10, 0.03, -128),
+    (-0.5, 1 / 16, 0, 1 / 16, -100),    # power-of-two scales: every odd negative input ties
+    (-1.5, 1 / 32, 30, 1 / 16, -128),
     (1.5, 0.02, 60, 0.04, 26),          # alpha above 1
     (3.0, 0.2, -5, 1.0, 60),
 ]
@@ -43,27 +46,44 @@ def test_shapes(shape):
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(alpha=st.floats(0.0, 4.0) | st.sampled_from([-1.0, -2.0]), log_in=st.floats(-9.0, 2.5), log_out=st.floats(-9.0, 2.5),
-       in_zp=st.integers(-128, 127), out_zp=st.integers(-128, 127))
+@given(alpha=st.floats(-2.0, 4.0) | st.sampled_from([-0.5, -1.5, -0.25]),
+       log_in=st.floats(-9.0, 2.5) | st.integers(-10, 2).map(lambda e: e * float(np.log(2))),
+       log_out=st.floats(-9.0, 2.5), in_zp=st.integers(-128, 127),
+       out_zp=st.integers(-128, 127))
 def test_random_quantisation(alpha, log_in, log_out, in_zp, out_zp):
     m = leaky(alpha, float(np.exp(log_in)), in_zp, float(np.exp(log_out)), out_zp)
     assert_bit_exact(m, inputs=ALL, sanitize=False)
 
 
-@pytest.mark.parametrize("alpha", [-0.5, -1.5])
-def test_refuses_fractional_negative_alpha(alpha):
-    from optest import compile_problems
+@pytest.mark.parametrize("alpha", [-0.5, -1.5, -0.25, -2.5])
+@pytest.mark.parametrize("dtype", ["int8", "int16"])
+def test_negative_alpha_ties_round_like_the_reference(alpha, dtype):
+    """Power-of-two scales make the alpha branch's products tie (x.5) often: the interpreter
+    rounds their magnitude (-MBQM(d, -alpha)); rounding the product itself misses them."""
+    from tinycompress.ops.leaky_relu import leaky_multipliers
+    from tinycompress.quant import multiply_by_quantized_multiplier_double_rounding as mbqm
 
-    (p,) = compile_problems(leaky(alpha, 1.0, 0, 1.0, 0))
-    assert f"alpha {alpha:g} (negative, not a whole number) is not supported" in p
+    wide = dtype == "int16"
+    inputs, scale = (ALL16, 2.0 ** -12) if wide else (ALL, 2.0 ** -4)
+    m = leaky(alpha, scale, 0, scale, 0, shape=inputs[0].shape, dtype=dtype)
+    manifest = assert_bit_exact(m, inputs=inputs, spread=dict(min_distinct=100, max_clamped=0.6))
+    assert manifest
+    expected = Reference(m).run(inputs)[0].ravel()
+    _, (ma, sa) = leaky_multipliers(alpha, scale, scale)
+    lo, hi = (-32768, 32767) if wide else (-128, 127)
+    naive = [min(hi, max(lo, mbqm(int(x), ma, sa))) for x in inputs[0].ravel() if x < 0]
+    assert (np.array(naive) != expected[:len(naive)]).sum() > len(naive) // 8
 
 
 def test_tables_match_reference_over_many_quantisations():
     """The compile-time tables alone (no C), against the interpreter: 150 quantisations."""
     rng = np.random.default_rng(13)
     for _ in range(150):
-        alpha = float(np.float32(rng.choice([0.0, 0.01, 0.2, 0.3, -0.7, 2.0, rng.uniform(-3, 3)])))
+        alpha = float(np.float32(rng.choice([0.0, 0.01, 0.2, 0.3, -0.7, -0.5, -1.5, 2.0,
+                                             rng.uniform(-3, 3)])))
         in_s, out_s = (float(np.float32(np.exp(rng.uniform(-9, 2.5)))) for _ in range(2))
+        if rng.random() < 0.25:  # power-of-two scales: ties on the alpha branch
+            in_s, out_s = (float(2.0 ** rng.integers(-10, 2)) for _ in range(2))
         in_zp, out_zp = (int(v) for v in rng.integers(-128, 128, 2))
         expected = Reference(leaky(alpha, in_s, in_zp, out_s, out_zp)).run(ALL)[0]
         table = leaky_relu_table(alpha, in_s, in_zp, out_s, out_zp)
@@ -75,8 +95,8 @@ ALL16 = [np.arange(-32768, 32768, dtype=np.int16)[None, :]]
 
 
 @pytest.mark.parametrize("alpha,in_s,out_s", [(0.2, 1 / 4096, 1 / 4096), (0.01, 1e-3, 1.1e-3),
-                                              (-1.0, 3e-4, 2e-4), (2.5, 1e-4, 2.6e-4),
-                                              (0.3, 0.05, 0.7)])
+                                              (-1.0, 3e-4, 2e-4), (-0.5, 3e-4, 2e-4),
+                                              (2.5, 1e-4, 2.6e-4), (0.3, 0.05, 0.7)])
 def test_int16_all_inputs(alpha, in_s, out_s):
     """Every int16 input once; zero points 0 as the reference requires."""
     assert_bit_exact(leaky(alpha, in_s, 0, out_s, 0, shape=(1, 65536), dtype="int16"),
@@ -84,7 +104,9 @@ def test_int16_all_inputs(alpha, in_s, out_s):
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(alpha=st.floats(0.0, 4.0) | st.sampled_from([-1.0, -2.0]), log_in=st.floats(-14.0, 0.0), log_out=st.floats(-14.0, 0.0))
+@given(alpha=st.floats(-2.0, 4.0) | st.sampled_from([-0.5, -1.5]),
+       log_in=st.floats(-14.0, 0.0) | st.integers(-14, 0).map(lambda e: e * float(np.log(2))),
+       log_out=st.floats(-14.0, 0.0))
 def test_int16_random_quantisation(alpha, log_in, log_out):
     m = leaky(alpha, float(np.exp(log_in)), 0, float(np.exp(log_out)), 0, shape=(1, 65536),
               dtype="int16")

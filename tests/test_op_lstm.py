@@ -119,14 +119,14 @@ def test_lstm_state_reset(tmp_path):
 #include "m.h"
 static const int8_t x[2][12] = {{{rows}}};
 int main(void) {{
-    int8_t y[M_OUTPUT_SIZE];
+    int8_t y[M_OUTPUT_ELEMENTS];
     int run, i;
     for (run = 0; run < 3; ++run) {{
         if (run == 2) {{
             m_reset();
         }}
         m_invoke(x[run == 1], y);
-        for (i = 0; i < M_OUTPUT_SIZE; ++i) {{
+        for (i = 0; i < M_OUTPUT_ELEMENTS; ++i) {{
             printf("%d ", y[i]);
         }}
         printf("\\n");
@@ -135,7 +135,7 @@ int main(void) {{
 }}
 """)
     exe = tmp_path / "main"
-    subprocess.run(["gcc", *CFLAGS, *SANITIZE, f"-I{out}", *[str(out / s) for s in
+    subprocess.run(["gcc", *CFLAGS, *SANITIZE, f"-I{out / 'src'}", *[str(out / s) for s in
                     manifest["sources"]], str(main), "-o", str(exe)], check=True,
                    capture_output=True, text=True)
     lines = subprocess.run([str(exe)], check=True, capture_output=True, text=True).stdout

@@ -69,7 +69,7 @@ def test_pack_zero_points(zp):
 
 def test_pack_kernel_is_a_loop_of_memcpys():
     files, _ = compile_tflite(pack_model((4, 4, 3), 2, 2), name="m")
-    body = files["m.c"].decode()
+    body = files["src/m.c"].decode()
     assert "for (i0 = 0; i0 < 16; ++i0)" in body
     assert "memcpy(d0 + i0 * 6, s0 + i0 * 3, 3);" in body
     assert "memcpy(d0 + 3 + i0 * 6, s1 + i0 * 3, 3);" in body

@@ -55,13 +55,13 @@ TABLE_CASES = [((1, 26, 6, 1), (22, 74), False, False), ((1, 32, 8, 2), (15, 47)
 def test_resize_nearest_float_rounding_tables(shape, size, align, half):
     tflite = resize_model(shape, size, align, half)
     files, _ = compile_tflite(tflite, name="m")
-    assert b"m_l0_rows[y]" in files["m.c"] or b"m_l0_cols[x]" in files["m.c"]
+    assert b"m_l0_rows[y]" in files["src/m.c"] or b"m_l0_cols[x]" in files["src/m.c"]
     assert_bit_exact(tflite, spread={})
 
 
 def test_resize_nearest_exact_forms_need_no_table():
     files, manifest = compile_tflite(resize_model((1, 4, 4, 3), (8, 8)), name="m")
-    assert manifest["weights_bytes"] == 0 and b"4 * y / 8" in files["m.c"]
+    assert manifest["weights_bytes"] == 0 and b"4 * y / 8" in files["src/m.c"]
 
 
 @pytest.mark.parametrize("q,qo", [((0.05, -128), (0.05, -128)), ((0.3, 127), (0.7, 0))])

@@ -55,7 +55,7 @@ def test_slice_zero_points(zp):
 def test_slice_kernel_is_one_memcpy_for_rows():
     from tinycompress.compiler import compile_tflite
     files, _ = compile_tflite(slice_model((1, 8, 8, 16), [0, 2, 0, 0], [1, 4, 8, 16]), name="m")
-    body = files["m.c"].decode()
+    body = files["src/m.c"].decode()
     assert "memcpy(d0, s0 + 256, 512);" in body and "for (" not in body.split("m_invoke")[0]
 
 

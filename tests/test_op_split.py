@@ -89,11 +89,11 @@ def test_split_zero_points(zp):
 
 def test_split_kernel_is_a_loop_of_memcpys():
     files, _ = compile_tflite(split_model((1, 4, 4, 16), 3, 2), name="m")
-    body = files["m.c"].decode()
+    body = files["src/m.c"].decode()
     assert "memcpy(d0 + i0 * 8, s0 + i0 * 16, 8);" in body
     assert "memcpy(d1 + i0 * 8, s0 + 8 + i0 * 16, 8);" in body
     files, _ = compile_tflite(split_model((4, 3, 2), 0, 4), name="m")
-    assert "memcpy(d3, s0 + 18, 6);" in files["m.c"].decode()
+    assert "memcpy(d3, s0 + 18, 6);" in files["src/m.c"].decode()
 
 
 def _runtime_axis():

@@ -129,17 +129,17 @@ def test_dynamic_batch_scalar_slice_int32():
 def test_strided_slice_kernels_are_compact():
     files, _ = compile_tflite(ss_model((1, 8, 8, 16), [0, 2, 0, 0], [1, 6, 8, 16], [1] * 4),
                               name="m")
-    assert "memcpy(d0, s0 + 256, 512);" in files["m.c"].decode()
+    assert "memcpy(d0, s0 + 256, 512);" in files["src/m.c"].decode()
     files, _ = compile_tflite(ss_model((4, 6, 8), [3, 0, 0], [0, 6, 8], [-1, 2, 1],
                                        end_mask=1), name="m")
     # x[3::-1, ::2, :]: two loops around a row of 8 bytes, the outer one walking backwards.
     assert "memcpy(d0 + i0 * 24 + i1 * 8, s0 + 144 - i0 * 48 + i1 * 16, 8);" in \
-        files["m.c"].decode()
+        files["src/m.c"].decode()
     files, _ = compile_tflite(ss_model((4, 6, 8), [0] * 3, [0] * 3, [-1] * 3, begin_mask=7,
                                        end_mask=7), name="m")
     # x[::-1, ::-1, ::-1]: one loop over every byte, backwards.
-    assert "d0[i0] = s0[191 - i0];" in files["m.c"].decode()
-    assert "i1" not in files["m.c"].decode()
+    assert "d0[i0] = s0[191 - i0];" in files["src/m.c"].decode()
+    assert "i1" not in files["src/m.c"].decode()
 
 
 def _runtime_end():

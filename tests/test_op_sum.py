@@ -1,18 +1,19 @@
-"""SUM int8: the generated C against the reference interpreter, bit for bit, over ranks, axes
-(negative, repeated, non-adjacent, all), keep_dims and quantisations, incl. equal ones.
+"""SUM int8: the generated C against the reference, bit for bit, over ranks, axes (negative,
+repeated, non-adjacent, all), keep_dims and quantisations, incl. equal ones.
 
-The interpreter (ai-edge-litert 2.3.0) reads and writes int8 SUM tensors as uint8 (see
-tinycompress/ops/sum.py), so its outputs for the model itself are the int8 arithmetic only where
-no input is negative and every output is in [0, 127]; those cases compare directly. Everywhere
-else the expected outputs come from the interpreter running a twin model: zero points and input
-bytes shifted by 128 make every value it reads as uint8 exactly x + 128 and every output byte it
-writes y + 128, so its uint8 arithmetic is the int8 one."""
+The interpreter's reference kernel (ai-edge-litert 2.3.0) reads and writes int8 SUM tensors as
+uint8 (see tinycompress/ops/sum.py), so tinycompress.reference runs every int8 SUM on a twin
+model (reference_split.py): zero points and input bytes shifted by 128 make every value it reads
+as uint8 exactly x + 128 and every output byte it writes y + 128, so its uint8 arithmetic is the
+int8 one. Where the bug cannot show (no negative input, every output in [0, 127]) the C is also
+compared with the interpreter running the model itself, which checks the twin."""
 
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from optest import assert_bit_exact, assert_spread, compile_problems
@@ -32,11 +33,24 @@ def sum_model(shape, axes, keep, q_in=(0.05, -3), q_out=(0.2, 5), shift=0):
 
 
 def twin_reference(shape, axes, keep, q_in, q_out, xs: np.ndarray) -> np.ndarray:
-    """The int8 SUM of xs (N, size) as the interpreter computes it on the twin model."""
-    ref = Reference(sum_model(shape, axes, keep, q_in, q_out, shift=128))
-    as_uint8 = (xs.astype(np.int16) + 128).astype(np.uint8).view(np.int8)
-    outs = np.stack([ref.run([row])[0] for row in as_uint8])
-    return (outs.view(np.uint8).astype(np.int16) - 128).astype(np.int8)
+    """The int8 SUM of xs (N, size) as tinycompress.reference computes it (on the twin)."""
+    ref = Reference(sum_model(shape, axes, keep, q_in, q_out))
+    assert ref.split
+    return np.stack([ref.run([row])[0] for row in xs])
+
+
+def interpreter_itself(tflite: bytes, xs: np.ndarray) -> np.ndarray:
+    """The reference kernels on the model itself (no twin): rows of xs (N, size) in sequence."""
+    interp = Interpreter(model_content=tflite, num_threads=1,
+                         experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    interp.allocate_tensors()
+    i, o = interp.get_input_details()[0], interp.get_output_details()[0]
+    outs = []
+    for row in xs:
+        interp.set_tensor(i["index"], row.reshape(i["shape"]))
+        interp.invoke()
+        outs.append(interp.get_tensor(o["index"]).reshape(-1).copy())
+    return np.stack(outs)
 
 
 def assert_sum_bit_exact(shape, axes, keep, q_in=(0.05, -3), q_out=(0.2, 5), count=24, seed=0,
@@ -60,12 +74,36 @@ def assert_sum_bit_exact(shape, axes, keep, q_in=(0.05, -3), q_out=(0.2, 5), cou
 
 
 def test_interpreter_reads_int8_sum_as_uint8():
-    """The reference's bug this file works around: -1 + -1 sums as 255 + 255, clamped to 255
-    (-1 as int8), not -2. When this fails, the interpreter is fixed: compare directly."""
-    ref = Reference(sum_model((1, 2), [1], False, (0.1, 0), (0.1, 0)))
-    assert ref.run([np.array([-1, -1], np.int8)])[0].tolist() == [-1]
-    assert twin_reference((1, 2), [1], False, (0.1, 0), (0.1, 0),
-                          np.array([[-1, -1]], np.int8)).tolist() == [[-2]]
+    """The interpreter's bug the reference works around: -1 + -1 sums as 255 + 255, clamped to
+    255 (-1 as int8), not -2. When the first assertion fails, the interpreter is fixed: drop the
+    twin (reference_split.runner)."""
+    m = sum_model((1, 2), [1], False, (0.1, 0), (0.1, 0))
+    assert interpreter_itself(m, np.array([[-1, -1]], np.int8)).tolist() == [[-1]]
+    assert Reference(m).run([np.array([-1, -1], np.int8)])[0].tolist() == [-2]
+
+
+def test_reference_runs_only_the_sum_on_the_twin():
+    """SUM between two other ops: the ADD before and after run on the reference kernels, the SUM
+    on its twin; compared with the int8 arithmetic computed here."""
+    from tinycompress.reference_split import TWIN, REF, runner
+    from tinycompress.frontends.tflite import read_tflite
+
+    from graph_builder import graph_model
+
+    q = dict(scale=0.1, zero_point=0)
+    tensors = {"x": T((1, 4), **q), "three": T((1, 4), **q, data=np.full((1, 4), -3, np.int8)),
+               "a": T((1, 4), **q), "axes": T((1,), "int32", data=np.array([1], np.int32)),
+               "s": T((1,), **q), "five": T((1,), **q, data=np.array([-5], np.int8)),
+               "y": T((1,), **q)}
+    tflite = graph_model(tensors, [("ADD", ["x", "three"], ["a"], {}),
+                                   ("SUM", ["a", "axes"], ["s"], {"keep_dims": False}),
+                                   ("ADD", ["s", "five"], ["y"], {})], ["x"], ["y"])
+    g = read_tflite(tflite)
+    assert [runner(op, g) for op in g.ops] == [REF, TWIN, REF]
+    ref = Reference(tflite)
+    for x in ([-1, -1, -1, -1], [5, -9, 0, 2], [30, 30, 30, 30]):
+        want = min(127, max(-128, sum(v - 3 for v in x))) - 5
+        assert ref.run([np.array([x], np.int8)])[0].tolist() == [want]
 
 
 CASES = [
@@ -117,8 +155,12 @@ def test_sum_direct_where_the_interpreter_reads_int8(shape, axes, keep, q_in, q_
     """Without the twin: inputs in [0, top], outputs in [0, 127], where reading int8 as uint8
     changes nothing; the interpreter's own outputs for the model itself."""
     xs = np.random.default_rng(3).integers(0, top + 1, (24, int(np.prod(shape)))).astype(np.int8)
-    manifest = assert_bit_exact(sum_model(shape, axes, keep, q_in, q_out), inputs=[xs])
+    m = sum_model(shape, axes, keep, q_in, q_out)
+    manifest = assert_bit_exact(m, inputs=[xs])
     assert manifest["layers"][0]["kernel"] == "kernels/sum_s8.c.j2"
+    direct = interpreter_itself(m, xs)
+    assert len(np.unique(direct)) > 8
+    np.testing.assert_array_equal(twin_reference(shape, axes, keep, q_in, q_out, xs), direct)
 
 
 def test_sum_refuses():
@@ -149,3 +191,39 @@ def test_sum_random(data, rank, keep, s_in, s_out, z_in, z_out, seed):
     axes = data.draw(st.lists(st.integers(-rank, rank - 1), min_size=1, max_size=rank))
     assert_sum_bit_exact(shape, axes, keep, (s_in, z_in), (s_out, z_out), count=6, seed=seed,
                          sanitize=False)
+
+
+@pytest.mark.slow
+def test_keras_reduce_sum_verifies(tmp_path):
+    """A Keras model with a keepdims sum (keras.ops.sum) converts to an int8 SUM and `verify`
+    finds the C bit-exact against the reference (the SUM on its twin), over 32 calibration
+    samples whose reference outputs spread."""
+    import keras
+
+    from tinycompress.compiler import compile_model
+    from tinycompress.frontends.keras import _quiet_tf, convert
+    from tinycompress.frontends.tflite import read_tflite
+    from tinycompress.verify import verify
+
+    _quiet_tf()
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((6, 6, 4))
+    x = keras.layers.Conv2D(8, 3, padding="same")(inp)
+    x = keras.layers.Lambda(lambda t: keras.ops.sum(t, axis=(1, 2), keepdims=True))(x)
+    out = keras.layers.Dense(16)(keras.layers.Flatten()(x))
+    cal = np.random.default_rng(0).standard_normal((32, 6, 6, 4)).astype(np.float32)
+    tflite = convert(keras.Model(inp, out), (6, 6, 4), cal, "m")
+    assert "SUM" in [op.kind for op in read_tflite(tflite).ops]
+    assert Reference(tflite).split
+    (tmp_path / "m.tflite").write_bytes(tflite)
+    compile_model(tmp_path / "m.tflite", tmp_path / "out", name="m")
+    report = verify(tmp_path / "out", count=32, sanitize=True)
+    assert report["bit_exact"] and report["vectors"] == 32, report
+    from tinycompress.compiler import read_manifest
+    from tinycompress.vectors import draw
+
+    xs = draw(read_manifest(tmp_path / "out"), tmp_path / "out", 32)
+    expected = Reference(tflite).run_batch(xs)
+    assert_spread(expected, min_distinct=8, max_clamped=0.5)
+    # The interpreter on the model itself (no twin) gives other outputs: the twin matters here.
+    assert (interpreter_itself(tflite, xs) != expected).any()

@@ -61,13 +61,13 @@ def test_transpose_zero_points(zp):
 def test_transpose_kernels_are_compact():
     # Swapping two outer axes keeps rows of 4 channels: memcpys of 4 bytes.
     files, _ = compile_tflite(transpose_model((1, 3, 5, 4), (0, 2, 1, 3)), name="m")
-    body = files["m.c"].decode()
+    body = files["src/m.c"].decode()
     assert "memcpy(d0 + i0 * 12 + i1 * 4, s0 + i0 * 4 + i1 * 20, 4);" in body
     # The identity is one memcpy; NHWC -> NCHW of int16 copies 2-byte elements.
     files, _ = compile_tflite(transpose_model((2, 3, 4), (0, 1, 2)), name="m")
-    assert "memcpy(d0, s0, 24);" in files["m.c"].decode()
+    assert "memcpy(d0, s0, 24);" in files["src/m.c"].decode()
     files, _ = compile_tflite(transpose_model((1, 4, 6, 3), (0, 3, 1, 2), "int16"), name="m")
-    assert "memcpy(d0 + i0 * 48 + i1 * 2, s0 + i0 * 2 + i1 * 6, 2);" in files["m.c"].decode()
+    assert "memcpy(d0 + i0 * 48 + i1 * 2, s0 + i0 * 2 + i1 * 6, 2);" in files["src/m.c"].decode()
 
 
 def _runtime_perm():

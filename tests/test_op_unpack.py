@@ -54,7 +54,7 @@ def test_unpack_zero_points(zp):
 
 def test_unpack_kernel_is_a_loop_of_memcpys():
     files, _ = compile_tflite(unpack_model((4, 3, 5), 1), name="m")
-    body = files["m.c"].decode()
+    body = files["src/m.c"].decode()
     assert "memcpy(d2 + i0 * 5, s0 + 10 + i0 * 15, 5);" in body
 
 

@@ -25,7 +25,9 @@ def test_wheel_works_outside_the_checkout(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for needed in ("tinycompress/_templates/model.c.j2", "tinycompress/_templates/tc_runtime.h",
                    "tinycompress/_templates/kernels/conv_2d_s8.c.j2",
-                   "tinycompress/_firmware/linker.ld.j2", "tinycompress/_boards/nucleo-l4r5zi.toml"):
+                   "tinycompress/_firmware/linker.ld.j2", "tinycompress/_boards/nucleo-l4r5zi.toml",
+                   "tinycompress/_templates/report/report.html.j2",
+                   "tinycompress/report_html/__init__.py"):
         assert needed in names, needed
     # Install the wheel alone into a target directory and run it from elsewhere, with the
     # checkout off the import path.

@@ -17,9 +17,9 @@ Q = Quant((0.1,), (0,))
 def _check_no_overlap(p):
     for i, a in enumerate(p.buffers):
         assert a.offset % ALIGN == 0
-        assert a.offset + a.size <= p.arena_bytes
+        assert a.offset + a.size <= p.arena_parts[a.part]
         for b in p.buffers[i + 1:]:
-            if a.first <= b.last and b.first <= a.last:
+            if a.part == b.part and a.first <= b.last and b.first <= a.last:
                 assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, (a, b)
 
 

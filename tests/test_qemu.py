@@ -65,6 +65,22 @@ def test_fake_model_bit_exact_and_deterministic(board, vectors, tmp_path):
     assert 0 < a.stack_bytes < 1024 and a.static_ram_bytes > 0
 
 
+def test_an547_links_read_only_data_into_its_sram(vectors, tmp_path):
+    from elftools.elf.elffile import ELFFile
+
+    from tinycompress.boards import get_board
+
+    board = get_board("mps3-an547")
+    r = qemu.run(FAKE, board, vectors[:2], workdir=tmp_path)
+    np.testing.assert_array_equal(r.outputs, REF.invoke(vectors[:2]))
+    with open(r.elf, "rb") as f:
+        secs = {s.name: s for s in ELFFile(f).iter_sections()}
+    ro, code = board.rodata_region, board.code_region
+    assert secs[".rodata"]["sh_size"] > 0
+    assert ro.origin <= secs[".rodata"]["sh_addr"] < ro.end
+    assert code.origin <= secs[".text"]["sh_addr"] < code.end
+
+
 def test_systick_counts_agree_with_exact(vectors, tmp_path):
     exact = qemu.run(FAKE, "mps2-an386", vectors, workdir=tmp_path / "e")
     tick = qemu.run(FAKE, "mps2-an386", vectors, workdir=tmp_path / "s", exact=False)
@@ -102,15 +118,17 @@ def test_record_measurement(fake, vectors):
 
 @pytest.mark.parametrize("board", ["microbit", "mps2-an386"])
 def test_fault_is_reported(fake, vectors, board):
-    src = (fake / "model.c").read_text()
+    path = fake / "src" / "model.c"
+    src = path.read_text()
     src = src.replace("    TC_LAYER_BEGIN(1);", '    __asm__ volatile("udf #0");\n    TC_LAYER_BEGIN(1);')
-    (fake / "model.c").write_text(src)
+    path.write_text(src)
     with pytest.raises(VerificationError, match=f"faulted on {board}: FAULT hardfault .*pc=0x"):
         qemu.run(fake, board, vectors[:1], timeout=30)
 
 
 def test_compile_error_is_reported(fake, vectors):
-    (fake / "model.c").write_text((fake / "model.c").read_text() + "\nstatic int unused;\n")
+    path = fake / "src" / "model.c"
+    path.write_text(path.read_text() + "\nstatic int unused;\n")
     with pytest.raises(VerificationError, match="unused"):
         qemu.run(fake, "mps2-an385", vectors[:1])
 

@@ -594,11 +594,11 @@ def test_cli_errors_are_one_printable_line(tmp_path, capsys, monkeypatch):
     assert code == 2 and "\x1b" not in err
     assert "tensor 'in \\x1b[2Jput' has type UINT32" in one_error_line(err)
 
-    import tinycompress.commands.compile as cmd
+    import tinycompress.api as api
 
     def bug(*args, **kwargs):
         raise RuntimeError("unexpected\nstate")
-    monkeypatch.setattr(cmd, "compile_model", bug)
+    monkeypatch.setattr(api, "compile_model", bug)
     code, _, err = cli(capsys, "compile", path, "-o", tmp_path / "out")
     assert code == 3
     assert one_error_line(err) == ("error: internal error (RuntimeError): unexpected state; "

@@ -1,5 +1,5 @@
 """The DSP kernels' fast double-rounding requantisation (tc_srdhm_m, tc_requant_dr,
-tc_requant_dr_rshift, tc_rdbpot_p in tc_runtime.h) against tinycompress.quant's gemmlowp functions, compiled
+tc_requant_dr_rshift, tc_rdbpot_p, tc_requant_1r in tc_runtime.h) against tinycompress.quant's gemmlowp functions, compiled
 with the host gcc: every multiplier/shift the quantiser can produce is in [0, 2^31) x [-31, 30],
 and over random and adversarial accumulators (ties of both signs, INT32 extremes, wrapping left
 shifts) the C must give exactly the Python value."""
@@ -28,11 +28,12 @@ int main(void)
 {
     long x, m, s;
     while (scanf("%ld %ld %ld", &x, &m, &s) == 3) {
-        printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
+        printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
                tc_srdhm_m((int32_t)x, (int32_t)m), tc_requant_dr((int32_t)x, (int32_t)m, (int)s),
                s <= 0 ? tc_requant_dr_rshift((int32_t)x, (int32_t)m, (int)s) : 0,
                s <= -2 ? tc_rdbpot_p(tc_srdhm_m((int32_t)x, (int32_t)m), (int32_t)(1L << (32 + s)))
-                       : 0);
+                       : 0,
+               s <= -2 ? tc_requant_1r((int32_t)x, (int32_t)m, (int)(-s - 2)) : 0);
     }
     return 0;
 }
@@ -53,7 +54,17 @@ def cases(n: int = 60000, seed: int = 0) -> list[tuple[int, int, int]]:
         for k in (-5, -1, 0, 4):
             out += [((2 * k + 1) << (e - 1), 1 << 30, 0 - e), ((2 * k + 1) << (e - 1), (1 << 31) - 1, -e)]
     out += [(x, m, s) for x in (lo, hi, 0, -1, 1) for m in (0, 1 << 30, (1 << 31) - 1)
-            for s in (-31, -1, 0, 1, 30)]
+            for s in (-31, -30, -2, -1, 0, 1, 30)]
+    # tc_requant_1r: multipliers below 2^30 too (x m in [-2^30, 0): the high multiply gives 0
+    # for a negative x), and ties of the second rounding reached through the first.
+    small = rng.integers(0, 1 << 30, n)
+    out += [(int(x), int(m), int(s)) for x, m, s in zip(rng.integers(-(1 << 20), 1 << 20, n),
+                                                        small, rng.integers(-31, -1, n))]
+    out += [(x, m, s) for x in (-1, -2, -3, 1, 2) for m in (1, (1 << 30) - 1, 1 << 29)
+            for s in (-2, -3, -31)]
+    for e in (2, 3, 9, 31):  # x1 = (2k + 1) 2^(e-1) exactly: x = x1 * 2 at m = 2^30
+        out += [(((2 * k + 1) << (e - 1)) * 2, 1 << 30, -e) for k in (-3, -1, 0, 2)
+                if lo <= ((2 * k + 1) << (e - 1)) * 2 <= hi]
     return [(x if lo <= x <= hi else x % (1 << 32) - (1 << 32) * (x % (1 << 32) > hi), m, s)
             for x, m, s in out]
 
@@ -69,7 +80,7 @@ def test_fast_requantisation_matches_gemmlowp():
         got = subprocess.run([str(exe)], input=stdin, capture_output=True, text=True,
                              check=True).stdout.split("\n")
     for (x, m, s), line in zip(data, got):
-        hm, dr, drr, drp = (int(v) for v in line.split())
+        hm, dr, drr, drp, r1 = (int(v) for v in line.split())
         assert hm == saturating_rounding_doubling_high_mul(x, m), (x, m)
         want = multiply_by_quantized_multiplier_double_rounding(x, m, s)
         assert dr == want, (x, m, s, dr, want)
@@ -77,3 +88,4 @@ def test_fast_requantisation_matches_gemmlowp():
             assert drr == want, (x, m, s, drr, want)
         if s <= -2:
             assert drp == want, (x, m, s, drp, want)
+            assert r1 == want, (x, m, s, r1, want)

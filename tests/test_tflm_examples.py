@@ -86,8 +86,8 @@ STATE_MAIN = r"""
 #include "m.c" /* for its static state buffer */
 int main(int argc, char **argv)
 {
-    static int16_t x[M_INPUT_SIZE];
-    static int32_t y[M_OUTPUT_SIZE];
+    static int16_t x[M_INPUT_ELEMENTS];
+    static int32_t y[M_OUTPUT_ELEMENTS];
     FILE *f = fopen(argv[1], "rb");
     long n = 0;
     (void)argc;
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         ++n;
     }
     fclose(f);
-    fwrite(state, 1, sizeof state, stdout);
+    fwrite(&state, 1, sizeof state, stdout);
     return n == 0;
 }
 """
@@ -121,8 +121,8 @@ def test_keyword_model_states_match_the_reference(tmp_path):
     x = keyword_inputs(SEQUENCE)
     (tmp_path / "in.bin").write_bytes(x.tobytes())
     exe = tmp_path / "state"
-    subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, f"-I{tmp_path / 'out'}",
-                    str(tmp_path / "main.c"), str(tmp_path / "out" / "m_weights.c"), "-o",
+    subprocess.run(["gcc", *host.CFLAGS, *host.SANITIZE, f"-I{tmp_path / 'out' / 'src'}",
+                    str(tmp_path / "main.c"), str(tmp_path / "out" / "src" / "m_weights.c"), "-o",
                     str(exe)], check=True, capture_output=True, text=True)
     raw = subprocess.run([str(exe), str(tmp_path / "in.bin")], check=True,
                          capture_output=True).stdout

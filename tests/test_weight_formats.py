@@ -21,6 +21,7 @@ from tinycompress.ops._conv_common import out_size
 from tinycompress.ops.conv_2d import GATHER_UNROLL
 from tinycompress.ops.depthwise_conv_2d import gather_max_density
 from tinycompress.ops.cost import BALANCED_SLACK
+from tinycompress.ops.fully_connected import CSR_UNROLL
 from tinycompress.ops._weight_formats import (FORMATS, PEEK_MAX, decode, encode,
                                               huffman, lut, narrowest_int, packed_bias, sparse)
 
@@ -41,7 +42,8 @@ def structured(rows, cols, sparsity, clusters, seed=0, per_row=False):
     return w.astype(np.int8)
 
 
-def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(-5000, 5000)):
+def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(-5000, 5000),
+       out_s=0.1):
     units, depth = w.shape
     rng = np.random.default_rng(seed)
     ws = list(rng.uniform(0.5, 1.5, units) * 0.01) if per_channel else 0.01
@@ -53,7 +55,7 @@ def fc(w, per_channel=False, batch=1, act="NONE", seed=1, in_zp=-3, bias_range=(
                  [T((batch, depth), scale=0.05, zero_point=in_zp),
                   T((units, depth), scale=ws, zero_point=zeros, data=w),
                   T((units,), "int32", scale=bs, zero_point=zeros, data=b)],
-                 [T((batch, units), scale=0.1, zero_point=5)],
+                 [T((batch, units), scale=out_s, zero_point=5)],
                  {"fused_activation_function": act}, version=4 if per_channel else 1)
 
 
@@ -204,7 +206,7 @@ def test_sparse_formats_store_no_row_offsets():
 
 
 def test_unknown_format_is_refused():
-    with pytest.raises(ValueError, match="known: auto, dense, lut, sparse, huffman"):
+    with pytest.raises(ValueError, match="known: auto, dense, lut, sparse, huffman, int4"):
         encode(np.zeros((2, 2)), "zip")
 
 
@@ -320,7 +322,7 @@ def test_conv_gather_or_dense(case):
     nr = min(rows.shape[0], 2)
     for fmt in COMPRESSED:
         files, m = compile_tflite(conv(w, **geo), name="m", weights=fmt)
-        src = files["m.c"].decode()
+        src = files["src/m.c"].decode()
         border = "Border" in src or "reference's form" in src
         if case in GATHER_CASES:
             u = GATHER_UNROLL
@@ -339,13 +341,17 @@ def test_conv_gather_needs_sparse_filters_and_16_bit_offsets():
     dense_w = structured(4, 9 * 8, 0.3, 6, seed=12).reshape(4, 3, 3, 8)
     sparse_w = dense_w.copy()
     sparse_w[np.random.default_rng(0).random(sparse_w.shape) < 0.75] = 0
-    assert GATHER not in compile_tflite(conv(dense_w), name="m", weights="lut")[0]["m.c"].decode()
-    assert GATHER in compile_tflite(conv(sparse_w), name="m", weights="lut")[0]["m.c"].decode()
+
+    def source(w):
+        return compile_tflite(conv(w), name="m", weights="lut")[0]["src/m.c"].decode()
+
+    assert GATHER not in source(dense_w)
+    assert GATHER in source(sparse_w)
     wide = structured(2, 9 * 64, 0.95, 4, seed=13).reshape(2, 3, 3, 64)
     for dil, gathers in (((2, 1), False), ((1, 1), True)):
         files, _ = compile_tflite(conv(wide, h=5, wd=400, dilation=dil, padding="VALID"),
                                   name="m", weights="sparse")
-        assert (GATHER in files["m.c"].decode()) == gathers
+        assert (GATHER in files["src/m.c"].decode()) == gathers
 
 
 DW_CASES = {  # name: (rows [C*M][KH*KW], kh, kw, geometry)
@@ -437,7 +443,7 @@ def test_dw_gather_or_dense(case):
         assert density <= gather_max_density(kh * kw)
     for fmt in COMPRESSED:
         files, m = compile_tflite(dw(rows, kh, kw, **geo), name="m", weights=fmt)
-        src = files["m.c"].decode()
+        src = files["src/m.c"].decode()
         if case in DW_GATHER_CASES:
             n = max(1, int(np.count_nonzero(rows, axis=1).max()))
             assert GATHER in src and f"at most {n} long" in src and f"case {n}:" in src
@@ -453,7 +459,7 @@ def test_dw_gather_rule():
     not at 60%; 5x5 at 60%; 7x7 (dense taps in a loop) even with every tap nonzero; an offset
     past uint16 (2 rows of 2 x 300 x 64 bytes apart) keeps the dense taps however sparse."""
     def src(rows, k, **geo):
-        return compile_tflite(dw(rows, k, k, **geo), name="m", weights="lut")[0]["m.c"].decode()
+        return compile_tflite(dw(rows, k, k, **geo), name="m", weights="lut")[0]["src/m.c"].decode()
 
     rng = np.random.default_rng(3)
     for k, nonzero, gathers in ((3, 0.3, True), (3, 0.6, False), (5, 0.6, True),
@@ -502,13 +508,13 @@ def test_compressed_formats_are_smaller_on_a_deep_compressed_layer():
     w = structured(64, 256, 0.9, 16)
     tfl = fc(w)
     sizes = {}
-    for fmt in FORMATS + ("auto",):
+    for fmt in [f for f in FORMATS if f != "int4"] + ["auto"]:  # int4 needs weights in -8..7
         files, m = compile_tflite(tfl, name="m", weights=fmt)
         lay = layer(m)
         sizes[fmt] = lay["weights_bytes"]
         assert lay["dense_weights_bytes"] == 64 * 256 + 64 * 4
         assert m["weights_bytes"] == lay["weights_bytes"]
-        text = files["m_weights.c"].decode()
+        text = files["src/m_weights.c"].decode()
         # the weights file holds exactly the counted bytes
         assert f"{m['weights_bytes']} bytes of constant parameter data" in text
     assert sizes["dense"] == 64 * 256 + 64 * 4
@@ -536,8 +542,8 @@ def test_dw_bytes_count_every_array():
         assert lay["weight_format"] == enc.label
         assert lay["dense_weights_bytes"] == dense_bytes
         assert lay["weights_bytes"] == m["weights_bytes"] == enc.nbytes + 32 * 2 + 32 * 4 + 32
-        assert "bias + input offset (3) * filter sums" in files["m_weights.c"].decode()
-        text = files["m_weights.c"].decode()
+        assert "bias + input offset (3) * filter sums" in files["src/m_weights.c"].decode()
+        text = files["src/m_weights.c"].decode()
         assert f"{m['weights_bytes']} bytes of constant parameter data" in text
         # 90% sparse: the interior gathers (3 x the longest list) beside the decoded row
         assert lay["scratch_bytes"] == 3 * max(1, np.count_nonzero(rows, axis=1).max()) + 9
@@ -557,10 +563,10 @@ def test_dw_compressed_falls_back_to_the_portable_kernel_on_cores(board):
         _, portable = compile_tflite(tfl, name="m", weights=fmt)
         assert "dsp" in m["kernel_families"]
         assert f"DEPTHWISE_CONV_2D s8 on {layer(m)['weight_format']} filters" in \
-            files["m.c"].decode()
+            files["src/m.c"].decode()
         assert layer(m)["weights_bytes"] == layer(portable)["weights_bytes"]
     files, m = compile_tflite(tfl, name="m", weights="dense", board=board)
-    assert layer(m)["weight_format"] == "dense" and " filters:" not in files["m.c"].decode()
+    assert layer(m)["weight_format"] == "dense" and " filters:" not in files["src/m.c"].decode()
 
 
 # --- bias constants in the narrowest type ------------------------------------------------------
@@ -595,7 +601,7 @@ BIAS_CASES = {
 
 
 def bias_type(files, name="bias"):
-    text = files["m_weights.c"].decode()
+    text = files["src/m_weights.c"].decode()
     return [ln.split()[2] for ln in text.splitlines() if f"_{name}[" in ln and "const" in ln]
 
 
@@ -614,7 +620,7 @@ def test_fc_bias_widths(case, fmt):
     want_raw = narrowest_int(raw)[1].nbytes < narrowest_int(folded)[1].nbytes
     want = narrowest_int(raw if want_raw else folded)[0]
     assert bias_type(files) == [want]
-    assert ("adds the input offset" in files["m_weights.c"].decode()) == want_raw
+    assert ("adds the input offset" in files["src/m_weights.c"].decode()) == want_raw
     assert layer(m)["dense_weights_bytes"] == 6 * 50 + 6 * 4 + 6 * 4 + 6
 
 
@@ -683,6 +689,7 @@ def test_strict_c99_on_cortex_m4():
                 d = Path(tmp) / f"{i}{fmt}"
                 d.mkdir()
                 for fname, data in files.items():
+                    (d / fname).parent.mkdir(parents=True, exist_ok=True)
                     (d / fname).write_bytes(data)
                 for src in m["sources"]:
                     proc = subprocess.run(
@@ -705,3 +712,70 @@ def test_cli_reports_per_layer_formats(tmp_path, capsys):
     assert main(["compile", str(path), "-o", str(tmp_path / "out2"), "--weights", "lut"]) == 0
     out = capsys.readouterr().out
     assert "parameter bytes per layer" in out and "lut" in out
+
+
+# --- csr: FULLY_CONNECTED rows laid out for speed (counts, absolute columns, int8 values) -----
+
+CSR_CASES = dict(FC_CASES, **{  # name: (weights, per_channel, batch)
+    # more than 256 columns: uint16 columns; rows of every weight: counts past 255 (uint16)
+    "300-cols-full-rows": (structured(5, 300, 0.0, 64, seed=7), False, 3),
+    "784-cols-8pct-64-clusters": (structured(7, 784, 0.92, 64, seed=8), True, 2),
+    # row k holds k weights: every remainder of the unrolled loop, rows shorter than a pass
+    "counts-0-to-19": (np.stack([np.where(np.isin(np.arange(37), np.random.default_rng(k)
+                                                  .permutation(37)[:k]), r, 0)
+                                 for k, r in enumerate(structured(20, 37, 0.0, 9, seed=3))])
+                       .astype(np.int8), False, 2),
+})
+
+
+def csr_counts_cover_every_remainder():
+    w = CSR_CASES["counts-0-to-19"][0]
+    return {int(k) % CSR_UNROLL for k in (w != 0).sum(axis=1)}
+
+
+def spread_scale(w):
+    """An output scale that spreads the outputs of random inputs over the int8 range: the
+    largest row's standard deviation (inputs uniform over int8, weight scale 0.01 and up to
+    1.5x per channel) as 40 steps."""
+    return max(0.1, float(74 * np.sqrt((w.astype(np.float64) ** 2).sum(axis=1)).max()
+                          * 0.05 * 0.015 / 40))
+
+
+@pytest.mark.parametrize("case", sorted(CSR_CASES))
+def test_fc_csr_bit_exact(case):
+    """Outputs spread over the int8 range (distinct values: a quarter of the outputs of rows
+    with weights, up to 32) unless the layer has at most one nonzero value a row or no weights."""
+    w, per_channel, batch = CSR_CASES[case]
+    varied = (w != 0).sum(axis=1).max() > 1 and len(np.unique(w)) > 2
+    filled = int(w.any(axis=1).sum())
+    spread = dict(min_distinct=min(32, filled * batch * 8 // 4)) if varied else None
+    m = assert_bit_exact(fc(w, per_channel, batch, out_s=spread_scale(w)), count=8,
+                         weights="csr", spread=spread)
+    assert layer(m)["weight_format"] == "csr" and layer(m)["variant"] == "csr"
+
+
+def test_csr_layout_and_bytes():
+    """Narrow arrays where they fit, wide ones where needed; every array counted."""
+    small = encode(structured(4, 256, 0.5, 9), "csr", rows_format=True)
+    wide = encode(structured(4, 300, 0.0, 9), "csr", rows_format=True)
+    types = lambda e: {c.name: c.ctype for c in e.consts}  # noqa: E731
+    assert types(small) == {"counts": "uint8_t", "cols": "uint8_t", "nonzeros": "int8_t"}
+    assert types(wide) == {"counts": "uint16_t", "cols": "uint16_t", "nonzeros": "int8_t"}
+    n = int((structured(4, 300, 0.0, 9) != 0).sum())
+    assert wide.nbytes == 4 * 2 + n * 2 + n
+    assert csr_counts_cover_every_remainder() == set(range(CSR_UNROLL))
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 9), cols=st.integers(1, 600), sparsity=st.sampled_from(
+    [0.0, 0.3, 0.9, 0.99, 1.0]), clusters=st.integers(1, 254), seed=st.integers(0, 99))
+def test_csr_round_trip(rows, cols, sparsity, clusters, seed):
+    w = structured(rows, cols, sparsity, clusters, seed)
+    assert np.array_equal(decode(encode(w, "csr", rows_format=True), rows, cols), w)
+
+
+def test_csr_is_fully_connected_only():
+    """Convolutions' kernels do not execute csr: they take sparse, and auto leaves csr out."""
+    w = structured(6, 40, 0.9, 5)
+    assert encode(w, "csr").format == "sparse"
+    assert encode(w, "auto").format != "csr"

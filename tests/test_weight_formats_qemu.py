@@ -131,3 +131,14 @@ def test_dw_on_a_helium_core(fmt):
     rows, kh, kw, geo = DW_CASES["3x3-c3-dm2-stride2"]
     m = assert_bit_exact_on_qemu(dw(rows, kh, kw, **geo), "mps3-an547", weights=fmt, count=3)
     assert m["kernel_families"][0] == "mve" and m["layers"][0]["weight_format"] == fmt
+
+
+@pytest.mark.parametrize("case", ["784-cols-8pct-64-clusters", "counts-0-to-19",
+                                  "empty-rows-start-middle-end", "300-cols-full-rows"])
+def test_fc_csr(case):
+    """csr compiled for the board: uint16 and uint8 columns and counts, every remainder of the
+    unrolled loop, empty rows, batches of 2 and 3."""
+    from test_weight_formats import CSR_CASES, spread_scale
+    w, per_channel, batch = CSR_CASES[case]
+    m = on_m4(fc(w, per_channel, batch, out_s=spread_scale(w)), "csr", portable=False)
+    assert m["layers"][0]["variant"] == "csr"

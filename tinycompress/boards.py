@@ -6,7 +6,10 @@ assumption for latency estimates. Every field is validated when the file is read
 fails with its name and the field at fault.
 
 Memory regions: exactly one has `code = true` (text, rodata and data initialisers are linked
-there) and exactly one `data = true` (data, bss, heap and stack). Emulated boards may have one
+there) and exactly one `data = true` (data, bss, heap and stack). At most one may have
+`rodata = true`: read-only data (the model's const weights) is then linked there instead of into
+the code region, for boards whose code memory is small beside a larger memory the image is loaded
+into (the MPS3 AN547's 512 KB ITCM beside its 2 MB SRAM). Emulated boards may have one
 `testdata = true` region where the QEMU harness keeps test vectors out of the measured flash.
 """
 
@@ -42,6 +45,7 @@ class Region:
     code: bool = False
     data: bool = False
     testdata: bool = False
+    rodata: bool = False  # read-only data (weights) is linked here rather than into code
 
     @property
     def end(self) -> int:
@@ -82,9 +86,15 @@ class Board:
         return next((r for r in self.memory if r.testdata), None)
 
     @property
+    def rodata_region(self) -> Region | None:
+        return next((r for r in self.memory if r.rodata), None)
+
+    @property
     def flash_bytes(self) -> int:
-        """Capacity for the image: the region code is linked into."""
-        return self.code_region.size
+        """Capacity for the image: the region code is linked into, plus the read-only data
+        region if the board has one (the linker checks each region on its own)."""
+        ro = self.rodata_region
+        return self.code_region.size + (ro.size if ro else 0)
 
     @property
     def ram_bytes(self) -> int:
@@ -119,7 +129,8 @@ class Board:
             "pyocd_target": self.pyocd_target, "emulated": self.emulated, "cpi": self.cpi,
             "cpi_source": self.cpi_source,
             "memory": [{"name": r.name, "kind": r.kind, "origin": r.origin, "size": r.size,
-                        "code": r.code, "data": r.data, "testdata": r.testdata}
+                        "code": r.code, "data": r.data, "testdata": r.testdata,
+                        "rodata": r.rodata}
                        for r in self.memory],
         }
 
@@ -198,20 +209,23 @@ def parse_board(data: dict, where: str) -> Board:
             kind=_choice(_req(m, "kind", str, w), KINDS, "kind", w),
             origin=_req(m, "origin", int, w), size=_req(m, "size", int, w),
             code=_opt(m, "code", bool, False, w), data=_opt(m, "data", bool, False, w),
-            testdata=_opt(m, "testdata", bool, False, w))
+            testdata=_opt(m, "testdata", bool, False, w),
+            rodata=_opt(m, "rodata", bool, False, w))
         if r.size <= 0 or r.origin < 0 or r.end > 1 << 32 or r.origin % 4:
             raise BoardFileError(f"{w} ({r.name}): origin 0x{r.origin:x} size 0x{r.size:x} "
                                  "must be word-aligned, positive and below 4 GB")
-        if sum((r.code, r.data, r.testdata)) > 1:
-            raise BoardFileError(f"{w} ({r.name}): a region is code, data or testdata, not two")
+        if sum((r.code, r.data, r.testdata, r.rodata)) > 1:
+            raise BoardFileError(f"{w} ({r.name}): a region is code, data, rodata or testdata, "
+                                 "not two")
         regions.append(r)
     for role in ("code", "data"):
         n = sum(getattr(r, role) for r in regions)
         if n != 1:
             raise BoardFileError(f"{where}: exactly one memory region needs {role} = true "
                                  f"(found {n})")
-    if sum(r.testdata for r in regions) > 1:
-        raise BoardFileError(f"{where}: at most one memory region may have testdata = true")
+    for role in ("testdata", "rodata"):
+        if sum(getattr(r, role) for r in regions) > 1:
+            raise BoardFileError(f"{where}: at most one memory region may have {role} = true")
     ordered = sorted(regions, key=lambda r: r.origin)
     for a, b in zip(ordered, ordered[1:]):
         if a.end > b.origin:

@@ -126,7 +126,7 @@ def measurement_for(outdir: Path, board: Board, *, measure: bool = True,
                         f"'tinycompress verify {outdir} --target qemu --board {board.name}'")
     # Instruction counts of int8 kernels barely depend on the data: a few fixed vectors do.
     rng = np.random.default_rng(0)
-    inputs = random_rows(manifest["input"], 2, rng)
+    inputs = [random_rows(spec, 2, rng) for spec in manifest["inputs"]]
     try:
         result = qemu.run(outdir, board, inputs, workdir=workdir)
     except DoesNotFit as e:

@@ -25,6 +25,7 @@ COMMANDS = {
     "qat": "qat",
     "demo": "demo",
     "export": "export",
+    "report": "report",
 }
 
 

@@ -1,6 +1,8 @@
 """compile: model file -> OUTDIR with C sources, manifest.json and the INT8 .tflite reference.
 
-The pipeline: frontend -> IR -> passes -> planner + lowering -> emitter -> atomic write."""
+The pipeline: frontend -> IR -> passes -> planner + lowering -> emitter -> atomic write.
+OUTDIR's layout is outdir.py's: the generated C in OUTDIR/src/, the reference model, vectors and
+manifest at the top."""
 
 from __future__ import annotations
 
@@ -25,9 +27,8 @@ from .frontends.quirks import quirk_notes
 from .frontends.tflite import read_tflite
 from .ops import Context
 from .ops.base import kernel_families
+from .outdir import MANIFEST, SRC_DIR, VECTORS_FILE
 
-MANIFEST = "manifest.json"
-VECTORS_FILE = "vectors.npz"
 MAX_STORED_VECTORS = 100
 
 
@@ -67,8 +68,10 @@ def compile_tflite(tflite: bytes, name: str = "model", board: str | None = None,
     ctx = context_for(board, weights, optimize)
     sha = hashlib.sha256(tflite).hexdigest()
     result = _compile_graph(read_tflite(tflite, source), name, ctx, sha, source)
-    files = {k: v.encode() for k, v in result.files.items()}
+    files = {f"{SRC_DIR}/{k}": v.encode() for k, v in result.files.items()}
     manifest = result.manifest
+    for key in ("sources", "headers"):
+        manifest[key] = [f"{SRC_DIR}/{f}" for f in manifest[key]]
     manifest["source"] = source
     # The reference interpreter runs a copy with the harmless quirks normalised (reference.py).
     manifest["reference_normalised"] = quirk_notes(tflite)
@@ -123,12 +126,13 @@ def code_size(files: dict[str, bytes], manifest: dict, board: str | None = None)
     flash = code = ram = 0
     with tempfile.TemporaryDirectory(prefix="tc-size-") as tmp:
         for fname, data in files.items():
+            Path(tmp, fname).parent.mkdir(parents=True, exist_ok=True)
             Path(tmp, fname).write_bytes(data)
         for src in manifest["sources"]:
             obj = Path(tmp, src).with_suffix(".o")
             proc = subprocess.run(
                 [gcc, *cpu_flags, "-std=c99", "-O2", "-ffunction-sections", "-fdata-sections", "-c", src,
-                 "-o", obj.name],
+                 "-o", str(obj)],
                 cwd=tmp, capture_output=True, text=True, stdin=subprocess.DEVNULL,
             )
             if proc.returncode != 0:
@@ -167,27 +171,28 @@ def _owned_files(outdir: Path) -> set[str]:
 
 
 def write_outdir(outdir: Path, files: dict[str, bytes]) -> None:
-    """Write all files or none: everything is written into a temporary directory first; files the
-    tool did not write are never overwritten."""
+    """Write all files (names are paths relative to outdir) or none: everything is written into a
+    temporary directory first; files the tool did not write are never overwritten; files an
+    earlier run wrote that this one does not are removed (so nothing stale is left)."""
     outdir = Path(outdir)
     if outdir.exists() and not outdir.is_dir():
         raise UserError(f"output {outdir} exists and is not a directory: choose another -o")
     owned = _owned_files(outdir) if outdir.exists() else set()
-    clashes = sorted(f for f in files if (outdir / f).exists() and f not in owned)
-    if clashes:
-        raise UserError(f"{outdir / clashes[0]} exists and was not written by tinycompress: "
-                        "choose an empty or new output directory")
+    _refuse_clashes(outdir, files, owned)
     parent = outdir.resolve().parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.tmp-", dir=parent))
     try:
         for fname, data in files.items():
+            (tmp / fname).parent.mkdir(parents=True, exist_ok=True)
             (tmp / fname).write_bytes(data)
         if not outdir.exists():
             os.replace(tmp, outdir)
             return
         for fname in files:
+            (outdir / fname).parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp / fname, outdir / fname)
+        _remove_stale(outdir, owned - set(files))
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -212,23 +217,68 @@ def recognise(model: Path, weights: str | None, per_channel: bool | None) -> tup
     return out["weights"], out["per_channel"], info
 
 
+def _refuse_clashes(outdir: Path, files: dict[str, bytes], owned: set[str]) -> None:
+    """UserError when writing `files` would replace a file tinycompress did not write, or needs
+    a directory where a file stands."""
+    for f in sorted(files):
+        path = outdir / f
+        for up in list(reversed(path.relative_to(outdir).parents))[1:]:
+            if (outdir / up).exists() and not (outdir / up).is_dir():
+                raise UserError(f"{outdir / up} exists and is not a directory: choose an empty "
+                                "or new output directory")
+        if path.exists() and (f not in owned or path.is_dir()):
+            raise UserError(f"{path} exists and was not written by tinycompress: "
+                            "choose an empty or new output directory")
+
+
+def _remove_stale(outdir: Path, stale: set[str]) -> None:
+    """Remove files an earlier run wrote (and the directories they leave empty)."""
+    for f in sorted(stale):
+        path = outdir / f
+        if path.is_file() and outdir.resolve() in path.resolve().parents:
+            path.unlink()
+            for up in path.relative_to(outdir).parents:
+                d = outdir / up
+                if d == outdir or any(d.iterdir()):
+                    break
+                d.rmdir()
+
+
 def compile_model(model: Path, outdir: Path, calibration: Path | None = None,
                   name: str = "model", board: str | None = None,
                   weights: str | None = None, per_channel: bool | None = None,
-                  optimize: str = "balanced") -> CompileResult:
+                  optimize: str = "balanced", weight_bits: int = 8,
+                  weight_method: str = "rtn") -> CompileResult:
     """Compile a model file into outdir. `weights` and `per_channel` None: as the model's
-    marker says (a model `compress`, `qat` or `distill` wrote), else dense and per channel."""
+    marker says (a model `compress`, `qat` or `distill` wrote), else dense and per channel.
+    `weight_bits` 4: the INT8 model's weight layers quantised onto 4-bit grids
+    (compress/int4.py, `weight_method` rtn or gptq) and stored as int4 unless `weights` names
+    another format than dense."""
+    from .compress.int4 import check_method, check_weight_bits
+
     model, outdir = Path(model), Path(outdir)
     validate_name(name)
+    weight_bits = check_weight_bits(weight_bits)
+    check_method(weight_method)
+    if weight_bits == 8 and weight_method != "rtn":
+        raise UserError(f"--weight-method {weight_method} applies to 4-bit weights: add "
+                        "--weight-bits 4")
     weights, per_channel, recognised = recognise(model, weights, per_channel)
     context_for(board, weights, optimize)  # an unknown board or format is refused before work
     x_cal = load_npz(calibration)[0] if calibration is not None else None
     tflite = load_tflite_bytes(model, x_cal, per_channel=per_channel)
+    if weight_bits == 4:
+        from .compress.int4 import quantize_int4
+
+        tflite, _ = quantize_int4(tflite, weight_method, x_cal, source=model.name)
+        weights = "int4" if weights == "dense" else weights
     files, manifest = compile_tflite(tflite, name=name, board=board, source=model.name,
                                      weights=weights, optimize=optimize)
     manifest["per_channel_weights"] = per_channel
     if recognised:
         manifest["recognised"] = recognised
+    if weight_bits == 4:
+        manifest["weight_bits"], manifest["weight_method"] = 4, weight_method
     if x_cal is not None:
         inp = manifest["input"]
         if inp["scale"] is not None:

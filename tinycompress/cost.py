@@ -64,14 +64,25 @@ class Estimate:
 
 
 def _kernels(g, ctx: Context) -> list[Kernel]:
+    """Every op's kernel in ctx.weights; int4 for a layer whose weights lie beyond -8..7 (which
+    compile refuses) is costed dense, as a format a layer cannot take falls back to dense."""
     from .emit import _lower
+    from .errors import UserError
 
-    return [_lower(op, g, ctx) for op in g.ops]
+    def lower(op):
+        try:
+            return _lower(op, g, ctx)
+        except UserError:
+            if ctx.weights != "int4":
+                raise
+            return _lower(op, g, replace(ctx, weights="dense"))
+
+    return [lower(op) for op in g.ops]
 
 
 def estimate_graph(g, ctx: Context, formats: tuple[str, ...] = FORMATS + ("auto",)) -> Estimate:
     """Per layer of the (passes-run) graph `g`, an Option for every format of `formats`
-    (dense, lut, sparse, huffman, auto) on ctx's core (ctx.optimize ranks auto)."""
+    (dense, lut, sparse, huffman, int4, csr, auto) on ctx's core (ctx.optimize ranks auto)."""
     from .emit import check_supported
 
     check_supported(g)
@@ -113,3 +124,21 @@ def estimate(model, board: str | None = None, formats: tuple[str, ...] = FORMATS
         model = load_tflite_bytes(Path(model), calibration, per_channel=per_channel)
     ctx = replace(context_for(board, "dense"), optimize=optimize)
     return estimate_graph(passes.run(read_tflite(bytes(model), source)), ctx, formats)
+
+
+def deployed(path: Path, x, board: str | None, optimize: str = "balanced") -> dict:
+    """What 'compile PATH --calibration DATA [--board B]' (no other flags) places in flash: the
+    bytes and instructions of the format and scales compile recognises from the model's marker
+    (the fields of results.Deployed)."""
+    from .compiler import context_for, recognise
+
+    weights, per_channel, _ = recognise(path, None, None)
+    context_for(board, weights, optimize)
+    est = estimate(path, board, (weights,), optimize, calibration=x, per_channel=per_channel)
+    layers = [{"name": la.name, "op": la.op, "weight_format": la.options[weights].weight_format,
+               "bytes": la.options[weights].bytes,
+               "instructions_estimate": la.options[weights].instructions}
+              for la in est.layers if la.options[weights].bytes]
+    total, instr = est.total(weights)
+    return {"bytes": total, "instructions_estimate": instr, "weights": weights,
+            "per_channel_weights": per_channel, "board": board, "layers": layers}

@@ -4,9 +4,11 @@ The generated C must match this byte for byte. The interpreter runs the model wi
 quirks normalised (frontends/quirks.py): LiteRT refuses some files TFLM runs, e.g. TFLM's
 person-detection model, whose 1-D biases declare quantized_dimension 3. `normalised` lists what
 the copy changed (empty: the model is run as given). A model with an op the interpreter cannot run
-correctly (an SVDF with an int8 state, see reference_split.py) runs in stages: that op by TFLM's
-arithmetic in numpy, every other op still by the interpreter. The state of stateful ops persists
-between `run` calls, as in one interpreter; a new Reference starts from the reset state."""
+correctly runs in stages (reference_split.py): an SVDF with an int8 state by TFLM's arithmetic in
+numpy, an int8 SUM (which the reference kernel misreads as uint8) on a twin model, an ELU (which
+BUILTIN_REF lacks) by the builtin kernel, every other op still by the interpreter's reference
+kernels. The state of stateful ops persists between `run` calls, as in one interpreter; a new
+Reference starts from the reset state."""
 
 from __future__ import annotations
 
@@ -45,16 +47,17 @@ class Reference:
 
     def __init__(self, tflite: bytes):
         model, self.normalised = normalise_tflite(tflite)
-        self._interp = self._load(model)
-        self.input_details = self._interp.get_input_details()
-        self.output_details = self._interp.get_output_details()
         self._split = None
-        if _has_svdf(tflite):
+        if _may_split(tflite):
             from .frontends.tflite import read_tflite
             from .reference_split import SplitReference, numpy_ops
 
             if numpy_ops(read_tflite(tflite)):
                 self._split = SplitReference(tflite)
+                return
+        self._interp = self._load(model)
+        self.input_details = self._interp.get_input_details()
+        self.output_details = self._interp.get_output_details()
 
     def _load(self, model: bytes) -> Interpreter:
         """The interpreter for `model`. An operator version newer than the interpreter registers
@@ -91,23 +94,28 @@ class Reference:
     def run(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """One inference: one array per model input (without batch), returns flat outputs."""
         if self._split is not None:
-            xs = [np.asarray(x, det["dtype"]) for det, x in zip(self.input_details, inputs)]
-            return self._split.run(xs)
+            return self._split.run(inputs)  # converts to the inputs' types itself
         for det, x in zip(self.input_details, inputs):
             self._interp.set_tensor(det["index"], np.asarray(x, det["dtype"]).reshape(det["shape"]))
         self._interp.invoke()
         return [self._interp.get_tensor(d["index"]).reshape(-1).copy() for d in self.output_details]
+
+    def run_all(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
+        """Any model: one array (N, size) per input -> one array (N, size) per output."""
+        outs = [self.run([x[v] for x in inputs]) for v in range(len(inputs[0]))]
+        return [np.stack([o[k] for o in outs]) for k in range(len(self.output_details))]
 
     def run_batch(self, x: np.ndarray) -> np.ndarray:
         """Single-input, single-output models: x is (N, input_size) -> (N, output_size)."""
         return np.stack([self.run([row])[0] for row in x])
 
 
-def _has_svdf(tflite: bytes) -> bool:
-    """Whether the model uses SVDF (read cheaply, without unpacking the weights)."""
-    from ai_edge_litert import schema_py_generated as schema
+def _may_split(tflite: bytes) -> bool:
+    """Whether the model uses an op kind reference_split may run apart (read cheaply, without
+    unpacking the weights)."""
+    from .reference_split import SPLIT_KINDS
 
     model = schema.Model.GetRootAs(tflite, 0)
     codes = (model.OperatorCodes(i) for i in range(model.OperatorCodesLength()))
-    svdf = schema.BuiltinOperator.SVDF
-    return any(svdf in (c.BuiltinCode(), c.DeprecatedBuiltinCode()) for c in codes)
+    kinds = {getattr(schema.BuiltinOperator, k) for k in SPLIT_KINDS}
+    return any({c.BuiltinCode(), c.DeprecatedBuiltinCode()} & kinds for c in codes)

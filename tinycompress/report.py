@@ -21,6 +21,8 @@ def layer_label(name: str) -> str:
 
 def print_compile_summary(s: dict) -> None:
     t = Table(title=f"compiled '{s['name']}' -> {s['outdir']}", show_header=False)
+    if s.get("src_dir"):
+        t.add_row("generated C", f"{s['src_dir']}/ (include path; compile its .c files)")
     t.add_row("operators", ", ".join(f"{k} x{v}" for k, v in s["ops"].items()))
     t.add_row("layers emitted", str(s["layers"]))
     t.add_row("MACs / inference", f"{s['macs']:,}")
@@ -56,9 +58,16 @@ def print_verify_summary(r: dict) -> None:
     t.add_row("bit-exact", "[green]yes[/green]" if ok else "[red]NO[/red]")
     t.add_row("mismatched elements", str(r["mismatches"]))
     t.add_row("max |difference|", str(r["max_abs_diff"]))
+    outputs = r.get("outputs") or []
+    if len(outputs) > 1:
+        for k, o in enumerate(outputs):
+            verdict = "[green]bit-exact[/green]" if o["bit_exact"] else (
+                f"[red]{o['mismatches']} mismatched[/red], max |difference| {o['max_abs_diff']}")
+            t.add_row(f"output {k} '{o['name']}' {o['shape']}", verdict)
     if "first_mismatch" in r:
         fm = r["first_mismatch"]
-        t.add_row("first mismatch", f"vector {fm['vector']} element {fm['index']}: "
+        where = f"output {fm['output']} " if len(outputs) > 1 else ""
+        t.add_row("first mismatch", f"{where}vector {fm['vector']} element {fm['index']}: "
                                     f"got {fm['got']}, expected {fm['expected']}")
     if "accuracy" in r:
         t.add_row("top-1 accuracy (C)", f"{100 * r['accuracy']:.2f}%")

@@ -58,3 +58,18 @@ def draw(manifest: dict, outdir: Path, count: int, data: np.ndarray | None = Non
         else:
             rows.append(random_rows(inp, 1, rng)[0])
     return np.stack(rows[:count]) if rows else np.zeros((0, inp["size"]), inp["dtype"])
+
+
+def draw_all(manifest: dict, outdir: Path, count: int,
+             data: np.ndarray | None = None) -> list[np.ndarray]:
+    """One array (count, size_k) per model input, in order. A one-input model's vectors are
+    `draw`'s; a model of several inputs takes seeded random vectors for each (random_rows, input
+    after input), `data` (one array 'x') cannot feed it."""
+    specs = manifest["inputs"]
+    if len(specs) == 1:
+        return [draw(manifest, outdir, count, data)]
+    if data is not None:
+        raise UserError(f"--data holds one input array 'x', but the model has {len(specs)} "
+                        "inputs: omit --data to verify it on seeded random vectors")
+    rng = np.random.default_rng(SEED)
+    return [random_rows(spec, count, rng) for spec in specs]

@@ -27,56 +27,55 @@ def command(ctx, outdir, board, max_flash, max_ram, max_latency_ms, as_json):
     with QEMU first if none are stored; when the image is too big to link for the QEMU machine,
     uses the model's compile-time figures. Exits 1 when anything is over.
     """
-    from ..boards import parse_size
-    from ..check import check
-    from ..errors import UserError
+    from ..api import check as run
 
-    if max_latency_ms is not None and max_latency_ms <= 0:
-        raise UserError(f"--max-latency-ms {max_latency_ms:g} must be positive")
-    report = check(outdir, board,
-                   max_flash=parse_size(max_flash) if max_flash is not None else None,
-                   max_ram=parse_size(max_ram) if max_ram is not None else None,
-                   max_latency_ms=max_latency_ms)
+    result = run(outdir, board, max_flash=max_flash, max_ram=max_ram,
+                 max_latency_ms=max_latency_ms)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        click.echo(json.dumps(result.to_json(), indent=2))
     else:
-        from rich.console import Console
-        from rich.table import Table
-
-        b = report.board
-        t = Table(title=f"{b.title} ({b.core}, {b.clock_hz / 1e6:g} MHz)",
-                  title_justify="left")
-        for col, just in (("check", "left"), ("measured", "right"), ("limit", "right"),
-                          ("limit from", "left"), ("result", "left")):
-            t.add_column(col, justify=just)
-        for i in report.items:
-            if i.over:
-                pct = f" ({-i.margin / i.limit:.1%})" if i.limit else ""
-                result = f"[bold red]OVER by {_fmt(-i.margin, i.unit)}{pct}[/]"
-            else:
-                result = f"[green]ok[/], {_fmt(i.margin, i.unit)} spare"
-            name = i.name + (" (estimate)" if i.estimate else "")
-            t.add_row(name, _fmt(i.measured, i.unit), _fmt(i.limit, i.unit), i.limit_source,
-                      result)
-        console = Console()
-        if not console.is_terminal:
-            console = Console(width=120)
-        console.print(t)
-        m = report.measurement
-        if report.latency_ms is not None:
-            console.print(f"latency (estimate): {report.latency_ms:.3f} ms per inference",
-                          highlight=False)
-        for note in report.notes:
-            console.print(f"  {note}", highlight=False, soft_wrap=True)
-        if report.measured_now:
-            console.print(f"  measured now on QEMU {m['machine']}; stored in manifest.json",
-                          highlight=False)
-        if report.ok:
-            console.print("[bold green]fits[/]")
-        elif report.link_error and not any(i.over for i in report.items):
-            console.print(f"[bold red]does not fit[/]: the image could not be linked for QEMU "
-                          f"{m['machine']}", highlight=False)
-        else:
-            console.print("[bold red]does not fit[/]")
-    if not report.ok:
+        _print(result)
+    if not result.ok:
         ctx.exit(1)
+
+
+def _print(result) -> None:
+    """The check as a table, its notes and the verdict."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..boards import get_board
+
+    b = get_board(result.board)
+    t = Table(title=f"{b.title} ({b.core}, {b.clock_hz / 1e6:g} MHz)", title_justify="left")
+    for col, just in (("check", "left"), ("measured", "right"), ("limit", "right"),
+                      ("limit from", "left"), ("result", "left")):
+        t.add_column(col, justify=just)
+    for i in result.checks:
+        if i.over:
+            pct = f" ({-i.margin / i.limit:.1%})" if i.limit else ""
+            verdict = f"[bold red]OVER by {_fmt(-i.margin, i.unit)}{pct}[/]"
+        else:
+            verdict = f"[green]ok[/], {_fmt(i.margin, i.unit)} spare"
+        name = i.name + (" (estimate)" if i.estimate else "")
+        t.add_row(name, _fmt(i.measured, i.unit), _fmt(i.limit, i.unit), i.limit_source, verdict)
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=120)
+    console.print(t)
+    m = result.measurement
+    if result.latency_ms_estimate is not None:
+        console.print(f"latency (estimate): {result.latency_ms_estimate:.3f} ms per inference",
+                      highlight=False)
+    for note in result.notes:
+        console.print(f"  {note}", highlight=False, soft_wrap=True)
+    if result.measured_now:
+        console.print(f"  measured now on QEMU {m['machine']}; stored in manifest.json",
+                      highlight=False)
+    if result.ok:
+        console.print("[bold green]fits[/]")
+    elif result.link_error and not any(i.over for i in result.checks):
+        console.print(f"[bold red]does not fit[/]: the image could not be linked for QEMU "
+                      f"{m['machine']}", highlight=False)
+    else:
+        console.print("[bold red]does not fit[/]")

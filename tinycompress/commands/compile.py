@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 
-from ..compiler import compile_model
 from ..ops._weight_formats import CHOICES
 from ..ops.cost import OPTIMIZE
 
@@ -24,53 +23,37 @@ from ..ops.cost import OPTIMIZE
 @click.option("--weights", type=click.Choice(CHOICES), default=None,
               help="Storage of FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D weights in flash: "
                    "dense int8, lut (codebook + b-bit indices), sparse (nonzeros + gaps), huffman "
-                   "(coded sparse streams), or auto (per layer, by --optimize). Default: auto for "
-                   "a model 'compress' pruned or weight-shared, else dense.")
+                   "(coded sparse streams), int4 (signed nibbles: weights in -8..7), csr "
+                   "(FULLY_CONNECTED rows laid out for speed), or auto (per layer, by --optimize). "
+                   "Default: auto for a model 'compress' pruned or weight-shared, else dense.")
 @click.option("--optimize", type=click.Choice(OPTIMIZE), default="balanced", show_default=True,
               help="What --weights auto ranks by for the --board's core: size (fewest bytes), "
                    "speed (fewest estimated instructions) or balanced (the fastest within 10% "
-                   "of the fewest bytes).")
+                   "of the fewest bytes); also the DSP kernels' int16-weight choice.")
 @click.option("--per-tensor-weights/--per-channel-weights", default=None,
               help="Quantise each weight tensor with one scale instead of one per output channel "
                    "(keeps the shared values of a weight-shared model few; float models only). "
                    "Default: per tensor for a model whose shared weights 'compress' put on the "
                    "per-tensor int8 grid (or that 'qat' trained so), else per channel.")
+@click.option("--weight-bits", default="8", show_default=True,
+              help="8, or 4: the weight layers quantised onto 4-bit grids per channel (stored "
+                   "as int4, two a byte, unless --weights names another format).")
+@click.option("--weight-method", default="rtn", show_default=True,
+              help="With --weight-bits 4: rtn (round to nearest; keeps a 'qat --weight-bits 4' "
+                   "model's values) or gptq (error compensation from the --calibration data).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def command(model, outdir, calibration, name, board, weights, optimize, per_tensor_weights,
-            as_json):
+            weight_bits, weight_method, as_json):
     """Compile MODEL (.keras, .h5, SavedModel dir or INT8 .tflite) to C99 in OUTDIR."""
-    result = compile_model(model, outdir, calibration=calibration, name=name,
-                           per_channel=None if per_tensor_weights is None else not per_tensor_weights,
-                           board=board, weights=weights, optimize=optimize)
-    m = result.manifest
-    summary = {
-        "outdir": str(outdir),
-        "name": m["name"],
-        "board": m["board"],
-        "ops": m["ops"],
-        "layers": len(m["layers"]),
-        "macs": m["macs"],
-        "weights_bytes": m["weights_bytes"],
-        "code_bytes": m["code_bytes"],
-        "flash_bytes": m["flash_bytes"],
-        "flash_source": m["flash_source"],
-        "arena_bytes": m["arena_bytes"],
-        "state_bytes": m.get("state_bytes", 0),
-        "ram_bytes": m["arena_bytes"] + m.get("state_bytes", 0),
-        "files": sorted(m["files"]) + ["manifest.json"],
-        "weights": m["weights"],
-        "optimize": m.get("optimize"),
-        "per_channel_weights": m["per_channel_weights"],
-        "recognised": m.get("recognised"),
-        "per_layer": [
-            {k: layer.get(k) for k in ("name", "op", "weight_format", "weights_bytes",
-                                       "dense_weights_bytes", "instructions_estimate")}
-            for layer in m["layers"]
-        ],
-    }
+    from ..api import compile as run
+
+    result = run(model, outdir, calibration=calibration, name=name, board=board,
+                 weights=weights, optimize=optimize,
+                 per_channel=None if per_tensor_weights is None else not per_tensor_weights,
+                 weight_bits=weight_bits, weight_method=weight_method)
     if as_json:
-        click.echo(json.dumps(summary, sort_keys=True))
+        click.echo(json.dumps(result.to_json(), sort_keys=True))
         return
     from ..report import print_compile_summary
 
-    print_compile_summary(summary)
+    print_compile_summary(result.to_json())

@@ -7,17 +7,6 @@ from pathlib import Path
 
 import click
 
-from ._save import check_keras_output, save_keras
-
-
-def _load(path: Path, role: str):
-    from ..errors import UserError
-    from ..frontends.keras import load_keras_model
-
-    if not Path(path).is_file():
-        raise UserError(f"{role} model file {path} does not exist")
-    return load_keras_model(Path(path))
-
 
 @click.command("distill")
 @click.option("--teacher", required=True, type=click.Path(path_type=Path), help="The trained teacher (.keras, .h5).")
@@ -46,38 +35,25 @@ def command(teacher, student, data, out, temperature, alpha, epochs, batch_size,
     """Train STUDENT on the labels and on TEACHER's softened outputs (Hinton et al. 2015)."""
     from rich.console import Console
 
-    from ..compress.distill import DistillSpec, distill, parse_hints
-    from ..datasets import load_train_test
+    from ..api import distill as run
 
-    check_keras_output(out)
-    spec = DistillSpec(temperature=temperature, alpha=alpha, epochs=epochs, batch_size=batch_size,
-                       learning_rate=learning_rate, seed=seed, hints=parse_hints(hints),
-                       hint_weight=hint_weight)
-    x, y, x_test, y_test = load_train_test(data, seed=seed)
-    t_model, s_model = _load(teacher, "teacher"), _load(student, "student")
     err = Console(stderr=True, quiet=as_json)
 
     def progress(phase, epoch, epochs_, loss, acc):
         err.print(f"[bold]distill[/bold] {phase}: epoch {epoch}/{epochs_} loss {loss:.4f} "
                   f"held-out accuracy {acc:.2%}")
 
-    s_model, _, report = distill(t_model, s_model, x, y, spec, x_test, y_test, progress)
-    from ..frontends import marker
-
-    save_keras(s_model, out, marker.step(marker.read(Path(student)), "distill"))
-    summary = {"output": str(out), "teacher_accuracy": report.teacher_accuracy,
-               "student_alone_accuracy": report.student_alone_accuracy,
-               "distilled_accuracy": report.distilled_accuracy, "teacher_params": report.teacher_params,
-               "student_params": report.student_params, "teacher_logits": report.teacher_logits,
-               "test_samples": int(len(x_test)), "temperature": temperature, "alpha": alpha,
-               "epochs": epochs, "hints": [f"{t}={s}" for t, s in spec.hints]}
+    r = run(teacher, student, data, out, temperature=temperature, alpha=alpha, epochs=epochs,
+            batch_size=batch_size, learning_rate=learning_rate, seed=seed, hints=hints,
+            hint_weight=hint_weight, progress=progress)
     if as_json:
-        click.echo(json.dumps(summary, sort_keys=True))
+        click.echo(json.dumps(r.to_json(), sort_keys=True))
         return
-    click.echo(f"teacher   {report.teacher_params:>9,} params  {report.teacher_accuracy:.2%}")
-    click.echo(f"student   {report.student_params:>9,} params  {report.student_alone_accuracy:.2%} trained alone")
-    click.echo(f"distilled {report.student_params:>9,} params  {report.distilled_accuracy:.2%} "
-               f"({100 * (report.distilled_accuracy - report.student_alone_accuracy):+.2f} pp), "
-               f"on {len(x_test)} held-out samples")
-    click.echo(f"teacher logits: {report.teacher_logits}")
+    alone = r.student_alone_accuracy
+    click.echo(f"teacher   {r.teacher_params:>9,} params  {r.teacher_accuracy:.2%}")
+    click.echo(f"student   {r.student_params:>9,} params  {alone:.2%} trained alone")
+    click.echo(f"distilled {r.student_params:>9,} params  {r.distilled_accuracy:.2%} "
+               f"({100 * (r.distilled_accuracy - alone):+.2f} pp), "
+               f"on {r.test_samples} held-out samples")
+    click.echo(f"teacher logits: {r.teacher_logits}")
     click.echo(f"saved {out}")

@@ -27,13 +27,13 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def command(outdir, fmt, dest, as_zip, lib_name, lib_version, author, url, as_json):
     """Package the compiled model in OUTDIR for a firmware build system."""
-    from ..export import DEFAULT_URL, Meta, export, format_module
+    from ..api import export as run
+    from ..export import format_module
 
-    format_module(fmt)  # an unknown format is refused before anything else
-    meta = Meta(name=lib_name, version=lib_version, author=author, url=url or DEFAULT_URL)
-    result = export(outdir, fmt, dest, meta=meta, zip=as_zip)
+    result = run(outdir, fmt, dest, zip=as_zip, name=lib_name, version=lib_version,
+                 author=author, url=url)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), sort_keys=True))
+        click.echo(json.dumps(result.to_json(), sort_keys=True))
         return
     title = format_module(fmt).TITLE
     click.echo(f"wrote {title} '{result.name}' to {result.dest} ({len(result.files)} files; "

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ..verify import TARGETS, verify
+from ..verify import TARGETS
 
 
 @click.command("verify")
@@ -25,11 +25,13 @@ def command(ctx, outdir, target, board, count, data, sanitize, as_json):
     """Check the generated C in OUTDIR bit-exactly against the TFLite reference interpreter.
 
     Exit 0 when every output byte matches, 1 on any mismatch, 2 on bad input."""
-    report = verify(outdir, target=target, count=count, data=data, board=board, sanitize=sanitize)
+    from ..api import verify as run
+
+    result = run(outdir, target=target, vectors=count, data=data, board=board, sanitize=sanitize)
     if as_json:
-        click.echo(json.dumps(report, sort_keys=True))
+        click.echo(json.dumps(result.to_json(), sort_keys=True))
     else:
         from ..report import print_verify_summary
 
-        print_verify_summary(report)
-    ctx.exit(0 if report["bit_exact"] else 1)
+        print_verify_summary(result.to_json())
+    ctx.exit(0 if result.bit_exact else 1)

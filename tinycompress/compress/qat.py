@@ -17,7 +17,9 @@ computes what the INT8 model computes, in float:
   per output channel; then the folded weights are quantised per output channel, symmetric:
   ``s_c = max|w'_c| / 127``, ``q = clamp(round(w' / s_c), -127, 127)`` (``per_channel=False``:
   one scale per tensor, as ``compile --per-tensor-weights``), and the bias on the accumulator's
-  grid ``s_in * s_c`` (int32), as the converter does.
+  grid ``s_in * s_c`` (int32), as the converter does. ``weight_bits=4``: the 4-bit grid
+  ``s_c = max|w'_c| / 7``, ``q`` in -7..7 (the grid of ``compile --weight-bits 4``,
+  compress/int4.py), the bias on ``s_in * s_c`` likewise.
 * the fused activation is applied before the output's quantisation, so the clamp is the kernel's:
   ReLU's lower bound is the zero point, ReLU6's upper bound ``z + round(6 / s)``.
 * rounding and clamping pass gradients straight through (inside the clamp range for
@@ -26,7 +28,9 @@ computes what the INT8 model computes, in float:
 Export (:meth:`QATModel.export`): a plain Keras model of ordinary layers (batch norm folded,
 activations fused into the weight layers), whose kernels and biases *are* the fake-quantised
 values ``q * s_c`` and ``q_b * s_in * s_c``. The converter finds the same per-channel scales
-(``max|q * s_c| / 127 = s_c``) and integers again. Activation ranges: at the end of training
+(``max|q * s_c| / 127 = s_c``) and integers again. A 4-bit export holds ``q * s_c`` with
+``max|q| = 7`` per channel: the converter quantises it to int8 (``round(q * 127 / 7)``) and
+``compile --weight-bits 4`` (round to nearest) takes the same ``q`` and bias integers back. Activation ranges: at the end of training
 :meth:`QATModel.calibrate` sets every point's range the way the converter's calibration will,
 the global min/max of the exported float model's tensors over the calibration samples (the
 first 500 of the training data, which ``compile --calibration TRAIN.npz`` takes as well), one
@@ -69,6 +73,7 @@ class QATSpec:
     ema_decay: float = 0.99         # moving min/max of the activation ranges
     calibration_samples: int = 500  # as many as compile's calibration takes
     keep_structure: bool = False    # pruned weights stay zero, shared weights stay shared
+    weight_bits: int = 8            # 8, or 4: weights on the 4-bit grid (compile --weight-bits 4)
 
     def __post_init__(self):
         if not (isinstance(self.epochs, (int, float)) and 0 <= self.epochs <= 1000):
@@ -79,8 +84,15 @@ class QATSpec:
             raise UserError(f"learning_rate must be in (0, 10], got {self.learning_rate!r}")
         if not (isinstance(self.ema_decay, (int, float)) and 0 <= self.ema_decay < 1):
             raise UserError(f"ema_decay must be in [0, 1), got {self.ema_decay!r}")
+        if self.weight_bits not in (8, 4) or isinstance(self.weight_bits, bool):
+            raise UserError(f"--weight-bits {self.weight_bits} is not supported: choose 8 or 4")
         if not (isinstance(self.calibration_samples, int) and self.calibration_samples >= 1):
             raise UserError(f"calibration_samples must be a positive integer, got {self.calibration_samples!r}")
+
+    @property
+    def weight_qmax(self) -> int:
+        """The largest weight magnitude on the grid: 127 (int8) or 7 (int4)."""
+        return 127 if self.weight_bits == 8 else 7
 
 
 # ---------------------------------------------------------------------------------------------
@@ -112,14 +124,16 @@ def _channel_view(kernel: np.ndarray, kind: str) -> np.ndarray:
     return kernel.reshape(-1, kernel.shape[-1])
 
 
-def quantize_weights(kernel: np.ndarray, kind: str, per_channel: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def quantize_weights(kernel: np.ndarray, kind: str, per_channel: bool = True,
+                     qmax: int = 127) -> tuple[np.ndarray, np.ndarray]:
     """``(q int8 in the kernel's layout, scales float32 per output channel)`` (one scale repeated
-    per channel when ``per_channel=False``): symmetric, ``s = max|w| / 127``, ``q`` in -127..127."""
+    per channel when ``per_channel=False``): symmetric, ``s = max|w| / qmax``, ``q`` in
+    -qmax..qmax (127: int8, 7: int4)."""
     k = np.asarray(kernel, dtype=np.float32)
     view = _channel_view(k, kind).astype(np.float64)
     bound = np.max(np.abs(view), axis=0) if per_channel else np.full(view.shape[1], np.max(np.abs(view)))
-    scale = np.where(bound > 0, bound / 127.0, 1.0).astype(np.float32)
-    q = np.clip(_round_away(view / scale.astype(np.float64)), -127, 127).astype(np.int8)
+    scale = np.where(bound > 0, bound / float(qmax), 1.0).astype(np.float32)
+    q = np.clip(_round_away(view / scale.astype(np.float64)), -qmax, qmax).astype(np.int8)
     return q.reshape(k.shape), scale
 
 
@@ -295,7 +309,7 @@ class LayerQuant:
     name: str
     kind: str
     act: str
-    kernel: np.ndarray           # int8, -127..127
+    kernel: np.ndarray           # int8, -127..127 (4-bit: -7..7)
     kernel_scale: np.ndarray     # float32, one per output channel
     bias: np.ndarray             # int32, on the grid input_scale * kernel_scale
     input_quant: tuple[float, int]
@@ -375,7 +389,8 @@ class QATModel:
         axes = {"dense": [0], "conv": [0, 1, 2], "depthwise": [0, 1]}[kind]
         bound = tf.reduce_max(tf.abs(w), axis=axes) if self.spec.per_channel else \
             tf.reduce_max(tf.abs(w)) * tf.ones(w.shape[len(axes):])
-        return tf.stop_gradient(tf.where(bound > 0, bound / 127.0, tf.ones_like(bound)))
+        qmax = float(self.spec.weight_qmax)
+        return tf.stop_gradient(tf.where(bound > 0, bound / qmax, tf.ones_like(bound)))
 
     def _apply(self, step, h, w, b):
         import tensorflow as tf
@@ -429,7 +444,8 @@ class QATModel:
             if step.kind in WEIGHTED:
                 w, b = self._folded(step)
                 s_w = self._weight_scale_tf(w, step.kind)
-                w_q = w + tf.stop_gradient(tf.clip_by_value(_round_tf(w / s_w), -127.0, 127.0) * s_w - w)
+                qmax = float(self.spec.weight_qmax)
+                w_q = w + tf.stop_gradient(tf.clip_by_value(_round_tf(w / s_w), -qmax, qmax) * s_w - w)
                 s_b = tf.reshape(s_in * s_w, [-1])
                 b_q = b + tf.stop_gradient(_round_tf(b / s_b) * s_b - b)
                 h = self._apply(step, h, w_q, b_q)
@@ -488,7 +504,7 @@ class QATModel:
         for step in self.steps:
             if step.kind in WEIGHTED:
                 w, b = (_numpy(t) for t in self._folded(step))
-                q, s = quantize_weights(w, step.kind, self.spec.per_channel)
+                q, s = quantize_weights(w, step.kind, self.spec.per_channel, self.spec.weight_qmax)
                 bq, bs = _quantize_bias(b, current[0], s)
                 w_exp = (q.astype(np.float64) * _broadcast_scale(s, q.shape, step.kind)).astype(np.float32)
                 b_exp = (bq.astype(np.float64) * bs).astype(np.float32)

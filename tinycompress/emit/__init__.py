@@ -22,7 +22,8 @@ from ..errors import OpCompileError, UnsupportedModelError, UserError
 from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
 from ..ops.table import Refused
-from ..planner import Plan, plan
+from ..planner import CHAR_CTYPES, PARTS, Plan, part_of, plan
+from .records import memory_plan, weight_stats
 
 C_KEYWORDS = {
     "auto", "break", "case", "char", "const", "continue", "default", "do", "double", "else",
@@ -170,15 +171,36 @@ def check_activations(g: Graph, kernels: dict[int, Kernel]) -> None:
         raise UnsupportedModelError(problems)
 
 
+_PART_TYPES = {part: (ctype, size) for part, ctype, size in PARTS}
+
+
+def part_pointer(base: str, ctype: str, offset: int) -> str:
+    """The C expression of a `ctype` pointer `offset` bytes into the part of `base` (the arena
+    or state struct's member prefix, e.g. "ARENA->") that holds `ctype`: the part's own element
+    pointer, or, for a character type, the part's pointer converted to it (always allowed)."""
+    part = part_of(ctype)
+    pctype, size = _PART_TYPES[part]
+    if ctype == pctype:
+        return f"({base}{part} + {offset // size})" if offset else f"{base}{part}"
+    if ctype not in CHAR_CTYPES:
+        raise IRError(f"{ctype} data cannot live in the {pctype} part of the arena")
+    # (&part[0], not the array itself: gcc's -Wmemset-elt-size reads a memset of the array's
+    # element count in bytes as a mistake)
+    return f"(({ctype} *){base}{part} + {offset})" if offset else f"({ctype} *)&{base}{part}[0]"
+
+
+def part_decls(parts: dict[str, int]) -> list[dict]:
+    """The members of an arena or state struct: one array per nonempty part."""
+    return [dict(part=part, ctype=_PART_TYPES[part][0], count=nbytes // _PART_TYPES[part][1],
+                 bytes=nbytes) for part, nbytes in parts.items()]
+
+
 def _buffer_expr(g: Graph, p: Plan, name: str, io_names: dict) -> str:
     kind, where = p.storage[name]
     t = g.tensors[name]
     if kind in ("input", "output"):
         return io_names[(kind, where)]
-    base = "state" if kind == "state" else "arena"
-    if t.ctype == "int8_t":
-        return f"({base} + {where})"
-    return f"(({t.ctype} *)(void *)({base} + {where}))"
+    return part_pointer("state." if kind == "state" else "ARENA->", t.ctype, where)
 
 
 def _state_resets(g: Graph, p: Plan) -> list[dict]:
@@ -188,7 +210,8 @@ def _state_resets(g: Graph, p: Plan) -> list[dict]:
     for name in g.state_tensors():
         t = g.tensors[name]
         if t.dtype == "int8" and t.quant is not None and t.quant.zero_point[0] != 0:
-            resets.append(dict(name=comment_safe(name), offset=p.storage[name][1],
+            resets.append(dict(name=comment_safe(name),
+                               ptr=part_pointer("state.", t.ctype, p.storage[name][1]),
                                bytes=t.nbytes, value=int(t.quant.zero_point[0])))
     return resets
 
@@ -200,7 +223,8 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     check_supported(g)
     kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
     check_activations(g, kernels)
-    mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()})
+    mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
+               {pos: k.scratch_ctype for pos, k in kernels.items()})
     env = _environment(ctx.families)
 
     io_names = {("input", k): f"input{k}" if len(g.inputs) > 1 else "input"
@@ -234,7 +258,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         args = [_buffer_expr(g, mem, t, io_names)
                 for t in k.act_inputs + k.act_outputs + k.act_states]
         if k.scratch_bytes:
-            args.append(f"(arena + {mem.scratch[pos]})")
+            args.append(part_pointer("ARENA->", k.scratch_ctype, mem.scratch[pos]))
         k.params["_in_ctypes"] = [g.tensors[t].ctype for t in k.act_inputs]
         k.params["_out_ctypes"] = [g.tensors[t].ctype for t in k.act_outputs]
         k.params["_state_ctypes"] = [g.tensors[t].ctype for t in k.act_states]
@@ -271,6 +295,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         layers=layers, consts=consts, inputs=inputs, outputs=outputs,
         arena_bytes=mem.arena_bytes, weights_bytes=weights_bytes, macs=macs,
         state_bytes=mem.state_bytes, state_resets=state_resets,
+        arena_parts=part_decls(mem.arena_parts), state_parts=part_decls(mem.state_parts),
     )
     files = {
         f"{name}.h": env.get_template("model.h.j2").render(**tpl),
@@ -309,8 +334,11 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
                                         else own_bytes[layer.index]),
                 "scratch_bytes": layer.kernel.scratch_bytes,
                 "instructions_estimate": layer.kernel.instructions,  # ops/cost.py
+                "weight_stats": weight_stats(g.ops[layer.op_pos], g, ctx.weights != "dense",
+                                             layer.kernel.weight_format),
             }
             for layer in layers
         ],
+        "memory_plan": memory_plan(mem, [layer.op_pos for layer in layers]),
     }
     return EmitResult(files=files, manifest=manifest, plan=mem)

@@ -13,7 +13,8 @@ import jinja2
 import numpy as np
 
 from .. import __version__
-from ..compiler import VECTORS_FILE, read_manifest
+from ..compiler import read_manifest
+from ..outdir import MANIFEST, VECTORS_FILE, public_header
 from ..emit import c_array, templates_dir
 from ..errors import UserError
 
@@ -24,7 +25,7 @@ class ExampleBuffer:
 
     var: str  # the example's variable, e.g. example_input0
     ctype: str  # int8_t, int16_t, float
-    size_macro: str  # PREFIX_INPUT_SIZE / PREFIX_OUTPUT1_SIZE
+    size_macro: str  # its element count: PREFIX_INPUT_ELEMENTS / PREFIX_OUTPUT1_ELEMENTS
     size: int
     initializer: str  # C initializer body (inputs only), e.g. "    1, 2, 3,"
     label: str  # "output 0"
@@ -35,7 +36,7 @@ class Model:
     outdir: Path
     manifest: dict
     name: str  # the C prefix
-    files: dict[str, bytes]  # generated sources and headers by file name
+    files: dict[str, bytes]  # generated sources and headers by file name (OUTDIR/src/<name>)
     public_header: str  # PREFIX.h: the API; the other headers are private to the library
     core_flags: tuple[str, ...]  # the board's -mcpu/-mfpu/... when compiled with --board
     example_source: str  # where the example's input comes from: "vectors.npz[0]" or "zeros"
@@ -48,11 +49,12 @@ class Model:
 
     @property
     def sources(self) -> list[str]:
-        return list(self.manifest["sources"])
+        return [Path(s).name for s in self.manifest["sources"]]
 
     @property
     def private_headers(self) -> list[str]:
-        return [h for h in self.manifest.get("headers", []) if h != self.public_header]
+        return [Path(h).name for h in self.manifest.get("headers", [])
+                if Path(h).name != self.public_header]
 
     @property
     def sha256(self) -> str:
@@ -103,9 +105,9 @@ def load_model(outdir: Path | str) -> Model:
     for fname in list(manifest["sources"]) + list(headers):
         path = outdir / fname
         if not path.is_file():
-            raise UserError(f"{path} listed in manifest.json does not exist: compile again")
-        files[fname] = path.read_bytes()
-    public = f"{name}.h" if f"{name}.h" in headers else headers[0]
+            raise UserError(f"{path} listed in {MANIFEST} does not exist: compile again")
+        files[Path(fname).name] = path.read_bytes()
+    public = Path(public_header(manifest)).name
     source, vector = _example_vector(outdir, manifest)
     inputs = tuple(_buffer(name, spec, k, len(manifest["inputs"]), "input",
                            vector if k == 0 else None)
@@ -151,7 +153,7 @@ def _buffer(name: str, spec: dict, k: int, count: int, role: str,
         init = c_array(values) if values.dtype.kind in "iu" else "    " + ", ".join(
             f"{float(v)!r}f" for v in values) + ","
     return ExampleBuffer(var=f"example_{role}{k}", ctype=spec["ctype"],
-                         size_macro=f"{name.upper()}_{role.upper()}{index}_SIZE",
+                         size_macro=f"{name.upper()}_{role.upper()}{index}_ELEMENTS",
                          size=int(spec["size"]), initializer=init, label=f"{role} {k}")
 
 

@@ -56,13 +56,13 @@ def acc_bytes(rows: int) -> int:
 
 def rounding_powers(q: dict) -> list[ConstArray]:
     """For the DSP requantisation (templates/cores/dsp/kernels/conv_2d_s8_requant.c.j2): when
-    every channel of a per-channel layer shifts right by e >= 2, 2^(32 - e) per channel, so the
-    rounding shift is one SMLAL (tc_rdbpot_p); else nothing (per-tensor layers get the constant)."""
+    every channel of a per-channel layer shifts right by e >= 2, e - 2 per channel, so that both
+    roundings are one SMLAL (tc_requant_1r); else nothing (per-tensor layers get the constant)."""
     shifts = [s for _, s in q["mults"]]
     if not q["per_channel"] or max(shifts) > -2:
         return []
-    return [ConstArray("rpow", "int32_t", np.array([1 << (32 + s) for s in shifts], np.int32),
-                       "per-channel 2^(32 - right shift)")]
+    return [ConstArray("rshift2", "int8_t", np.array([-s - 2 for s in shifts], np.int8),
+                       "per-channel right shift - 2")]
 
 
 def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> ConstArray:
@@ -71,3 +71,80 @@ def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> Con
     wrapped = (bias + io * rows.astype(np.int64).sum(axis=1) + 2**31) % 2**32 - 2**31
     return ConstArray("bias_folded", "int32_t", wrapped.astype(np.int32),
                       f"[{n_out}] bias + input offset ({io}) * filter sums, mod 2^32")
+
+
+def layout_w16(w: np.ndarray, block: int) -> np.ndarray:
+    """[rows][cols] int8 weights -> int32 words of int16 pairs for the *_w16 DSP kernels
+    (tc_dot2x2_w16 with block 2, tc_dot4x1_w16 with block 4 in tc_runtime.h): rows padded with
+    zero rows to whole blocks, cols with zeros to whole groups of four; per block, per group of
+    four values k..k+3, each row's two words (w[k] | w[k+2] << 16), (w[k+1] | w[k+3] << 16), the
+    pairs SXTB16 and SXTB16 ROR #8 make of the inputs. Returns [blocks][groups][block][2]
+    flattened."""
+    rows, cols = w.shape
+    padded = np.zeros((-(-rows // block) * block, -(-cols // 4) * 4), np.int64)
+    padded[:rows, :cols] = w
+    return pairs_w16(padded.reshape(-1, block, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3))
+
+
+def pairs_w16(groups: np.ndarray) -> np.ndarray:
+    """[..., 4] int8 values (w0..w3) -> their int16-pair words (w0 | w2 << 16),
+    (w1 | w3 << 16), flattened in order: what SMLAD / SMLABB / SMLATT pair with SXTB16 and
+    SXTB16 ROR #8 of four inputs."""
+    g = groups.astype(np.int64)
+    lo = (g[..., 0] & 0xFFFF) | ((g[..., 2] & 0xFFFF) << 16)
+    hi = (g[..., 1] & 0xFFFF) | ((g[..., 3] & 0xFFFF) << 16)
+    words = np.stack([lo, hi], axis=-1).reshape(-1)
+    return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def layout_w8(w: np.ndarray, block: int) -> np.ndarray:
+    """[rows][cols] int8 weights -> int32 words of four int8 for the *_w8 DSP kernels
+    (tc_dot2x2_w8 with block 2, tc_dot4x1_w8 with block 4): padded as layout_w16, per block and
+    group of four values k..k+3 each row's word w[k] | w[k+1] << 8 | w[k+2] << 16 | w[k+3] << 24
+    (little-endian: the bytes in order), which SXTB16 and SXTB16 ROR #8 split into layout_w16's
+    two pairs. Returns [blocks][groups][block] flattened: the int8 size, padding aside."""
+    rows, cols = w.shape
+    padded = np.zeros((-(-rows // block) * block, -(-cols // 4) * 4), np.int64)
+    padded[:rows, :cols] = w
+    groups = padded.reshape(-1, block, padded.shape[1] // 4, 4).transpose(0, 2, 1, 3)
+    return words_w8(groups)
+
+
+def words_w8(groups: np.ndarray) -> np.ndarray:
+    """[..., 4] int8 values -> one little-endian int32 word each, flattened in order."""
+    b = groups.astype(np.int64) & 0xFF
+    words = (b[..., 0] | b[..., 1] << 8 | b[..., 2] << 16 | b[..., 3] << 24).reshape(-1)
+    return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+# The blocked kernels' choice between int16 weights (_w16) and int8 (_w8) per `ctx.optimize`:
+# "speed" takes _w16 everywhere, "size" _w8 everywhere, "balanced" (the default, also when the
+# Context carries no `optimize`) _w16 for a layer only when it saves at least
+# W16_MIN_SAVED_PER_BYTE instructions per extra flash byte (one a weight). Instructions _w16
+# saves per MAC, measured on Cortex-M4F (QEMU, the MLPerf Tiny models' layers, _w8 - _w16):
+# CONV_2D 0.18-0.22 (two SXTB16 a row's word, over two pixels), DEPTHWISE_CONV_2D 0.6-0.9
+# (two a word, one pixel), FULLY_CONNECTED 0.37. Each weight serves one MAC per output
+# position, so per extra byte _w16 saves about that times the layer's output positions.
+W16_SAVED_PER_MAC = {"CONV_2D": 0.18, "DEPTHWISE_CONV_2D": 0.6, "FULLY_CONNECTED": 0.37}
+W16_MIN_SAVED_PER_BYTE = 32
+
+
+def wants_w16(ctx, op: str, positions: int) -> bool:
+    """Whether an `op` layer of `positions` output positions (batches included) takes its _w16
+    kernel under ctx.optimize (see W16_SAVED_PER_MAC)."""
+    mode = getattr(ctx, "optimize", "balanced")
+    if mode in ("speed", "size"):
+        return mode == "speed"
+    return W16_SAVED_PER_MAC[op] * positions >= W16_MIN_SAVED_PER_BYTE
+
+
+def s4_scratch(taps: int) -> int:
+    """Scratch of the DSP int4 kernels' widened vectors (templates/cores/dsp/kernels/_dot_s4.c.j2):
+    16 bytes per 8 taps, and with odd taps a second copy from the second tap (odd rows)."""
+    return max(16, 16 * (taps // 8 + ((taps - 1) // 8 if taps % 2 else 0)))
+
+
+def s4_dsp_fits(enc, taps: int) -> bool:
+    """int4 weights the DSP kernels take: 16 * the largest sum of products (|w| <= 8,
+    |x| <= 128) fits int32 (tc_dot1_s4 sums 16 * w * x)."""
+    return enc is not None and enc.format == "int4" and 16 * 8 * 128 * taps < 2**31

@@ -29,12 +29,13 @@ def check_int16(op: Op, g: Graph) -> list[str]:
 
 
 def requant_s16_kernel(op: Op, g: Graph, pos: tuple[int, int], neg: tuple[int, int], lo: int,
-                       hi: int) -> Kernel:
-    """out = clamp(MBQM(x, x >= 0 ? pos : neg), lo, hi), MBQM rounding twice."""
+                       hi: int, *, negate_neg: bool = False) -> Kernel:
+    """out = clamp(MBQM(x, x >= 0 ? pos : neg), lo, hi), MBQM rounding twice; with negate_neg,
+    -MBQM(x, neg) for x < 0 (LEAKY_RELU's negative alpha, `neg` then its magnitude)."""
     return Kernel(
         template="kernels/requant_s16.c.j2",
         params=dict(size=g.tensors[op.inputs[0]].size, pos=tuple(pos), neg=tuple(neg), lo=lo,
-                    hi=hi),
+                    hi=hi, negate_neg=negate_neg),
         act_inputs=[op.inputs[0]],
         act_outputs=[op.outputs[0]],
     )

@@ -29,6 +29,24 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
               stored as counts of codes per length plus the symbols in canonical order (the value
               table holds the int8 weights themselves, no codebook).
 
+* ``int4``    the plain signed nibble: every weight of the layer in [-8, 7] (int8 values that a
+              4-bit quantisation left there: compile --weight-bits 4, qat --weight-bits 4, or a
+              model quantised elsewhere), two a byte over the flattened [rows][cols] matrix,
+              element 2k in the low nibble of byte k and element 2k+1 in the high nibble (the
+              order of TFLite's and CMSIS-NN's packed int4 tensors), an odd total padded with a
+              zero nibble. No codebook, no scale change: the value is the int8 weight itself, so
+              the accumulators are those of the INT8 model with the same values
+              (`int4_nbytes` is its byte count; `fits_int4` the one detection rule). Rows
+              start at element r*cols, so with odd cols every other row starts in a high nibble
+              (the kernel takes that one alone, then 8 at a time, then the rest).
+* ``csr``     FULLY_CONNECTED only, laid out for speed rather than size (encode's `rows_format`;
+              elsewhere it means ``sparse``, and ``auto`` considers it only for FULLY_CONNECTED):
+              per row the count of its nonzero weights, then per nonzero weight its absolute
+              column and int8 value (`csr` below). Its bias is always the folded int32 one.
+              Measured (benchmarks/sparse_fc.py, LeNet-300-100 8% kept, 64 shared values,
+              Cortex-M4F): 118k instructions against the dense DSP kernels' 344k (0.34x),
+              65,858 B against dense 268,040 B and huffman 26,575 B (1.19M instructions).
+
 Bias constants of a compressed layer (`packed_bias`): stored in the narrowest of int8/int16/int32
 that holds all of them. Folding `input offset * row sum` into the bias saves the kernel work but
 often makes it wide (a trained LeNet-5's raw biases fit int16, the folded ones need int32), so the
@@ -87,10 +105,14 @@ row's length (a switch; no padding). The scratch holds 3 x the longest list (at 
 more, the decoded row only when there is a border. A gathered tap costs 4 instructions, an
 unrolled dense one 3, the switch about 8 a position, so 3x3 gains little: 80% sparse, whole
 layer 0.87 to 0.89 of the dense taps; 50% sparse about even (kept dense).
-The kernels are portable C; on DSP and Helium cores a compressed layer runs them too.
+The kernels are portable C; on DSP and Helium cores a compressed layer runs them too, except
+int4 FULLY_CONNECTED and CONV_2D on a DSP core (templates/cores/dsp/kernels/*_s4.c.j2: SMLAD on
+the nibbles masked in place, two rows a pass; LeNet-5 4-bit on Cortex-M4: 1.37M instructions per
+inference against 2.31M portable and 1.10M for the INT8 model on the DSP kernels).
 
 `auto` (`--weights auto`) is chosen per layer by the cost model (ops/cost.py): every format's
-kernel is built, its bytes counted (all of the layer's arrays, bias and requantisation included)
+kernel is built (int4 only for a layer whose weights all lie in -8..7, `fits_int4`; csr only for
+FULLY_CONNECTED), its bytes counted (all of the layer's arrays, bias and requantisation included)
 and its instructions estimated for the target core (a dense layer on a DSP or Helium core runs
 that core's kernel), and `--optimize` picks (balanced: the fastest within 10% of the fewest
 bytes). `encode(w, "auto")` alone takes the format of the fewest bytes of the weights.
@@ -127,8 +149,10 @@ import numpy as np
 from ..compress.huffman import canonical_codes, code_lengths, sparse_encode
 from .base import ConstArray
 
-FORMATS = ("dense", "lut", "sparse", "huffman")
+FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr")
 CHOICES = ("auto",) + FORMATS
+INT4_MIN, INT4_MAX = -8, 7
+INT4_GROUP = 8  # weights (4 bytes) an int4 kernel unpacks a loop iteration
 STREAM_PAD = 4
 MAX_HUFFMAN_LEN = 24
 PEEK_FULL = 6  # Huffman lookup tables cover the whole code up to this many bits (64 entries)
@@ -280,7 +304,13 @@ def _entries(w: np.ndarray, gap_bits: int) -> tuple[np.ndarray, np.ndarray, int]
 
 
 def sparse(w: np.ndarray) -> Encoding:
-    best = None
+    return min(sparse_candidates(w), key=lambda c: c.nbytes)
+
+
+def sparse_candidates(w: np.ndarray) -> list[Encoding]:
+    """Every sparse encoding of `w`: int8 values ("sparse") and, when the values fit a codebook
+    of fewer than 8 bits, codebook indices ("sparse+lut"), each with 4- and 8-bit gaps."""
+    found = []
     for gap_bits in (4, 8):
         gaps, vals, last_row = _entries(w, gap_bits)
         gap_stream = pack_bits(gaps - 1, gap_bits)
@@ -300,10 +330,8 @@ def sparse(w: np.ndarray) -> Encoding:
                 ConstArray("nonzeros", "uint8_t", pack_bits(np.searchsorted(uniq, vals), vbits),
                            f"[{len(vals)}] {vbits}-bit codebook indices, MSB first")],
                 dict(params, val_bits=vbits)))
-        for c in cands:
-            if best is None or c.nbytes < best.nbytes:
-                best = c
-    return best
+        found += cands
+    return found
 
 
 def _canonical_table(lengths: dict[int, int]) -> tuple[np.ndarray, list[int]]:
@@ -393,21 +421,95 @@ def huffman(w: np.ndarray) -> Encoding | None:
     return best
 
 
-ENCODERS = {"dense": dense, "lut": lut, "sparse": sparse, "huffman": huffman}
+def fits_int4(w: np.ndarray) -> bool:
+    """Whether a layer's int8 weights can be stored as int4: every value in [-8, 7] (then every
+    output channel's are). The one detection rule (`auto` and compile's recognition use it)."""
+    w = np.asarray(w)
+    return bool(w.size) and int(w.min()) >= INT4_MIN and int(w.max()) <= INT4_MAX
 
 
-def encode(w: np.ndarray, wanted: str) -> Encoding:
+def int4_nbytes(rows: int, cols: int) -> int:
+    """Bytes of a [rows][cols] int4 matrix: two weights a byte, an odd total padded."""
+    return (rows * cols + 1) // 2
+
+
+def pack_int4(values: np.ndarray) -> np.ndarray:
+    """Values in [-8, 7] two a byte, element 2k in the low nibble of byte k (an odd count padded
+    with a zero nibble)."""
+    v = (np.asarray(values, np.int64).reshape(-1) & 15).astype(np.uint8)
+    if v.size % 2:
+        v = np.concatenate([v, np.zeros(1, np.uint8)])
+    return (v[0::2] | (v[1::2] << 4)).astype(np.uint8)
+
+
+def unpack_int4(packed: np.ndarray, count: int) -> np.ndarray:
+    p = np.asarray(packed, np.uint8).astype(np.int64)
+    nib = np.stack([p & 15, p >> 4], axis=1).reshape(-1)[:count]
+    return (nib ^ 8) - 8
+
+
+def int4(w: np.ndarray) -> Encoding | None:
+    """None when some weight lies outside [-8, 7]."""
+    if not fits_int4(w):
+        return None
+    rows, cols = w.shape
+    packed = pack_int4(w)
+    assert packed.size == int4_nbytes(rows, cols)
+    return Encoding("int4", "int4", [ConstArray(
+        "nibbles", "uint8_t", packed,
+        f"[{rows}][{cols}] int4 weights, two a byte, low nibble first")], {})
+
+
+def csr(w: np.ndarray) -> Encoding:
+    """Compressed sparse rows laid out for speed (FULLY_CONNECTED only): per row the count of its
+    nonzero weights (uint8, or uint16 when a row holds more than 255), then per nonzero weight its
+    absolute column (uint8 when the rows have at most 256 columns, else uint16) and its int8
+    value, rows in order. The kernel walks whole rows with no decode: per weight a column load,
+    an input load, a value load and a multiply-add (the input offset folded into the bias)."""
+    rows, cols = w.shape
+    nz_r, nz_c = np.nonzero(w)
+    counts = np.bincount(nz_r, minlength=rows)
+    ctype, cdt = ("uint8_t", np.uint8) if counts.max(initial=0) <= 255 else ("uint16_t", np.uint16)
+    itype, idt = ("uint8_t", np.uint8) if cols <= 256 else ("uint16_t", np.uint16)
+    consts = [
+        ConstArray("counts", ctype, counts.astype(cdt), f"[{rows}] nonzero weights per row"),
+        ConstArray("cols", itype, _nonempty(nz_c.astype(idt)),
+                   f"[{len(nz_c)}] column of each nonzero weight, row by row"),
+        ConstArray("nonzeros", "int8_t", _nonempty(w[nz_r, nz_c].astype(np.int8)),
+                   f"[{len(nz_c)}] nonzero weights, row by row"),
+    ]
+    return Encoding("csr", "csr", consts, dict(n_entries=len(nz_c)))
+
+
+ENCODERS = {"dense": dense, "lut": lut, "sparse": sparse, "huffman": huffman, "int4": int4,
+            "csr": csr}
+ROW_FORMATS = ("csr",)  # formats only the FULLY_CONNECTED kernels execute
+
+
+def encode(w: np.ndarray, wanted: str, what: str = "layer", rows_format: bool = False) -> Encoding:
     """The layer's weights (rows x cols, int8 values) in format `wanted` (one of CHOICES); a
-    format this layer cannot take (a Huffman code too long) falls back to dense."""
+    format this layer cannot take (a Huffman code too long) falls back to dense. int4 asked for
+    a layer whose weights do not fit it is refused (a UserError naming `what`). Without
+    `rows_format` (the caller's kernels do not execute ROW_FORMATS) csr means sparse and `auto`
+    does not consider it."""
     w = np.asarray(w).astype(np.int64)
     if w.ndim != 2:
         raise ValueError(f"weights must be 2-D (rows x cols), got shape {w.shape}")
     if wanted not in CHOICES:
         raise ValueError(f"weight format '{wanted}' is unknown; known: {', '.join(CHOICES)}")
+    if wanted == "int4" and not fits_int4(w):
+        from ..errors import UserError
+
+        span = f"{int(w.min())}..{int(w.max())}" if w.size else "nothing"
+        raise UserError(f"{what}: --weights int4 needs weights in -8..7, this layer's span "
+                        f"{span}: quantise to 4 bits first (compile --weight-bits 4, or qat "
+                        "--weight-bits 4) or choose another --weights format")
+    if wanted in ROW_FORMATS and not rows_format:
+        wanted = "sparse"
     if wanted != "auto":
         return ENCODERS[wanted](w) or dense(w)
-    return min((e for e in (f(w) for f in ENCODERS.values()) if e is not None),
-               key=lambda e: e.nbytes)
+    encoders = [f for k, f in ENCODERS.items() if rows_format or k not in ROW_FORMATS]
+    return min((e for e in (f(w) for f in encoders) if e is not None), key=lambda e: e.nbytes)
 
 
 def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:
@@ -416,6 +518,14 @@ def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:
     p = enc.params
     if enc.format == "dense":
         return c["weights"].astype(np.int64).reshape(rows, cols)
+    if enc.format == "int4":
+        return unpack_int4(c["nibbles"], rows * cols).reshape(rows, cols)
+    if enc.format == "csr":
+        out = np.zeros((rows, cols), np.int64)
+        n = enc.params["n_entries"]
+        r = np.repeat(np.arange(rows), c["counts"].astype(np.int64))
+        out[r, c["cols"][:n].astype(np.int64)] = c["nonzeros"][:n]
+        return out
     if enc.format == "lut":
         idx = _unpack(c["indices"], p["lut_bits"], rows * cols).reshape(rows, cols)
         book = c["codebook"].astype(np.int64)

@@ -7,10 +7,13 @@ the constant arrays it reads from flash, the scratch it needs from the arena and
 
 The generated function has the signature
     static void <fn>(const T0 *restrict in0, ..., U0 *restrict out0, ...,
-                     V0 *restrict state0, ... [, int8_t *restrict scratch])
+                     V0 *restrict state0, ... [, S *restrict scratch])
 with one pointer per activation input/output of the op (constants are referenced by name) and one
 per variable (state) tensor it reads and updates in place, so the planner alone decides where
-activations and state live. A per-core or compressed-weight variant of a kernel is
+activations and state live. The scratch's element type S is the kernel's `scratch_ctype`
+(int8_t, int32_t, int16_t or uint16_t): the planner keeps it in the arena part of that type, so
+the kernel accesses it as S (or as int8_t, a character type) and never casts it to another
+multi-byte type (C's aliasing rule). A per-core or compressed-weight variant of a kernel is
 a different template chosen by `lower` (see `template_for`), not a change to this ABI.
 """
 
@@ -47,6 +50,7 @@ class Kernel:
     act_outputs: list[str] = field(default_factory=list)
     act_states: list[str] = field(default_factory=list)  # variable tensors, read and written
     scratch_bytes: int = 0
+    scratch_ctype: str = "int8_t"  # the scratch's element type, see the module docstring
     macs: int = 0
     weight_format: str = "dense"
     # Bytes of the consts had the weights been stored dense (None: the same as now).
@@ -66,8 +70,10 @@ class Context:
 
     core: str = "generic"
     families: tuple[str, ...] = ()
-    weights: str = "dense"  # auto|dense|lut|sparse|huffman, see _weight_formats.py
-    optimize: str = "balanced"  # what --weights auto ranks by: balanced|size|speed (ops/cost.py)
+    weights: str = "dense"  # auto|dense|lut|sparse|huffman|int4|csr, see _weight_formats.py
+    # what --weights auto ranks by (ops/cost.py) and the DSP kernels' int16-weight choice
+    # (_dsp.wants_w16): balanced|size|speed
+    optimize: str = "balanced"
 
 
 def kernel_families(core: str, dsp: bool = False, mve: str = "none") -> tuple[str, ...]:
@@ -148,14 +154,21 @@ class VariantLowering(Lowering):
 
     def candidates(self, op: Op, g: Graph, ctx: Context) -> list[Kernel]:
         """The layer's kernel in every weight format (a format the layer cannot take falls back
-        to dense: kept once)."""
+        to dense, csr outside FULLY_CONNECTED to sparse: kept once; int4 for weights beyond
+        -8..7 is left out)."""
         from dataclasses import replace
 
+        from ..errors import UserError
         from ._weight_formats import FORMATS
 
         kernels: dict[str, Kernel] = {}
         for fmt in FORMATS:
-            k = self.build(op, g, replace(ctx, weights=fmt))
+            try:
+                k = self.build(op, g, replace(ctx, weights=fmt))
+            except UserError:
+                if fmt == "int4":  # encode refuses int4 for weights beyond -8..7
+                    continue
+                raise
             kernels.setdefault(k.weight_format, k)
         return list(kernels.values())
 

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, matrix_layout, rounding_powers, wrapped_bias
+from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_powers, s4_dsp_fits,
+                   s4_scratch, wants_w16,
+                   wrapped_bias)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -187,6 +189,7 @@ def _packed(cv: ConvLayer, ctx: Context) -> Kernel:
                           cols=cv.taps))
     k.weight_format = enc.label
     k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    k.scratch_ctype = "uint16_t" if gather else "int8_t"  # (the int8 values follow the offsets)
     return k
 
 
@@ -201,7 +204,9 @@ def _laid_out(cv: ConvLayer, ctx: Context, scratch: int) -> Kernel:
                          f"[{cv.n_in}] filter, OHWI, {note}"),
               wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
               *(c for c in dense if c.name in ("mult", "shift"))]
-    return cv.kernel(consts, scratch, cond=interior_condition(cv.ay, cv.ax))
+    k = cv.kernel(consts, scratch, cond=interior_condition(cv.ay, cv.ax))
+    k.scratch_ctype = "int32_t"  # widened pairs or accumulators, then int8 taps
+    return k
 
 
 def _gathered_taps(cv: ConvLayer) -> int:
@@ -215,9 +220,49 @@ def _dsp(cv: ConvLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _dsp_w16(cv: ConvLayer, ctx: Context, w8: bool = False) -> Kernel:
+    """Two pixels x two output channels a pass over a filter pre-widened to int16 pairs
+    (layout_w16: twice the flash of the int8 filter, the inner loop only loads and multiplies),
+    or with `w8` kept int8 in the same blocking (layout_w8: one word a row and group of four
+    taps, unpacked with SXTB16 in the loop). Scratch: the two pixels' widened patches (16 bytes
+    a group of four taps), then, unless the pixels are read straight from the input, their two
+    int8 patches (4 bytes a group each)."""
+    groups = (cv.taps + 3) // 4
+    cond = interior_condition(cv.ay, cv.ax)
+    direct = (cond == "1" and cv.k_h == cv.k_w == 1 and cv.ay.stride == cv.ax.stride == 1
+              and cv.n_in % 4 == 0)
+    rows = cv.rows.astype(np.int8)
+    laid = layout_w8(rows, 2) if w8 else layout_w16(rows, 2)
+    form = "int8 words by 2 rows (DSP w8)" if w8 else "int16 pairs by 2 rows (DSP w16)"
+    consts = [ConstArray("weights", "int32_t", laid, f"[{cv.n_out}][{cv.k_h}][{cv.k_w}]"
+                         f"[{cv.n_in}] filter, OHWI, {form}"),
+              wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
+              *(c for c in cv.dense_consts() if c.name in ("mult", "shift")),
+              *rounding_powers(cv.q)]
+    scratch = 16 * groups + (0 if direct else 8 * groups)
+    return cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8)
+
+
+def _dsp_w8(cv: ConvLayer, ctx: Context) -> Kernel:
+    return _dsp_w16(cv, ctx, w8=True)
+
+
 def _mve(cv: ConvLayer, ctx: Context) -> Kernel:
     # The accumulators, then the gathered taps.
     return _laid_out(cv, ctx, acc_bytes(cv.n_out) + _gathered_taps(cv))
+
+
+def _dsp_s4(cv: ConvLayer, ctx: Context) -> Kernel:
+    """int4 filters on a DSP core: each position's taps gathered as the DSP kernel does, then
+    SMLAD on the nibbles masked in place (templates/cores/dsp/kernels/_dot_s4.c.j2)."""
+    dense = cv.dense_consts()
+    consts = [*cv.enc.consts, wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
+              *(c for c in dense if c.name in ("mult", "shift")), *rounding_powers(cv.q)]
+    k = cv.kernel(consts, (cv.taps + 3) // 4 * 4 + s4_scratch(cv.taps),
+                  cond=interior_condition(cv.ay, cv.ax))
+    k.weight_format = cv.enc.label
+    k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    return k
 
 
 def _is_packed(cv: ConvLayer, ctx: Context) -> bool:
@@ -267,11 +312,18 @@ def _packed_work(cv: ConvLayer, ctx: Context, k: Kernel) -> Work:
 
 
 VARIANTS = (
+    Variant("dsp_s4", "cores/dsp/kernels/conv_2d_s4.c.j2", _dsp_s4, ("dsp",),
+            lambda cv, ctx: s4_dsp_fits(cv.enc, cv.taps), _dense_work),
     Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed,
             cost=_packed_work),
     Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise,
             _dense_work),
     Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",), cost=_dense_work),
+    Variant("dsp_w16", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
+            lambda cv, ctx: wants_w16(ctx, "CONV_2D", cv.batches * cv.ay.out * cv.ax.out),
+            _dense_work),
+    Variant("dsp_w8", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",),
+            cost=_dense_work),
     Variant("dsp_1x1", "cores/dsp/kernels/conv_2d_s8_1x1.c.j2", _dsp, ("dsp",), _is_pointwise,
             _dense_work),
     Variant("dsp", "cores/dsp/kernels/conv_2d_s8.c.j2", _dsp, ("dsp",), cost=_dense_work),
@@ -306,7 +358,7 @@ class Conv2D(VariantLowering):
         rows = weights.reshape(n_out, -1)
         folded = fold_bias(bias, io, rows.sum(axis=1), 128 * 128 * rows.shape[1])
         cond = interior_condition(ay, ax) if folded is not None else None
-        enc = encode(rows, ctx.weights) if ctx.weights != "dense" else None
+        enc = encode(rows, ctx.weights, op.describe()) if ctx.weights != "dense" else None
         return ConvLayer(
             op=op, batches=int(x.shape[0]), n_out=n_out, k_h=k_h, k_w=k_w, n_in=n_in, ay=ay,
             ax=ax, io=io, q=requant(op, g, n_out), bias=bias, weights=weights, folded=folded,

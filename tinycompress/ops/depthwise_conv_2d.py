@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, rounding_powers, wrapped_bias
+from ._dsp import acc_bytes, pairs_w16, rounding_powers, wants_w16, words_w8, wrapped_bias
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -140,6 +140,7 @@ def _packed(dw: DwLayer, ctx: Context) -> Kernel:
                           cols=dw.taps))
     k.weight_format = enc.label
     k.dense_weights_bytes = sum(c.nbytes for c in dense)
+    k.scratch_ctype = "uint16_t" if gather else "int8_t"  # (the int8 values follow the offsets)
     return k
 
 
@@ -165,7 +166,35 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
         scratch = acc_bytes(dw.n_in) + scratch
     if "mve" not in ctx.families:
         consts += rounding_powers(dw.q)
-    return dw.kernel(consts, scratch, cond=cond, mve16=mve16)
+    k = dw.kernel(consts, scratch, cond=cond, mve16=mve16)
+    k.scratch_ctype = "int32_t" if mve16 else "int8_t"
+    return k
+
+
+def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
+    """Depth multiplier 1, channels a multiple of four: the filter pre-widened to int16 pairs,
+    per group of four channels per tap the words (w0 | w2 << 16), (w1 | w3 << 16) that SMLABB /
+    SMLATT pair with SXTB16 / SXTB16 ROR #8 of the inputs (twice the flash of int8); with `w8`
+    the four int8 weights as one word in the same order (words_w8), unpacked in the loop."""
+    cond = interior_condition(dw.ay, dw.ax)
+    groups = dw.filt.reshape(dw.taps, dw.n_in // 4, 4).transpose(1, 0, 2)
+    words = words_w8(groups) if w8 else pairs_w16(groups)
+    form = "as int8 words (DSP w8)" if w8 else "as int16 pairs (DSP w16)"
+    consts = [ConstArray("weights", "int32_t", words,
+                         f"[{dw.n_in // 4}][{dw.k_h}][{dw.k_w}][{1 if w8 else 2}] filter, four "
+                         f"channels a tap {form}"),
+              wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out),
+              *(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
+              *rounding_powers(dw.q)]
+    return dw.kernel(consts, dw.n_in if cond != "1" else 0, cond=cond, w8=w8)
+
+
+def _dsp_w8(dw: DwLayer, ctx: Context) -> Kernel:
+    return _dsp_w16(dw, ctx, w8=True)
+
+
+def _w16_applies(dw: DwLayer, ctx: Context) -> bool:
+    return dw.n_out == dw.n_in and dw.n_in % 4 == 0
 
 
 def _dense_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
@@ -192,6 +221,11 @@ VARIANTS = (
     # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
     Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",),
             cost=_dense_work),
+    Variant("dsp_w16", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
+            lambda dw, ctx: _w16_applies(dw, ctx) and wants_w16(
+                ctx, "DEPTHWISE_CONV_2D", dw.batches * dw.ay.out * dw.ax.out), _dense_work),
+    Variant("dsp_w8", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",),
+            _w16_applies, _dense_work),
     Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",),
             cost=_dense_work),
     Variant("portable", "kernels/depthwise_conv_2d_s8.c.j2", _portable, cost=_portable_work),
@@ -225,7 +259,7 @@ class DepthwiseConv2D(VariantLowering):
         weights = np.ascontiguousarray(w.data[0].transpose(2, 0, 1))  # [C*M][KH][KW]
         rows = weights.reshape(n_out, k_h * k_w)
         folded = fold_bias(bias, io, rows.astype(np.int64).sum(axis=1), 128 * 128 * k_h * k_w)
-        enc = encode(rows, ctx.weights) if ctx.weights != "dense" else None
+        enc = encode(rows, ctx.weights, op.describe()) if ctx.weights != "dense" else None
         return DwLayer(
             op=op, batches=int(x.shape[0]), n_in=x.shape[3], n_out=n_out, k_h=k_h, k_w=k_w,
             ay=ay, ax=ax, io=io, q=requant(op, g, n_out), bias=bias, filt=w.data[0],

@@ -5,9 +5,10 @@ transform x < 0 ? expm1f(x) : x in float32 (alpha is fixed at 1); we repeat it w
 libm expm1f. Any per-tensor input and output quantisation; int16 is refused (the reference has no
 int16 ELU).
 
-The reference resolver (BUILTIN_REF) registers no ELU, so the tests compare with TFLite's
-builtin ELU without delegates, whose Prepare is the same EluPrepare and whose int8 Eval is a
-lookup in that table. tinycompress' `verify`, which runs BUILTIN_REF, cannot run an ELU model.
+The reference resolver (BUILTIN_REF) registers no ELU, so tinycompress.reference (and with it
+`verify` and the tests) runs each ELU by TFLite's builtin ELU without delegates, whose Prepare is
+the same EluPrepare and whose int8 Eval is a lookup in that table (reference_split.py); the
+model's other ops stay on the reference kernels.
 The TFLite converter (TF 2.21) keeps Keras' ELU in float32 in INT8 models (DEQUANTIZE, ELU,
 QUANTIZE), which is refused: int8 ELU comes from other producers.
 """

@@ -5,8 +5,8 @@
 
 The input offset is folded into the bias at compile time (bias + input_offset * row sums), so
 every kernel multiplies raw int8 inputs. The kernels are a variant table (`VARIANTS`), most
-specific first: compressed weights (`--weights`, _weight_formats.py) take the portable packed
-kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
+specific first: csr weights take their row kernel (fully_connected_s8_csr.c.j2, any core); other
+compressed weights (`--weights`, _weight_formats.py) take the portable packed kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
 interleaved rows a pass with SMLAD, _dsp.py) on a DSP core, else the portable loops, which also
 take int16 weights (a nonzero filter zero point, folded into the weights).
 """
@@ -19,7 +19,8 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._dsp import acc_bytes, matrix_layout
+from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, s4_dsp_fits, s4_scratch,
+                   wants_w16)
 from ._weight_formats import Encoding, encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
@@ -83,12 +84,32 @@ def _laid_out(fc: FcLayer, ctx: Context, scratch: int) -> Kernel:
     """The DSP and Helium kernels: int8 weights in the core's matrix layout (_dsp.py)."""
     laid, note = matrix_layout(fc.weights.astype(np.int8), ctx.families)
     w = ConstArray("weights", "int8_t", laid, f"[{fc.n_out}][{fc.depth}] weights, {note}")
-    return fc.kernel([w, fc.folded_bias()], scratch)
+    k = fc.kernel([w, fc.folded_bias()], scratch)
+    k.scratch_ctype = "int32_t"  # the widened input or the accumulators
+    return k
 
 
 def _dsp(fc: FcLayer, ctx: Context) -> Kernel:
     # The input row widened to int16 pairs once (two words per four values).
     return _laid_out(fc, ctx, max(8, fc.depth // 4 * 8))
+
+
+def _dsp_w16(fc: FcLayer, ctx: Context, w8: bool = False) -> Kernel:
+    """Four rows a pass over weights pre-widened to int16 pairs (layout_w16: twice the flash of
+    int8), or with `w8` kept int8 in the same blocking (layout_w8, unpacked with SXTB16 in the
+    loop). Scratch: the widened input row (8 bytes a group of four), then, when the depth is
+    not a multiple of four, the row copied with zeros to whole groups."""
+    groups = (fc.depth + 3) // 4
+    rows = fc.weights.astype(np.int8)
+    laid = layout_w8(rows, 4) if w8 else layout_w16(rows, 4)
+    form = "int8 words by 4 rows (DSP w8)" if w8 else "int16 pairs by 4 rows (DSP w16)"
+    w = ConstArray("weights", "int32_t", laid, f"[{fc.n_out}][{fc.depth}] weights, {form}")
+    return fc.kernel([w, fc.folded_bias()], 8 * groups + (4 * groups if fc.depth % 4 else 0),
+                     w8=w8)
+
+
+def _dsp_w8(fc: FcLayer, ctx: Context) -> Kernel:
+    return _dsp_w16(fc, ctx, w8=True)
 
 
 def _mve(fc: FcLayer, ctx: Context) -> Kernel:
@@ -122,7 +143,7 @@ def _dense_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
 def _packed_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
     """lut multiplies every weight (zeros too); sparse and huffman the nonzeros, decoding every
     stored entry (fillers and the terminator included)."""
-    if fc.enc.format not in ("sparse", "huffman"):
+    if fc.enc.format not in ("sparse", "huffman"):  # lut, int4: every weight
         return _dense_work(fc, ctx, k)
     b = fc.batches
     return Work(macs=b * int(np.count_nonzero(fc.weights)),
@@ -130,11 +151,51 @@ def _packed_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
                 inputs=b * fc.depth)
 
 
+def _dsp_s4(fc: FcLayer, ctx: Context) -> Kernel:
+    """int4 weights on a DSP core: SMLAD on nibbles masked in place (_dot_s4.c.j2)."""
+    k = fc.kernel([*fc.enc.consts, fc.folded_bias()], s4_scratch(fc.depth))
+    k.weight_format = fc.enc.label
+    k.dense_weights_bytes = fc.n_out * fc.depth + 4 * fc.n_out + sum(
+        c.nbytes for c in fc.requant_consts())
+    return k
+
+
+CSR_UNROLL = 8  # csr weights a pass (LeNet-300-100 8%/64 on M4F: 4 -> 158k, 8 -> 118k, 16 -> 115k)
+
+
+def _csr(fc: FcLayer, ctx: Context) -> Kernel:
+    """csr weights (_weight_formats.csr): rows walked whole, the input offset folded into the
+    int32 bias."""
+    enc = fc.enc
+    k = fc.kernel([*enc.consts, fc.folded_bias()], U=CSR_UNROLL, col_type=enc.consts[1].ctype,
+                  wf=dict(enc.params, format=enc.format, label=enc.label))
+    k.weight_format = enc.label
+    k.dense_weights_bytes = (sum(c.nbytes for c in k.consts) - enc.nbytes
+                             + fc.n_out * fc.depth)
+    return k
+
+
+def _csr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    """csr (fully_connected_s8_csr.c.j2): per nonzero weight a column load, an input load, a
+    value load and a multiply-add (CSR_UNROLL a pass); per output its row count and requant."""
+    b = fc.batches
+    return Work(macs=b * int(np.count_nonzero(fc.weights)), outputs=b * fc.n_out)
+
+
 VARIANTS = (
+    Variant("dsp_s4", "cores/dsp/kernels/fully_connected_s4.c.j2", _dsp_s4, needs=("dsp",),
+            when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth), cost=_dense_work),
+    Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr,
+            when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr", cost=_csr_work),
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
             when=lambda fc, ctx: fc.enc is not None, cost=_packed_work),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
             when=lambda fc, ctx: not fc.wide, cost=_dense_work),
+    Variant("dsp_w16", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w16,
+            needs=("dsp",), when=lambda fc, ctx: not fc.wide
+            and wants_w16(ctx, "FULLY_CONNECTED", fc.batches), cost=_dense_work),
+    Variant("dsp_w8", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w8,
+            needs=("dsp",), when=lambda fc, ctx: not fc.wide, cost=_dense_work),
     Variant("dsp", "cores/dsp/kernels/fully_connected_s8.c.j2", _dsp, needs=("dsp",),
             when=lambda fc, ctx: not fc.wide, cost=_dense_work),
     Variant("portable", "kernels/fully_connected_s8.c.j2", _portable, cost=_dense_work),
@@ -182,7 +243,8 @@ class FullyConnected(VariantLowering):
             raise OverflowError(f"{op.describe()}: folded bias overflows int32")
         wide = filter_offset != 0
         # Compressed formats hold int8 values: with a filter zero point the weights stay dense.
-        enc = encode(weights, ctx.weights) if not wide and ctx.weights != "dense" else None
+        enc = (encode(weights, ctx.weights, op.describe(), rows_format=True)
+               if not wide and ctx.weights != "dense" else None)
         return FcLayer(op=op, batches=x.size // depth, depth=depth, n_out=n_out, in_zp=in_zp,
                        out_zp=out_zp, lo=lo, hi=hi, mults=mults, weights=weights, raw_bias=raw,
                        folded=folded, wide=wide,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..ir import Graph, Op
+from ..ir import Graph, Op, Tensor
 from ._movers import check_arity, check_data, check_shape, index_ctype, make_nest, nest_params
 from .base import ConstArray, Context, Kernel, Lowering, register
 
@@ -85,37 +85,44 @@ class Gather(Lowering):
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         p, idx, y = (g.tensors[n] for n in (op.inputs[0], op.inputs[1], op.outputs[0]))
         axis = _axis(op, len(p.shape))
-        n = p.shape[axis]
         outer = int(np.prod(p.shape[:axis], dtype=np.int64))
         inner = int(np.prod(p.shape[axis + 1:], dtype=np.int64))
-        consts, act = [], []
-        if p.is_const:
-            consts.append(ConstArray("params", p.ctype, p.data.reshape(-1),
-                                     f"params {list(p.shape)}"))
-            src = "params"
-        else:
-            act.append(p.name)
-            src = "in0"
-        count = idx.size
-        if idx.is_const and len(index_runs(idx.data.reshape(-1))) <= MAX_RUNS:
-            nests = [make_nest([(outer, n * inner, count * inner), (length * inner, 1, 1)],
-                               start * inner, dst * inner, src)
-                     for start, length, dst in index_runs(idx.data.reshape(-1))]
-            return Kernel(template="kernels/copy_nest.c.j2", params=nest_params(nests, y),
-                          consts=consts, act_inputs=act, act_outputs=[y.name])
         if idx.is_const:
-            ctype, dtype = index_ctype(n)
-            consts.append(ConstArray("indices", ctype, idx.data.reshape(-1).astype(dtype),
-                                     f"indices {list(idx.shape)}"))
-            index = "indices"
-        else:
-            index = f"in{len(act)}"
-            act.append(idx.name)
-        return Kernel(
-            template="kernels/gather.c.j2",
-            params=dict(src=src, index=index, clamp=not idx.is_const, index_ctype=idx.ctype,
-                        outer=outer, n=n, count=count, inner=inner, esize=y.itemsize),
-            consts=consts,
-            act_inputs=act,
-            act_outputs=[y.name],
-        )
+            return gather_rows(p, y, outer, p.shape[axis], inner, idx.data.reshape(-1), None)
+        return gather_rows(p, y, outer, p.shape[axis], inner, None, idx)
+
+
+def gather_rows(p: Tensor, y: Tensor, outer: int, n: int, inner: int,
+                const_indices: np.ndarray | None, run_time_indices: Tensor | None) -> Kernel:
+    """The kernel copying rows of `inner` elements of params `p`, seen as [outer, n, inner],
+    to `y` by indices into n: constant ones (in range) or a run-time tensor's (clamped)."""
+    consts, act = [], []
+    if p.is_const:
+        consts.append(ConstArray("params", p.ctype, p.data.reshape(-1), f"params {list(p.shape)}"))
+        src = "params"
+    else:
+        act.append(p.name)
+        src = "in0"
+    if const_indices is not None and len(index_runs(const_indices)) <= MAX_RUNS:
+        count = len(const_indices)
+        nests = [make_nest([(outer, n * inner, count * inner), (length * inner, 1, 1)],
+                           start * inner, dst * inner, src)
+                 for start, length, dst in index_runs(const_indices)]
+        return Kernel(template="kernels/copy_nest.c.j2", params=nest_params(nests, y),
+                      consts=consts, act_inputs=act, act_outputs=[y.name])
+    if const_indices is not None:
+        ctype, dtype = index_ctype(n)
+        consts.append(ConstArray("indices", ctype, const_indices.astype(dtype),
+                                 f"indices [{len(const_indices)}]"))
+        index, index_ctype_, count = "indices", ctype, len(const_indices)
+    else:
+        index, index_ctype_, count = f"in{len(act)}", run_time_indices.ctype, run_time_indices.size
+        act.append(run_time_indices.name)
+    return Kernel(
+        template="kernels/gather.c.j2",
+        params=dict(src=src, index=index, clamp=const_indices is None, index_ctype=index_ctype_,
+                    outer=outer, n=n, count=count, inner=inner, esize=y.itemsize),
+        consts=consts,
+        act_inputs=act,
+        act_outputs=[y.name],
+    )

@@ -13,6 +13,14 @@ double rounding none. Both multipliers are computed in float32 (the scales and a
 fields; measured: 30 of 30 quantisations where float32 and double multipliers give different
 tables followed float32). Any alpha and any per-tensor quantisation.
 
+A negative alpha gives a negative multiplier, and on the alpha branch (d < 0) the product is
+then positive. There the interpreter rounds an exact tie (x.5) down, where gemmlowp's rounding
+of a positive product goes up: it computes -MBQM(d, -alpha), the magnitude rounded. Measured:
+over 372 random quantisations with negative alphas (int8 and int16, a fifth of them with
+power-of-two scales, whose products tie often), MBQM(d, alpha) missed 48 (e.g. alpha -0.5 at
+scales 1 and 1: every odd negative input, a quarter of the table), -MBQM(d, -alpha) none.
+Whole-number alphas never tie (their products are whole), so only fractional ones showed it.
+
 int16: the same arithmetic clamped to int16, zero points 0 required (as the reference),
 computed per element in C (_int16_requant.py).
 """
@@ -39,6 +47,19 @@ def leaky_multipliers(alpha: float, in_scale: float, out_scale: float):
             quantize_multiplier(float(in_s * np.float32(alpha) / out_s)))
 
 
+def magnitude(m: int, s: int) -> tuple[int, int]:
+    """(-m, s) for a negative multiplier, as a multiplier in [0, 2^31) (-2^31 becomes 2^30 with
+    one more left shift: the same value)."""
+    return (1 << 30, s + 1) if m == -(1 << 31) else (-m, s)
+
+
+def alpha_branch(d: int, m: int, s: int) -> int:
+    """The interpreter's rescale of a negative offset input d by the alpha multiplier."""
+    if m < 0:
+        return -multiply_by_quantized_multiplier_double_rounding(d, *magnitude(m, s))
+    return multiply_by_quantized_multiplier_double_rounding(d, m, s)
+
+
 def leaky_relu_table(alpha: float, in_scale: float, in_zp: int, out_scale: float,
                      out_zp: int) -> np.ndarray:
     """Entry k: the reference's output for input k - 128."""
@@ -46,9 +67,9 @@ def leaky_relu_table(alpha: float, in_scale: float, in_zp: int, out_scale: float
     table = np.empty(256, np.int8)
     for q in range(-128, 128):
         d = q - in_zp
-        m, s = (m_id, s_id) if d >= 0 else (m_alpha, s_alpha)
-        v = out_zp + multiply_by_quantized_multiplier_double_rounding(d, m, s)
-        table[q + 128] = min(127, max(-128, v))
+        r = (multiply_by_quantized_multiplier_double_rounding(d, m_id, s_id) if d >= 0
+             else alpha_branch(d, m_alpha, s_alpha))
+        table[q + 128] = min(127, max(-128, out_zp + r))
     return table
 
 
@@ -61,20 +82,14 @@ class LeakyRelu(Lowering):
     kind = "LEAKY_RELU"
 
     def check(self, op: Op, g: Graph) -> list[str]:
-        problems = check_int16(op, g) if _int16(op, g) else check_unary_int8(op, g)
-        alpha = alpha_of(op)
-        # A negative alpha other than a whole number rounds differently from the reference
-        # (measured: -0.5 and -1.5 differ by one on a quarter of the inputs); Keras' LeakyReLU
-        # takes a non-negative slope.
-        if alpha < 0 and float(alpha) != int(alpha):
-            problems.append(f"{op.describe()}: alpha {alpha:g} (negative, not a whole number) "
-                            "is not supported; use alpha >= 0")
-        return problems
+        return check_int16(op, g) if _int16(op, g) else check_unary_int8(op, g)
 
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         x, y = g.tensors[op.inputs[0]], g.tensors[op.outputs[0]]
         if _int16(op, g):
             pos, neg = leaky_multipliers(alpha_of(op), x.quant.s, y.quant.s)
-            return requant_s16_kernel(op, g, pos, neg, -(1 << 15), (1 << 15) - 1)
+            negate = neg[0] < 0
+            return requant_s16_kernel(op, g, pos, magnitude(*neg) if negate else neg,
+                                      -(1 << 15), (1 << 15) - 1, negate_neg=negate)
         table = leaky_relu_table(alpha_of(op), x.quant.s, x.quant.zp, y.quant.s, y.quant.zp)
         return lut_kernel(op, g, table, f"leaky relu, alpha {alpha_of(op):g}")

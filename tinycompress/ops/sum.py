@@ -10,10 +10,11 @@ RoundingDivideByPOT by max(-e, 0)): measured 1,000 of 1,000 sums, single roundin
 The reference interpreter (ai-edge-litert 2.3.0, BUILTIN_REF) reads and writes int8 SUM tensors
 as uint8 (QuantizedMeanOrSum given GetTensorData<uint8_t>: LiteRT issue 4079, TensorFlow issue
 102490): it sums x + 256 for every negative x and clamps to [0, 255]. tinycompress computes the
-int8 arithmetic above, as TFLM does on the device, and tests/test_op_sum.py checks it against
-the interpreter bit for bit where the bug cannot show (non-negative inputs, outputs in [0, 127])
-and everywhere through a twin model the bug computes exactly the int8 arithmetic on (zero
-points and data shifted by 128). int16 SUM is refused: the interpreter misreads it too, so
+int8 arithmetic above, as TFLM does on the device; tinycompress.reference (reference_split.py)
+runs every int8 SUM on a twin model the bug computes exactly the int8 arithmetic on (zero points
+and data shifted by 128), so `verify` compares with it, and tests/test_op_sum.py also compares
+with the interpreter on the model itself where the bug cannot show (non-negative inputs,
+outputs in [0, 127]). int16 SUM is refused: the interpreter misreads it too, so
 nothing could check it. An empty axis list (a copy in the reference, without rescale) is
 refused."""
 

@@ -58,19 +58,19 @@ def _check_flashable(board: Board) -> None:
 
 
 def build_image(outdir: Path | str, board: Board | str, workdir: Path | str,
-                inputs: np.ndarray | None = None, probe: str | None = None) -> FlashImage:
-    """Cross-compiles the model in OUTDIR with the flash harness for `board` into workdir."""
-    from .qemu import load_manifest
+                inputs=None, probe: str | None = None) -> FlashImage:
+    """Cross-compiles the model in OUTDIR with the flash harness for `board` into workdir.
+    inputs: the vectors compiled in (as qemu.run takes them); one of zeros if None."""
+    from .qemu import check_inputs, load_manifest
 
     board = get_board(board) if isinstance(board, str) else board
     _check_flashable(board)
     outdir, workdir = Path(outdir).resolve(), Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     manifest = load_manifest(outdir)
-    size, dtype = int(manifest["input"]["size"]), manifest["input"].get("dtype", "int8")
     if inputs is None:
-        inputs = np.zeros((1, size), dtype)
-    inputs = np.asarray(inputs, dtype).reshape(-1, size)
+        inputs = [np.zeros((1, int(s["size"])), s.get("dtype", "int8")) for s in manifest["inputs"]]
+    inputs = check_inputs(manifest, inputs)
     builder = cortexm.ImageBuilder(outdir, manifest, board, board, workdir, flash_build=True)
     try:
         b = builder.link(inputs, "flash", use_testdata=False)

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..emit import _environment
 from ..errors import UserError, VerificationError
+from ..outdir import include_dirs
 
 CFLAGS = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-O2"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g"]
@@ -27,7 +28,8 @@ def build(outdir: Path, manifest: dict, workdir: Path, sanitize: bool = False,
     (workdir / "harness.c").write_text(harness)
     sources = [str(Path(outdir) / s) for s in manifest["sources"]]
     exe = workdir / "harness"
-    cmd = [cc, *CFLAGS, *(SANITIZE if sanitize else []), f"-I{outdir}", *sources,
+    includes = [f"-I{d}" for d in include_dirs(Path(outdir), manifest)]
+    cmd = [cc, *CFLAGS, *(SANITIZE if sanitize else []), *includes, *sources,
            str(workdir / "harness.c"), "-o", str(exe)]
     proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..boards import Board, get_board, qemu_board
 from ..errors import UserError, VerificationError
+from ..outdir import MANIFEST
 from . import cortexm, elfsize
 
 QEMU = "qemu-system-arm"
@@ -42,7 +43,7 @@ MAX_VECTORS_PER_RUN = 4096
 class QemuResult:
     board: str  # the board asked for
     machine: str  # the QEMU machine it ran on
-    outputs: np.ndarray  # (N, output_size), the output's dtype
+    outputs: np.ndarray  # (N, output_size) of the first output, in its dtype
     instructions: np.ndarray  # int64 (N,): instructions of each inference, hooks subtracted
     layer_instructions: list[int]  # per layer index: instructions, max over the vectors
     count_method: str  # "exact" (TCG plugin) or "systick"
@@ -56,6 +57,7 @@ class QemuResult:
     batches: int
     elf: Path
     raw: list[str] = field(default_factory=list, repr=False)  # harness output of the last batch
+    all_outputs: list[np.ndarray] = field(default_factory=list, repr=False)  # every output, in order
 
     @property
     def instructions_per_inference(self) -> int:
@@ -83,14 +85,14 @@ class QemuResult:
 
 
 def load_manifest(outdir: Path) -> dict:
-    p = Path(outdir) / "manifest.json"
+    p = Path(outdir) / MANIFEST
     try:
         m = json.loads(p.read_text())
     except FileNotFoundError:
         raise UserError(f"{p} not found; run 'tinycompress compile' to create OUTDIR") from None
     except json.JSONDecodeError as e:
         raise UserError(f"{p} is not valid JSON ({e}); recompile the model") from None
-    for key in ("name", "sources", "input", "output"):
+    for key in ("name", "sources", "inputs", "outputs"):
         if key not in m:
             raise UserError(f"{p} has no '{key}'; recompile the model")
     return m
@@ -98,7 +100,7 @@ def load_manifest(outdir: Path) -> dict:
 
 def record_measurement(outdir: Path, board: str, result: QemuResult) -> dict:
     """Stores result.to_measurement() in OUTDIR/manifest.json under measurements[board]."""
-    p = Path(outdir) / "manifest.json"
+    p = Path(outdir) / MANIFEST
     m = json.loads(p.read_text())
     m.setdefault(MEASUREMENTS_KEY, {})[board] = result.to_measurement()
     tmp = p.with_suffix(".json.tmp")
@@ -172,7 +174,8 @@ def _mark_address(elf: Path) -> int:
 
 
 def _run_qemu(elf: Path, machine: Board, n_out: int, *, plugin: Path | None, timeout: float,
-              workdir: Path, out_dtype: str = "int8") -> _Run:
+              workdir: Path) -> _Run:
+    """Runs one image; outputs are the bytes of every output per vector, (N, n_out) uint8."""
     cmd = [qemu_binary(), "-M", machine.name, "-display", "none", "-monitor", "none",
            "-serial", "none", "-semihosting-config", "enable=on,target=native",
            "-icount", "shift=0,align=off,sleep=off", "-kernel", str(elf)]
@@ -205,7 +208,7 @@ def _run_qemu(elf: Path, machine: Board, n_out: int, *, plugin: Path | None, tim
         tag = parts[1]
         if tag == "O":
             hexs = parts[3] if len(parts) > 3 else ""
-            outputs[int(parts[2])] = np.frombuffer(bytes.fromhex(hexs), dtype=out_dtype)
+            outputs[int(parts[2])] = np.frombuffer(bytes.fromhex(hexs), dtype=np.uint8)
         elif tag in ("E", "C"):
             evs = [(int(a, 16), int(b, 16)) for a, b in (x.split(":") for x in parts[3:])]
             if tag == "C":
@@ -217,7 +220,7 @@ def _run_qemu(elf: Path, machine: Board, n_out: int, *, plugin: Path | None, tim
     n = len(outputs)
     if sorted(outputs) != list(range(n)) or sorted(events) != list(range(n)):
         raise VerificationError(f"harness output on {machine.name} is incomplete")
-    out = np.stack([outputs[i] for i in range(n)]) if n else np.zeros((0, n_out), out_dtype)
+    out = np.stack([outputs[i] for i in range(n)]) if n else np.zeros((0, n_out), np.uint8)
     if out.shape[1:] != (n_out,):
         raise VerificationError(f"harness printed {out.shape[1]} output bytes, expected {n_out}")
     marks = None
@@ -260,12 +263,49 @@ def _counts(evs: list[tuple[int, int]], cal: float, n_layers: int):
     return total, layer
 
 
-def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Path | str | None = None,
-        *, exact: bool = True, timeout: float | None = None) -> QemuResult:
-    """Runs the model in OUTDIR on `board`'s QEMU machine for every row of `inputs`.
+def check_inputs(manifest: dict, inputs) -> list[np.ndarray]:
+    """The test inputs as one array (N, size_k) per model input: `inputs` is that list, or for a
+    one-input model an array (N, size) (or (N, *shape), or one vector). UserError on a wrong
+    dtype, size or count."""
+    specs = manifest["inputs"]
+    xs = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+    if len(xs) != len(specs):
+        raise UserError(f"the model takes {len(specs)} inputs, got {len(xs)} arrays of test "
+                        "inputs: give one per input, in order")
+    out = []
+    for x, spec in zip(xs, specs):
+        x, size, dtype = np.asarray(x), int(spec["size"]), spec.get("dtype", "int8")
+        if x.dtype != np.dtype(dtype):
+            raise UserError(f"test inputs must be {dtype}, got {x.dtype}; quantize them first")
+        x = x.reshape(len(x), -1) if x.ndim != 1 else x.reshape(1, -1)
+        if x.shape[1] != size:
+            raise UserError(f"test inputs have {x.shape[1]} values per vector, the model "
+                            f"expects {size}")
+        out.append(x)
+    if len({len(x) for x in out}) != 1:
+        raise UserError("the arrays of test inputs hold different numbers of vectors")
+    return out
 
-    inputs: array (N, input_size) (or (N, *input_shape), flattened per row) of the model input's
-    dtype (int8 or int16); the outputs come back in the output's dtype.
+
+def split_outputs(raw: np.ndarray, specs: list[dict]) -> list[np.ndarray]:
+    """(N, bytes) of the outputs back to back -> one array (N, size_k) per output, its dtype."""
+    result, offset = [], 0
+    for spec in specs:
+        dtype = np.dtype(spec.get("dtype", "int8"))
+        nbytes = int(spec["size"]) * dtype.itemsize
+        chunk = np.ascontiguousarray(raw[:, offset:offset + nbytes])
+        result.append(chunk.view(dtype).reshape(len(raw), int(spec["size"])))
+        offset += nbytes
+    return result
+
+
+def run(outdir: Path | str, board: Board | str, inputs, workdir: Path | str | None = None,
+        *, exact: bool = True, timeout: float | None = None) -> QemuResult:
+    """Runs the model in OUTDIR on `board`'s QEMU machine for every test vector.
+
+    inputs: one array (N, size_k) per model input, in order, of the input's dtype (int8 or int16);
+    a one-input model also takes the array alone ((N, size) or (N, *shape)). The outputs come back
+    in each output's dtype: QemuResult.all_outputs, one array per output (outputs: the first).
     exact: use the TCG counting plugin when it can be built (falls back to SysTick).
     workdir: where the build happens (kept); a temporary directory if None.
     timeout: seconds per QEMU run (default 120 + 1 s per vector).
@@ -274,17 +314,10 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
     board = get_board(board) if isinstance(board, str) else board
     machine = qemu_board(board)
     manifest = load_manifest(outdir)
-    in_size, out_size = int(manifest["input"]["size"]), int(manifest["output"]["size"])
-    in_dtype = manifest["input"].get("dtype", "int8")
-    out_dtype = manifest["output"].get("dtype", "int8")
-    inputs = np.asarray(inputs)
-    if inputs.dtype != np.dtype(in_dtype):
-        raise UserError(f"test inputs must be {in_dtype}, got {inputs.dtype}; quantize them first")
-    in_bytes = in_size * inputs.dtype.itemsize
-    inputs = inputs.reshape(len(inputs), -1) if inputs.ndim != 1 else inputs.reshape(1, -1)
-    if inputs.shape[1] != in_size:
-        raise UserError(f"test inputs have {inputs.shape[1]} values per vector, the model "
-                        f"expects {in_size}")
+    inputs = check_inputs(manifest, inputs)
+    in_bytes = sum(x.shape[1] * x.dtype.itemsize for x in inputs)
+    out_specs = manifest["outputs"]
+    out_size = sum(int(o["size"]) * np.dtype(o.get("dtype", "int8")).itemsize for o in out_specs)
     n_layers = len(manifest.get("layers") or [])
 
     tmp = None
@@ -298,7 +331,7 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
         builder = cortexm.ImageBuilder(outdir, manifest, board, machine, workdir)
         use_td = machine.testdata_region is not None
         # Batch size: what the test-data region (or the flash left over) holds.
-        probe = builder.link(inputs[:1], "probe", use_testdata=use_td)
+        probe = builder.link([x[:1] for x in inputs], "probe", use_testdata=use_td)
         sizes = elfsize.measure(probe.elf)
         model_sizes = elfsize.map_shares(probe.map, builder.model_objects)
         if use_td:
@@ -317,13 +350,12 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
         elf = probe.elf
         stack = 0
         lines: list[str] = []
-        for start in range(0, len(inputs), per_batch):
-            chunk = inputs[start:start + per_batch]
+        for start in range(0, len(inputs[0]), per_batch):
+            chunk = [x[start:start + per_batch] for x in inputs]
             b = builder.link(chunk, f"app{batches}", use_testdata=use_td)
             elf = b.elf
-            t = timeout if timeout is not None else 120 + len(chunk)
-            r = _run_qemu(b.elf, machine, out_size, plugin=plugin, timeout=t, workdir=workdir,
-                          out_dtype=out_dtype)
+            t = timeout if timeout is not None else 120 + len(chunk[0])
+            r = _run_qemu(b.elf, machine, out_size, plugin=plugin, timeout=t, workdir=workdir)
             batches += 1
             stack = max(stack, r.stack)
             lines = r.lines
@@ -343,9 +375,11 @@ def run(outdir: Path | str, board: Board | str, inputs: np.ndarray, workdir: Pat
         width = max([n_layers] + [len(x) for x in layers])
         layer_max = [max((round(x[i]) if i < len(x) else 0) for x in layers) if layers else 0
                      for i in range(width)]
+        raw = np.concatenate(outs) if outs else np.zeros((0, out_size), np.uint8)
+        all_outputs = split_outputs(raw, out_specs)
         return QemuResult(
-            board=board.name, machine=machine.name,
-            outputs=np.concatenate(outs) if outs else np.zeros((0, out_size), out_dtype),
+            board=board.name, machine=machine.name, outputs=all_outputs[0],
+            all_outputs=all_outputs,
             instructions=np.array([round(t) for t in totals], dtype=np.int64),
             layer_instructions=layer_max, count_method=cal_method,
             count_resolution=resolution, flash_bytes=sizes.flash,
