@@ -143,6 +143,7 @@ def test_strict_c99(cc, tmp_path):
         d = tmp_path / str(i)
         d.mkdir()
         for fname, data in files.items():
+            (d / fname).parent.mkdir(parents=True, exist_ok=True)  # OUTDIR/src/
             (d / fname).write_bytes(data)
         for src in m["sources"]:
             proc = subprocess.run([cc, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-c", src,

@@ -26,9 +26,9 @@ import numpy as np
 from .compiler import compile_model
 from .errors import UserError
 from .outdir import MANIFEST, SRC_DIR
-from .results import (CheckResult, CompileResult, CompressResult, DistillResult, ExportResult,
-                      ReportResult,
-                      LayerWeights, QatResult, VerifyResult)
+from .results import (CheckResult, CompileResult, CompressResult, Deployed, DistillResult,
+                      ExportResult, LayerWeights, QatResult, Recognised, ReportResult,
+                      VerifyResult)
 
 __all__ = ["compile", "verify", "check", "export", "compress", "distill", "qat"]
 
@@ -90,7 +90,8 @@ def _keras_model(model, role: str = "model"):
 
 
 def compile(model, outdir, *, calibration=None, board: str | None = None, name: str = "model",
-            weights: str = "dense", per_channel: bool = True, weight_bits: int | str = 8,
+            weights: str | None = None, per_channel: bool | None = None,
+            optimize: str = "balanced", weight_bits: int | str = 8,
             weight_method: str = "rtn") -> CompileResult:
     """Compile `model` to C99 in `outdir`, as ``tinycompress compile MODEL -o OUTDIR``.
 
@@ -98,8 +99,13 @@ def compile(model, outdir, *, calibration=None, board: str | None = None, name: 
     calibration: float input samples that quantise a float model to INT8: an array x, or an
     .npz path with array x (needed unless the model is already INT8). board: a board name
     (``tinycompress boards``) whose core's kernels to use. name: prefix of every C identifier.
-    weights: dense, lut, sparse, huffman, int4 or auto. per_channel=False: one scale per weight
-    tensor. weight_bits=4: the weight layers quantised onto 4-bit grids per channel (stored int4
+    weights: dense, lut, sparse, huffman, int4, csr or auto (per layer, by the cost model).
+    per_channel=False: one scale per weight tensor. weights and per_channel None (the default):
+    as the model's marker says (a model compress, qat or distill saved: auto for a pruned or
+    weight-shared model, the scales QAT simulated or the per-tensor grid compress shared on),
+    else dense and per channel (``recognised`` in the result). optimize: what auto ranks by
+    for the board's core, and the DSP kernels' int16-weight choice: balanced (the fastest
+    within 10% of the fewest bytes), size or speed. weight_bits=4: the weight layers quantised onto 4-bit grids per channel (stored int4
     unless `weights` names another format), by weight_method "rtn" (round to nearest) or "gptq"
     (error compensation from the calibration data).
     """
@@ -107,16 +113,17 @@ def compile(model, outdir, *, calibration=None, board: str | None = None, name: 
         cal = None if calibration is None else _npz(calibration, tmp, "calibration")
         path = _model_path(model, tmp, name)
         result = compile_model(path, Path(outdir), calibration=cal, name=name, board=board,
-                               weights=weights, per_channel=per_channel,
+                               weights=weights, per_channel=per_channel, optimize=optimize,
                                weight_bits=str(weight_bits), weight_method=weight_method)
     return compile_result(Path(outdir), result.manifest)
 
 
 def compile_result(outdir: Path, m: dict) -> CompileResult:
     """The CompileResult of a compile's manifest `m`."""
-    per_layer = [LayerWeights(**{k: layer[k] for k in ("name", "op", "weight_format",
-                                                       "weights_bytes", "dense_weights_bytes")})
-                 for layer in m["layers"]]
+    per_layer = [LayerWeights(**{k: layer.get(k) for k in (
+        "name", "op", "weight_format", "weights_bytes", "dense_weights_bytes",
+        "instructions_estimate")}) for layer in m["layers"]]
+    rec = m.get("recognised")
     state = m.get("state_bytes", 0)
     return CompileResult(
         outdir=outdir, name=m["name"], board=m["board"], ops=dict(m["ops"]),
@@ -124,7 +131,9 @@ def compile_result(outdir: Path, m: dict) -> CompileResult:
         code_bytes=m["code_bytes"], flash_bytes=m["flash_bytes"], flash_source=m["flash_source"],
         arena_bytes=m["arena_bytes"], state_bytes=state, ram_bytes=m["arena_bytes"] + state,
         files=sorted(m["files"]) + [MANIFEST], src_dir=outdir / SRC_DIR, weights=m["weights"],
-        per_layer=per_layer, manifest=m)
+        optimize=m.get("optimize"), per_channel_weights=m.get("per_channel_weights", True),
+        recognised=None if not rec else Recognised.from_json(rec), per_layer=per_layer,
+        manifest=m)
 
 
 def verify(outdir, *, target: str = "host", board: str | None = None, vectors: int = 100,
@@ -249,6 +258,7 @@ def compress(model, data, out, *, sparsity: float | None = None, layer_sparsity=
              clusters: int | None = None, cluster: bool = True, grid: str = "int8",
              epochs: float = 2.0, augment: str = "", distill: float = 0.0,
              temperature: float = 4.0, qat: bool = False, val_split: float = 0.1,
+             board: str | None = None, optimize: str = "balanced",
              progress: Progress | None = None) -> CompressResult:
     """Prune, share weights (k-means) and Huffman-account `model`, then save it to `out`
     (.keras), as ``tinycompress compress``.
@@ -257,6 +267,9 @@ def compress(model, data, out, *, sparsity: float | None = None, layer_sparsity=
     TRAIN.npz path; the first val_split of it is held out to measure the metric. layer_sparsity /
     layer_bits: {layer name: value} (or "NAME=VALUE" strings). cluster=False: prune only.
     qat=True: finish with quantization-aware training (per-tensor int8 weights).
+    The saved model carries a marker (frontends/marker.py) that a plain compile() recognises;
+    ``deployed`` is what that compile places on `board`'s core (auto ranked by `optimize`, as
+    compile's), from the cost model (tinycompress.cost).
     progress(stage, step, total) is called while training.
     """
     from .compress import compress as run
@@ -270,8 +283,12 @@ def compress(model, data, out, *, sparsity: float | None = None, layer_sparsity=
                           augment=augment, distill=distill, temperature=temperature)
     if not 0 <= val_split <= 0.5:
         raise UserError(f"--val-split {val_split} must be in 0..0.5")
+    from .compiler import context_for
+
+    context_for(board, "dense", optimize)  # an unknown board is refused before training
     with _workdir() as tmp:
         x, y = load_npz(_npz(data, tmp, "data"), require_y=True)
+    previous = _marker_of(model)
     keras_model = _keras_model(model)
     if qat:
         from .compress.qat import plan
@@ -289,11 +306,41 @@ def compress(model, data, out, *, sparsity: float | None = None, layer_sparsity=
         step = None if progress is None else (lambda e, n, loss: progress("qat", e, n))
         keras_model, qat_report = run_qat(keras_model, x_train, y_train, qspec, x_val, y_val,
                                           x_cal=x, progress=step)
-    save_keras(keras_model, out)
-    return _compress_result(out, report, qat_report)
+    save_keras(keras_model, out, _compress_marker(previous, report, grid if cluster else None,
+                                                 qat_report is not None))
+    return _compress_result(out, report, qat_report, _deployed(out, x, board, optimize))
 
 
-def _compress_result(out: Path, report, qat_report) -> CompressResult:
+def _marker_of(model) -> dict | None:
+    """The marker of a model file (frontends/marker.py); None for a keras.Model object."""
+    from .frontends import marker
+
+    return marker.read(Path(model)) if _is_path(model) else None
+
+
+def _compress_marker(previous: dict | None, report, grid: str | None, qat: bool) -> dict:
+    """What compress did (frontends/marker.py): kept fractions, shared-weight bits, the grid."""
+    from .frontends import marker
+
+    m = marker.step(previous, "compress",
+                    pruned={r.name: r.kept for r in report.layers} if report.prune else {},
+                    shared={r.name: r.weight_bits for r in report.layers if r.weight_bits < 32},
+                    grid=grid)
+    return marker.step(m, "qat", qat_per_channel=False) if qat else m
+
+
+def _deployed(out: Path, x, board: str | None, optimize: str) -> Deployed:
+    """What a plain compile of the saved model places, or why it would refuse it."""
+    from .cost import deployed
+    from .errors import TinyCompressError
+
+    try:
+        return Deployed.from_json(deployed(out, x, board, optimize))
+    except TinyCompressError as e:  # saved, but compile would refuse it: say why
+        return Deployed(error=str(e))
+
+
+def _compress_result(out: Path, report, qat_report, placed: Deployed) -> CompressResult:
     rows = report.to_dict()
     qat_summary = (None if qat_report is None else
                    {k: v for k, v in qat_report.to_dict().items() if k != "layers"})
@@ -305,7 +352,8 @@ def _compress_result(out: Path, report, qat_report) -> CompressResult:
         "nonzero_params": int(round(sum(r.kept * r.weights for r in report.layers))),
         "bytes_before": report.bytes_before, "bytes_after": report.bytes_after,
         "ratio": report.ratio, "layers": rows["layers"], "structured": rows["structured"],
-        "qat": qat_summary, "other_bytes": report.other_bytes}, table=report.table())
+        "qat": qat_summary, "other_bytes": report.other_bytes, "deployed": placed.to_json()},
+        table=report.table())
 
 
 def distill(teacher, student, data, out, *, temperature: float = 4.0, alpha: float = 0.7,
@@ -331,9 +379,12 @@ def distill(teacher, student, data, out, *, temperature: float = 4.0, alpha: flo
                        hint_weight=hint_weight)
     with _workdir() as tmp:
         x, y, x_test, y_test = load_train_test(_npz(data, tmp, "data"), seed=seed)
+    from .frontends import marker
+
+    previous = _marker_of(student)
     t_model, s_model = _keras_model(teacher, "teacher"), _keras_model(student, "student")
     s_model, _, report = run(t_model, s_model, x, y, spec, x_test, y_test, progress)
-    save_keras(s_model, out)
+    save_keras(s_model, out, marker.step(previous, "distill"))
     fields = {k: v for k, v in report.to_dict().items() if not k.startswith("losses")}
     return DistillResult.from_json({
         "output": str(out), **fields, "test_samples": int(len(x_test)),
@@ -366,10 +417,13 @@ def qat(model, data, out, *, epochs: float = 2.0, batch_size: int = 64,
         path = _npz(data, tmp, "data")
         x_all, _ = load_npz(path, require_y=True)
         x, y, x_test, y_test = load_train_test(path, seed=seed)
+    from .frontends import marker
+
+    previous = _marker_of(model)
     keras_model = _keras_model(model)
     exported, report = run(keras_model, x, y, spec, x_test, y_test, x_cal=x_all,
                            progress=progress)
-    save_keras(exported, out)
+    save_keras(exported, out, marker.step(previous, "qat", qat_per_channel=spec.per_channel))
     return QatResult.from_json({
         "output": str(out), **report.to_dict(), "test_samples": int(len(x_test)),
         "calibration_samples": int(min(len(x_all), spec.calibration_samples)),

@@ -38,27 +38,34 @@ class CompileResult:
     manifest: dict
 
 
-def context_for(board: str | None, weights: str = "dense") -> Context:
+def context_for(board: str | None, weights: str = "dense", optimize: str = "balanced") -> Context:
     """The lowering context for a board (its core's kernel families), or the portable one, with
-    the weight format to store layers in (auto|dense|lut|sparse|huffman)."""
+    the weight format to store layers in (auto|dense|lut|sparse|huffman) and what auto ranks
+    by (balanced|size|speed, ops/cost.py)."""
     from .ops._weight_formats import CHOICES
+    from .ops.cost import OPTIMIZE
 
     if weights not in CHOICES:
         raise UserError(f"--weights '{weights}' is unknown: choose one of {', '.join(CHOICES)}")
+    if optimize not in OPTIMIZE:
+        raise UserError(f"--optimize '{optimize}' is unknown: choose one of {', '.join(OPTIMIZE)}")
     if board is None:
-        return Context(weights=weights)
+        return Context(weights=weights, optimize=optimize)
     from .boards import get_board
 
     b = get_board(board)
-    return Context(core=b.core, families=kernel_families(b.core, b.dsp, b.mve), weights=weights)
+    return Context(core=b.core, families=kernel_families(b.core, b.dsp, b.mve), weights=weights,
+                   optimize=optimize)
 
 
 def compile_tflite(tflite: bytes, name: str = "model", board: str | None = None,
-                   source: str = "model", weights: str = "dense") -> tuple[dict[str, bytes], dict]:
+                   source: str = "model", weights: str = "dense",
+                   optimize: str = "balanced") -> tuple[dict[str, bytes], dict]:
     """The generated files (name -> bytes) and manifest for INT8 TFLite bytes. Writes nothing.
-    `weights` is the storage of layer weights (see tinycompress/ops/_weight_formats.py)."""
+    `weights` is the storage of layer weights (see tinycompress/ops/_weight_formats.py), auto
+    ranked by `optimize` (ops/cost.py)."""
     name = validate_name(name)
-    ctx = context_for(board, weights)
+    ctx = context_for(board, weights, optimize)
     sha = hashlib.sha256(tflite).hexdigest()
     result = _compile_graph(read_tflite(tflite, source), name, ctx, sha, source)
     files = {f"{SRC_DIR}/{k}": v.encode() for k, v in result.files.items()}
@@ -70,6 +77,8 @@ def compile_tflite(tflite: bytes, name: str = "model", board: str | None = None,
     manifest["reference_normalised"] = quirk_notes(tflite)
     manifest["board"] = board
     manifest["weights"] = weights
+    if weights == "auto":
+        manifest["optimize"] = optimize
     manifest["tflite"] = f"{name}.tflite"
     files[manifest["tflite"]] = tflite
     manifest.update(code_size(files, manifest, board))
@@ -189,6 +198,25 @@ def write_outdir(outdir: Path, files: dict[str, bytes]) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def recognise(model: Path, weights: str | None, per_channel: bool | None) -> tuple[str, bool, dict]:
+    """(weights, per_channel, what was recognised) for `model`: the flags given, else what its
+    marker says a training command did (frontends/marker.py), else dense and per channel."""
+    from .frontends import marker
+
+    m = marker.read(model)
+    chosen = marker.compile_defaults(m)
+    got = {"weights": weights, "per_channel": per_channel}
+    out = {k: got[k] if got[k] is not None else chosen.get(k, d)
+           for k, d in (("weights", "dense"), ("per_channel", True))}
+    info = {} if m is None else {
+        "steps": m["steps"], "pruned_layers": sorted(m["pruned"]),
+        "shared_layers": sorted(m["shared"]), "grid": m["grid"],
+        "qat_per_channel": m["qat_per_channel"],
+        "chosen": {k: v for k, v in chosen.items() if got[k] is None},
+        "overridden": sorted(k for k in chosen if got[k] is not None)}
+    return out["weights"], out["per_channel"], info
+
+
 def _refuse_clashes(outdir: Path, files: dict[str, bytes], owned: set[str]) -> None:
     """UserError when writing `files` would replace a file tinycompress did not write, or needs
     a directory where a file stands."""
@@ -218,9 +246,12 @@ def _remove_stale(outdir: Path, stale: set[str]) -> None:
 
 def compile_model(model: Path, outdir: Path, calibration: Path | None = None,
                   name: str = "model", board: str | None = None,
-                  weights: str = "dense", per_channel: bool = True, weight_bits: int = 8,
+                  weights: str | None = None, per_channel: bool | None = None,
+                  optimize: str = "balanced", weight_bits: int = 8,
                   weight_method: str = "rtn") -> CompileResult:
-    """`weight_bits` 4: the INT8 model's weight layers quantised onto 4-bit grids
+    """Compile a model file into outdir. `weights` and `per_channel` None: as the model's
+    marker says (a model `compress`, `qat` or `distill` wrote), else dense and per channel.
+    `weight_bits` 4: the INT8 model's weight layers quantised onto 4-bit grids
     (compress/int4.py, `weight_method` rtn or gptq) and stored as int4 unless `weights` names
     another format than dense."""
     from .compress.int4 import check_method, check_weight_bits
@@ -232,7 +263,8 @@ def compile_model(model: Path, outdir: Path, calibration: Path | None = None,
     if weight_bits == 8 and weight_method != "rtn":
         raise UserError(f"--weight-method {weight_method} applies to 4-bit weights: add "
                         "--weight-bits 4")
-    context_for(board, weights)  # an unknown board or format is refused before any work
+    weights, per_channel, recognised = recognise(model, weights, per_channel)
+    context_for(board, weights, optimize)  # an unknown board or format is refused before work
     x_cal = load_npz(calibration)[0] if calibration is not None else None
     tflite = load_tflite_bytes(model, x_cal, per_channel=per_channel)
     if weight_bits == 4:
@@ -241,7 +273,10 @@ def compile_model(model: Path, outdir: Path, calibration: Path | None = None,
         tflite, _ = quantize_int4(tflite, weight_method, x_cal, source=model.name)
         weights = "int4" if weights == "dense" else weights
     files, manifest = compile_tflite(tflite, name=name, board=board, source=model.name,
-                                     weights=weights)
+                                     weights=weights, optimize=optimize)
+    manifest["per_channel_weights"] = per_channel
+    if recognised:
+        manifest["recognised"] = recognised
     if weight_bits == 4:
         manifest["weight_bits"], manifest["weight_method"] = 4, weight_method
     if x_cal is not None:

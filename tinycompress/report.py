@@ -31,6 +31,11 @@ def print_compile_summary(s: dict) -> None:
     t.add_row("arena (RAM)", _kb(s["arena_bytes"]))
     if s.get("state_bytes"):
         t.add_row("state (RAM, kept between invocations)", _kb(s["state_bytes"]))
+    rec = s.get("recognised")
+    if rec:
+        chosen = ", ".join(f"{k} {v}" for k, v in rec["chosen"].items()) or "nothing"
+        t.add_row("recognised", f"{' + '.join(rec['steps'])} model: chose {chosen}"
+                  + (f" (flags override {', '.join(rec['overridden'])})" if rec["overridden"] else ""))
     console.print(t)
     detail = s.get("per_layer") or []
     if any(layer["weights_bytes"] for layer in detail):

@@ -167,6 +167,25 @@ class LayerWeights(Result):
     weight_format: str = doc("How its weights are stored: dense, lut, sparse or huffman.")
     weights_bytes: int = doc("Bytes of its parameters in flash, as stored.")
     dense_weights_bytes: int = doc("Bytes its parameters would take stored dense (int8).")
+    instructions_estimate: int | None = doc(
+        "The cost model's instructions per inference for the target core (ops/cost.py; None: "
+        "no model for its kernel).")
+
+
+@dataclass(frozen=True)
+class Recognised(Result):
+    """What compile read from the marker a training command (compress, qat, distill) saved
+    inside the .keras file (frontends/marker.py)."""
+
+    steps: list[str] = doc("The training commands applied, in order.")
+    pruned_layers: list[str] = doc("Layers compress pruned.")
+    shared_layers: list[str] = doc("Layers compress weight-shared.")
+    grid: str | None = doc("Shared values on the per-tensor int8 grid ('int8'), float ('none'), "
+                           "or None (no sharing).")
+    qat_per_channel: bool | None = doc("The weight scales QAT simulated (None: no QAT).")
+    chosen: dict[str, Any] = doc("The settings chosen from the marker (weights, per_channel), "
+                                 "where no flag was given.")
+    overridden: list[str] = doc("Settings the marker suggests that flags overrode.")
 
 
 @dataclass(frozen=True)
@@ -189,7 +208,14 @@ class CompileResult(Result):
     files: list[str] = doc("The files tinycompress wrote into outdir (paths relative to it).")
     src_dir: Path = doc("The generated C (outdir/src): add it to the include path and compile "
                         "its .c files.")
-    weights: str = doc("The --weights choice (auto, dense, lut, sparse, huffman).")
+    weights: str = doc("The --weights choice (auto, dense, lut, sparse, huffman, int4, csr), "
+                       "given or recognised.")
+    optimize: str | None = doc("What --weights auto ranked by: balanced, size or speed (None: "
+                               "weights not auto).")
+    per_channel_weights: bool = doc("Weights quantised per output channel (False: per tensor), "
+                                    "given or recognised.")
+    recognised: Recognised | None = doc("What compile read from the model's tinycompress marker "
+                                        "(None: no marker).")
     per_layer: list[LayerWeights] = doc("Parameter storage per layer, in execution order.")
     manifest: dict[str, Any] | None = doc(
         "The full manifest.json (Python only, not in the JSON).", json=False, default=None)
@@ -386,6 +412,35 @@ class QatSummary(Result):
 
 
 @dataclass(frozen=True)
+class DeployedLayer(Result):
+    """One layer as compile places it (the cost model's bytes and instructions)."""
+
+    name: str = doc("The layer.")
+    op: str = doc("The TFLite operator.")
+    weight_format: str = doc("The storage compile chooses for it.")
+    bytes: int = doc("Its parameters' bytes in flash.")
+    instructions_estimate: int | None = doc("Estimated instructions per inference (None: no "
+                                            "model for its kernel).")
+
+
+@dataclass(frozen=True)
+class Deployed(Result):
+    """What 'compile OUT --calibration DATA [--board B]' places without other flags (the
+    format and scales it recognises from the marker), or why it would refuse the model."""
+
+    bytes: int | None = doc("Parameter bytes in flash.", omit_none=True, default=None)
+    instructions_estimate: int | None = doc("Estimated instructions per inference (None: some "
+                                            "layer has no model).", default=None)
+    weights: str | None = doc("The --weights compile recognises.", omit_none=True, default=None)
+    per_channel_weights: bool | None = doc("The weight scales compile recognises (False: per "
+                                           "tensor).", omit_none=True, default=None)
+    board: str | None = doc("The board costed (None: portable C).", default=None)
+    layers: list[DeployedLayer] = doc("Per layer with parameters.", default_factory=list)
+    error: str | None = doc("Why compile would refuse the model (then no other figures).",
+                            omit_none=True, default=None)
+
+
+@dataclass(frozen=True)
 class CompressResult(Result):
     """Deep Compression: pruning, weight sharing and Huffman accounting of a Keras model."""
 
@@ -403,6 +458,7 @@ class CompressResult(Result):
     structured: StructuredSummary | None = doc("The structured stage (None: not run).")
     qat: QatSummary | None = doc("The QAT stage (None: not run).")
     other_bytes: int = doc("Biases, normalisation and other parameters: float32, not compressed.")
+    deployed: Deployed = doc("What compile places without flags (tinycompress.cost).")
     table: str = doc("The human-readable table (Python only, not in the JSON).", json=False,
                      default="")
 

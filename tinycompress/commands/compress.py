@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..ops.cost import OPTIMIZE
 
 
 @click.command("compress")
@@ -48,9 +49,13 @@ from ..errors import UserError
                    "--per-tensor-weights quantises them; pruned and shared weights kept).")
 @click.option("--val-split", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
               help="Fraction of TRAIN.npz held out to measure accuracy before and after.")
+@click.option("--board", default=None,
+              help="Report the bytes 'compile --board BOARD' places (its core's auto choices).")
+@click.option("--optimize", type=click.Choice(OPTIMIZE), default="balanced", show_default=True,
+              help="As compile's --optimize, for the bytes reported.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, layer_bits, clusters, no_cluster,
-            grid, epochs, augment, distill, temperature, qat, val_split, as_json):
+            grid, epochs, augment, distill, temperature, qat, val_split, board, optimize, as_json):
     """Prune, share weights (k-means) and Huffman-account MODEL, as Deep Compression does."""
     from rich.console import Console
 
@@ -71,13 +76,23 @@ def command(model, data, out, sparsity, layer_sparsity, remove_filters, bits, la
                  remove_filters=remove_filters, bits=bits, layer_bits=layer_bits,
                  clusters=clusters, cluster=not no_cluster, grid=grid, epochs=epochs,
                  augment=augment, distill=distill, temperature=temperature, qat=qat,
-                 val_split=val_split, progress=progress)
+                 val_split=val_split, board=board, optimize=optimize, progress=progress)
     if as_json:
         click.echo(json.dumps(result.to_json(), sort_keys=True, default=float))
     else:
         click.echo(result.table)
         if result.qat is not None:
             click.echo(f"QAT: INT8 (simulated, per-tensor weights) {result.qat.ptq_accuracy:.4g} "
-                       f"before, {result.qat.qat_accuracy:.4g} after; compile with "
-                       "--per-tensor-weights")
+                       f"before, {result.qat.qat_accuracy:.4g} after")
+        click.echo(_placed_line(result.deployed, result.bytes_before + result.other_bytes))
         click.echo(f"saved {out}")
+
+
+def _placed_line(placed, float_bytes: int) -> str:
+    """What a plain compile places (results.Deployed), in one line."""
+    if placed.error is not None:
+        return f"compile would refuse this model: {placed.error}"
+    scales = "per-channel" if placed.per_channel_weights else "per-tensor"
+    return (f"compile places {placed.bytes:,} B of parameters in flash (--weights "
+            f"{placed.weights}, {scales} weights, recognised without flags; "
+            f"{float_bytes / placed.bytes:.1f}x smaller than float32)")

@@ -48,6 +48,6 @@ def command(model, data, out, epochs, batch_size, learning_rate, per_tensor_weig
     click.echo(f"{r.metric} on {r.test_samples} held-out samples: float {fmt(r.float_accuracy)}, "
                f"{what} post-training {fmt(r.ptq_accuracy)}, {what} after QAT "
                f"{fmt(r.qat_accuracy)} (simulated)")
-    flag = ("" if r.per_channel else " --per-tensor-weights") + (
-        " --weight-bits 4" if r.weight_bits == 4 else "")
-    click.echo(f"saved {out}; compile it with --calibration {data}{flag}")
+    flag = " --weight-bits 4" if r.weight_bits == 4 else ""
+    click.echo(f"saved {out}; compile it with --calibration {data}{flag} (compile recognises "
+               f"its {'per-channel' if r.per_channel else 'per-tensor'} weight scales)")

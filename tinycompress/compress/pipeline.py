@@ -4,7 +4,9 @@ centroids -> size report.
 Entry point: :func:`compress`. The Huffman stage is accounting only: it measures how many bytes
 the pruned, clustered kernels take with relative indexing and Huffman-coded streams
 (:mod:`tinycompress.compress.huffman`), as in table 1 of the paper; the model keeps float32
-kernels whose values are the shared centroids, ready for the INT8 compiler.
+kernels whose values are the shared centroids, ready for the INT8 compiler. The bytes `compile`
+places in flash come from the compiler's cost model (`tinycompress.cost.estimate`, which the
+`compress` command reports); this module never imports the compiler.
 """
 
 from __future__ import annotations

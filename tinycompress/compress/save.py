@@ -15,14 +15,19 @@ def check_keras_output(out: Path) -> None:
         raise UserError(f"-o {out}: the model is saved as Keras 3; use a .keras name")
 
 
-def save_keras(model, out: Path) -> None:
-    """Save ``model`` to ``out`` through a temporary file in the same directory."""
+def save_keras(model, out: Path, marker: dict | None = None) -> None:
+    """Save ``model`` to ``out`` through a temporary file in the same directory, with what the
+    command did to it (`marker`, frontends/marker.py) inside."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".keras", dir=out.parent)
     os.close(fd)
     try:
         model.save(tmp)
+        if marker is not None:
+            from ..frontends import marker as markers
+
+            markers.write(Path(tmp), marker)
         os.replace(tmp, out)
     finally:
         if os.path.exists(tmp):

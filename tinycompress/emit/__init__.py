@@ -333,6 +333,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
                                         if layer.kernel.dense_weights_bytes is not None
                                         else own_bytes[layer.index]),
                 "scratch_bytes": layer.kernel.scratch_bytes,
+                "instructions_estimate": layer.kernel.instructions,  # ops/cost.py
                 "weight_stats": weight_stats(g.ops[layer.op_pos], g, ctx.weights != "dense",
                                              layer.kernel.weight_format),
             }

@@ -110,12 +110,13 @@ int4 FULLY_CONNECTED and CONV_2D on a DSP core (templates/cores/dsp/kernels/*_s4
 the nibbles masked in place, two rows a pass; LeNet-5 4-bit on Cortex-M4: 1.37M instructions per
 inference against 2.31M portable and 1.10M for the INT8 model on the DSP kernels).
 
-`auto` rule: formats are ranked by measured decode cost, dense < int4 < sparse < lut < huffman
-(int4 only for a layer whose weights all lie in -8..7, `fits_int4`). Starting
-from dense, the smallest format of each next rank replaces the current choice only when it saves at
-least `AUTO_MIN_SAVING` (10%) of the current choice's bytes (all of the layer's arrays, bias and
-requantisation included). So a compressed format must save 10% over dense, and each slower one 10%
-over the faster choice. Measured on Cortex-M4 (QEMU, instructions per inference, portable C,
+`auto` (`--weights auto`) is chosen per layer by the cost model (ops/cost.py): every format's
+kernel is built (int4 only for a layer whose weights all lie in -8..7, `fits_int4`; csr only for
+FULLY_CONNECTED), its bytes counted (all of the layer's arrays, bias and requantisation included)
+and its instructions estimated for the target core (a dense layer on a DSP or Helium core runs
+that core's kernel), and `--optimize` picks (balanced: the fastest within 10% of the fewest
+bytes). `encode(w, "auto")` alone takes the format of the fewest bytes of the weights.
+Measured on Cortex-M4 (QEMU, instructions per inference, portable C,
 `python benchmarks/weight_formats.py`): FULLY_CONNECTED 64x256 90% sparse 16 clusters: dense 83k,
 sparse+lut 73k, lut 100k, huffman 85k (the bit-serial decoders before: lut 317k, huffman 340k);
 CONV_2D 3x3 16->16 on 8x8 80% sparse: dense 730k, sparse+lut 425k, lut 434k, huffman 436k
@@ -150,10 +151,6 @@ from .base import ConstArray
 
 FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr")
 CHOICES = ("auto",) + FORMATS
-AUTO_MIN_SAVING = 0.10
-# int4 decodes with two logic ops a weight and no table: ranked next to dense; csr (rows laid out
-# for speed) next.
-COST_RANK = {"dense": 0, "int4": 1, "csr": 2, "sparse": 3, "lut": 4, "huffman": 5}
 INT4_MIN, INT4_MAX = -8, 7
 INT4_GROUP = 8  # weights (4 bytes) an int4 kernel unpacks a loop iteration
 STREAM_PAD = 4
@@ -512,20 +509,7 @@ def encode(w: np.ndarray, wanted: str, what: str = "layer", rows_format: bool = 
     if wanted != "auto":
         return ENCODERS[wanted](w) or dense(w)
     encoders = [f for k, f in ENCODERS.items() if rows_format or k not in ROW_FORMATS]
-    return choose_auto([e for e in (f(w) for f in encoders) if e is not None])
-
-
-def choose_auto(cands: list[Encoding]) -> Encoding:
-    """The AUTO_MIN_SAVING rule of the module docstring."""
-    best = next(c for c in cands if c.format == "dense")
-    for rank in sorted(set(COST_RANK.values()) - {0}):
-        tier = [c for c in cands if COST_RANK[c.format] == rank]
-        if not tier:
-            continue
-        small = min(tier, key=lambda c: c.nbytes)
-        if small.nbytes <= (1 - AUTO_MIN_SAVING) * best.nbytes:
-            best = small
-    return best
+    return min((e for e in (f(w) for f in encoders) if e is not None), key=lambda e: e.nbytes)
 
 
 def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:

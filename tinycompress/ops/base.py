@@ -56,6 +56,8 @@ class Kernel:
     # Bytes of the consts had the weights been stored dense (None: the same as now).
     dense_weights_bytes: int | None = None
     variant: str = ""  # the name of the Variant that built it, when the op has a variant table
+    instructions: int | None = None  # the cost model's estimate per inference (ops/cost.py)
+    work: Any = None  # what that estimate counts (ops/cost.py Work), None without a model
 
 
 @dataclass
@@ -68,7 +70,10 @@ class Context:
 
     core: str = "generic"
     families: tuple[str, ...] = ()
-    weights: str = "dense"  # auto|dense|lut|sparse|huffman|csr, see _weight_formats.py
+    weights: str = "dense"  # auto|dense|lut|sparse|huffman|int4|csr, see _weight_formats.py
+    # what --weights auto ranks by (ops/cost.py) and the DSP kernels' int16-weight choice
+    # (_dsp.wants_w16): balanced|size|speed
+    optimize: str = "balanced"
 
 
 def kernel_families(core: str, dsp: bool = False, mve: str = "none") -> tuple[str, ...]:
@@ -101,19 +106,24 @@ class Variant:
     must have, all of them), when it applies to a layer (`when`), and how its Kernel is built
     (`build`: weight layout, constants, scratch; the template is `template`, which a core's
     templates/cores/<family>/ may override by name). A new core, kernel or weight format is one
-    entry in an operator's `variants`."""
+    entry in an operator's `variants`. `cost(layer, ctx, kernel)` gives the work the built kernel
+    does (ops/cost.py `Work`), which the cost model turns into instructions for the core; a
+    variant without it has no estimate."""
 
     name: str
     template: str
     build: Callable[[Any, Context], Kernel]
     needs: tuple[str, ...] = ()
     when: Callable[[Any, Context], bool] = _always
+    cost: Callable[[Any, Context, Kernel], Any] | None = None
 
 
 class VariantLowering(Lowering):
     """A Lowering whose kernels are a table of Variants, most specific first: `prepare` derives
     what every variant needs from the op once (shapes, quantisation, encoded weights), and the
-    first variant whose families the core has and whose `when` holds builds the kernel."""
+    first variant whose families the core has and whose `when` holds builds the kernel. With
+    `--weights auto` the layer is built once per weight format and ops/cost.py `choose` picks
+    one by bytes and estimated instructions (`ctx.optimize`)."""
 
     variants: ClassVar[tuple[Variant, ...]]
 
@@ -126,13 +136,50 @@ class VariantLowering(Lowering):
                 return v
         raise LookupError(f"{self.kind}: no kernel variant applies (the last must always)")
 
-    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+    def build(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+        """The kernel of the layer in ctx.weights (not auto), with its instruction estimate."""
+        from .cost import cost_key, instructions
+
         layer = self.prepare(op, g, ctx)
         variant = self.select(layer, ctx)
         kernel = variant.build(layer, ctx)
         kernel.template = variant.template
         kernel.variant = variant.name
+        if variant.cost is not None:
+            kernel.work = variant.cost(layer, ctx, kernel)
+            kernel.instructions = instructions(
+                self.kind, cost_key(variant.name, kernel.weight_format), ctx.families,
+                kernel.work)
         return kernel
+
+    def candidates(self, op: Op, g: Graph, ctx: Context) -> list[Kernel]:
+        """The layer's kernel in every weight format (a format the layer cannot take falls back
+        to dense, csr outside FULLY_CONNECTED to sparse: kept once; int4 for weights beyond
+        -8..7 is left out)."""
+        from dataclasses import replace
+
+        from ..errors import UserError
+        from ._weight_formats import FORMATS
+
+        kernels: dict[str, Kernel] = {}
+        for fmt in FORMATS:
+            try:
+                k = self.build(op, g, replace(ctx, weights=fmt))
+            except UserError:
+                if fmt == "int4":  # encode refuses int4 for weights beyond -8..7
+                    continue
+                raise
+            kernels.setdefault(k.weight_format, k)
+        return list(kernels.values())
+
+    def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+        if ctx.weights != "auto":
+            return self.build(op, g, ctx)
+        from .cost import Candidate, choose
+
+        cands = [Candidate(k.weight_format, sum(c.nbytes for c in k.consts), k.instructions, k)
+                 for k in self.candidates(op, g, ctx)]
+        return choose(cands, ctx.optimize).item
 
 
 REGISTRY: dict[str, Lowering] = {}

@@ -29,6 +29,7 @@ from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
 from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
+from .cost import Work
 
 
 def interior_condition(ay, ax) -> str | None:
@@ -272,19 +273,63 @@ def _is_pointwise(cv: ConvLayer, ctx: Context) -> bool:
     return cv.pointwise
 
 
+def positions(ay, ax, batches: int, folded: bool) -> tuple[int, int]:
+    """(output positions, interior positions with a folded bias) of a convolution."""
+    (ya, yb), (xa, xb) = ay.interior(), ax.interior()
+    return batches * ay.out * ax.out, batches * (yb - ya) * (xb - xa) if folded else 0
+
+
+def packed_work(rows: np.ndarray, enc: Encoding, pos: tuple[int, int], batches: int,
+                gathered: int | None) -> Work:
+    """A packed convolution's work: each row decoded once per batch (every stored entry, or
+    every weight for lut); interior positions multiply `gathered` taps of all rows when the
+    kernel gathers (None: every tap), border positions every tap of the decoded rows."""
+    n, taps = rows.shape
+    p, interior = pos
+    stored = (enc.params["n_entries"] + 1 if enc.format in ("sparse", "huffman")
+              else rows.size)
+    return Work(macs=interior * (n * taps if gathered is None else gathered),
+                stored=batches * stored, outputs=p * n, border=(p - interior) * n * taps)
+
+
+def _portable_work(cv: ConvLayer, ctx: Context, k: Kernel) -> Work:
+    p, interior = positions(cv.ay, cv.ax, cv.batches, cv.cond is not None)
+    return Work(macs=interior * cv.n_out * cv.taps, outputs=p * cv.n_out,
+                border=(p - interior) * cv.n_out * cv.taps)
+
+
+def _dense_work(cv: ConvLayer, ctx: Context, k: Kernel) -> Work:
+    """The DSP and Helium kernels (and 1x1): every position alike, its taps gathered once."""
+    p = positions(cv.ay, cv.ax, cv.batches, False)[0]
+    return Work(macs=p * cv.n_out * cv.taps, outputs=p * cv.n_out, inputs=p * cv.taps)
+
+
+def _packed_work(cv: ConvLayer, ctx: Context, k: Kernel) -> Work:
+    groups = -(-np.count_nonzero(cv.rows, axis=1) // GATHER_UNROLL)
+    gathered = int(groups.sum()) * GATHER_UNROLL if k.params["gather"] else None
+    return packed_work(cv.rows, cv.enc, positions(cv.ay, cv.ax, cv.batches, cv.cond is not None),
+                       cv.batches, gathered)
+
+
 VARIANTS = (
     Variant("dsp_s4", "cores/dsp/kernels/conv_2d_s4.c.j2", _dsp_s4, ("dsp",),
-            lambda cv, ctx: s4_dsp_fits(cv.enc, cv.taps)),
-    Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed),
-    Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise),
-    Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",)),
+            lambda cv, ctx: s4_dsp_fits(cv.enc, cv.taps), _dense_work),
+    Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed,
+            cost=_packed_work),
+    Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise,
+            _dense_work),
+    Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",), cost=_dense_work),
     Variant("dsp_w16", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
-            lambda cv, ctx: wants_w16(ctx, "CONV_2D", cv.batches * cv.ay.out * cv.ax.out)),
-    Variant("dsp_w8", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",)),
-    Variant("dsp_1x1", "cores/dsp/kernels/conv_2d_s8_1x1.c.j2", _dsp, ("dsp",), _is_pointwise),
-    Variant("dsp", "cores/dsp/kernels/conv_2d_s8.c.j2", _dsp, ("dsp",)),
-    Variant("1x1", "kernels/conv_2d_s8_1x1.c.j2", _portable, when=_is_pointwise),
-    Variant("portable", "kernels/conv_2d_s8.c.j2", _portable),
+            lambda cv, ctx: wants_w16(ctx, "CONV_2D", cv.batches * cv.ay.out * cv.ax.out),
+            _dense_work),
+    Variant("dsp_w8", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",),
+            cost=_dense_work),
+    Variant("dsp_1x1", "cores/dsp/kernels/conv_2d_s8_1x1.c.j2", _dsp, ("dsp",), _is_pointwise,
+            _dense_work),
+    Variant("dsp", "cores/dsp/kernels/conv_2d_s8.c.j2", _dsp, ("dsp",), cost=_dense_work),
+    Variant("1x1", "kernels/conv_2d_s8_1x1.c.j2", _portable, when=_is_pointwise,
+            cost=_dense_work),
+    Variant("portable", "kernels/conv_2d_s8.c.j2", _portable, cost=_portable_work),
 )
 
 

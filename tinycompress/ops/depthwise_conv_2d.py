@@ -32,7 +32,9 @@ from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
 from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
-from .conv_2d import interior_condition, patch_max_offset, requant_template, tap_lists
+from .conv_2d import (interior_condition, packed_work, patch_max_offset, positions,
+                      requant_template, tap_lists)
+from .cost import Work
 
 # Compressed filters: interior positions gather the row's nonzero taps from a list (a switch on
 # the row's length entering an unrolled run of multiply-adds, no padding: a row has only kh*kw
@@ -195,18 +197,38 @@ def _w16_applies(dw: DwLayer, ctx: Context) -> bool:
     return dw.n_out == dw.n_in and dw.n_in % 4 == 0
 
 
+def _dense_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
+    """The DSP and Helium kernels: every position alike (padding read as the zero point)."""
+    p = positions(dw.ay, dw.ax, dw.batches, False)[0]
+    return Work(macs=p * dw.n_out * dw.taps, outputs=p * dw.n_out)
+
+
+def _portable_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
+    p, interior = positions(dw.ay, dw.ax, dw.batches, dw.cond is not None)
+    return Work(macs=interior * dw.n_out * dw.taps, outputs=p * dw.n_out,
+                border=(p - interior) * dw.n_out * dw.taps)
+
+
+def _packed_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
+    gathered = int(np.count_nonzero(dw.rows)) if k.params["gather"] else None
+    return packed_work(dw.rows, dw.enc, positions(dw.ay, dw.ax, dw.batches, dw.cond is not None),
+                       dw.batches, gathered)
+
+
 VARIANTS = (
     Variant("packed", "kernels/depthwise_conv_2d_s8_packed.c.j2", _packed,
-            when=lambda dw, ctx: dw.enc is not None),
+            when=lambda dw, ctx: dw.enc is not None, cost=_packed_work),
     # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
-    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",)),
+    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",),
+            cost=_dense_work),
     Variant("dsp_w16", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
             lambda dw, ctx: _w16_applies(dw, ctx) and wants_w16(
-                ctx, "DEPTHWISE_CONV_2D", dw.batches * dw.ay.out * dw.ax.out)),
+                ctx, "DEPTHWISE_CONV_2D", dw.batches * dw.ay.out * dw.ax.out), _dense_work),
     Variant("dsp_w8", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w8, ("dsp",),
-            _w16_applies),
-    Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",)),
-    Variant("portable", "kernels/depthwise_conv_2d_s8.c.j2", _portable),
+            _w16_applies, _dense_work),
+    Variant("dsp", "cores/dsp/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("dsp",),
+            cost=_dense_work),
+    Variant("portable", "kernels/depthwise_conv_2d_s8.c.j2", _portable, cost=_portable_work),
 )
 
 

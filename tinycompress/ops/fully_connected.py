@@ -24,6 +24,7 @@ from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, s4_dsp_fits,
 from ._weight_formats import Encoding, encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
+from .cost import Work
 
 
 @dataclass
@@ -134,6 +135,22 @@ def _packed(fc: FcLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _dense_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    b = fc.batches
+    return Work(macs=b * fc.n_out * fc.depth, outputs=b * fc.n_out, inputs=b * fc.depth)
+
+
+def _packed_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    """lut multiplies every weight (zeros too); sparse and huffman the nonzeros, decoding every
+    stored entry (fillers and the terminator included)."""
+    if fc.enc.format not in ("sparse", "huffman"):  # lut, int4: every weight
+        return _dense_work(fc, ctx, k)
+    b = fc.batches
+    return Work(macs=b * int(np.count_nonzero(fc.weights)),
+                stored=b * (fc.enc.params["n_entries"] + 1), outputs=b * fc.n_out,
+                inputs=b * fc.depth)
+
+
 def _dsp_s4(fc: FcLayer, ctx: Context) -> Kernel:
     """int4 weights on a DSP core: SMLAD on nibbles masked in place (_dot_s4.c.j2)."""
     k = fc.kernel([*fc.enc.consts, fc.folded_bias()], s4_scratch(fc.depth))
@@ -158,23 +175,30 @@ def _csr(fc: FcLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _csr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    """csr (fully_connected_s8_csr.c.j2): per nonzero weight a column load, an input load, a
+    value load and a multiply-add (CSR_UNROLL a pass); per output its row count and requant."""
+    b = fc.batches
+    return Work(macs=b * int(np.count_nonzero(fc.weights)), outputs=b * fc.n_out)
+
+
 VARIANTS = (
     Variant("dsp_s4", "cores/dsp/kernels/fully_connected_s4.c.j2", _dsp_s4, needs=("dsp",),
-            when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth)),
+            when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth), cost=_dense_work),
     Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr,
-            when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr"),
+            when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr", cost=_csr_work),
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
-            when=lambda fc, ctx: fc.enc is not None),
+            when=lambda fc, ctx: fc.enc is not None, cost=_packed_work),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
-            when=lambda fc, ctx: not fc.wide),
+            when=lambda fc, ctx: not fc.wide, cost=_dense_work),
     Variant("dsp_w16", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w16,
             needs=("dsp",), when=lambda fc, ctx: not fc.wide
-            and wants_w16(ctx, "FULLY_CONNECTED", fc.batches)),
+            and wants_w16(ctx, "FULLY_CONNECTED", fc.batches), cost=_dense_work),
     Variant("dsp_w8", "cores/dsp/kernels/fully_connected_s8_w16.c.j2", _dsp_w8,
-            needs=("dsp",), when=lambda fc, ctx: not fc.wide),
+            needs=("dsp",), when=lambda fc, ctx: not fc.wide, cost=_dense_work),
     Variant("dsp", "cores/dsp/kernels/fully_connected_s8.c.j2", _dsp, needs=("dsp",),
-            when=lambda fc, ctx: not fc.wide),
-    Variant("portable", "kernels/fully_connected_s8.c.j2", _portable),
+            when=lambda fc, ctx: not fc.wide, cost=_dense_work),
+    Variant("portable", "kernels/fully_connected_s8.c.j2", _portable, cost=_dense_work),
 )
 
 
