@@ -59,12 +59,14 @@ def test_compress_qat_compiled_weights_keep_clusters_and_mask(tmp_path, monkeypa
     assert res.qat is not None and before_qat
     c = tinycompress.compile(tmp_path / "c.keras", tmp_path / "out", calibration=x, per_channel=False)
     kernels = _int8_kernels(c.outdir)
+    saved = keras.models.load_model(tmp_path / "c.keras")
     assert len(kernels) == 3
     k_max = (1 << bits) - 1
     for name, q in zip(("conv", "fc", "out"), kernels):
         pruned = before_qat[name] == 0
         assert q.shape == pruned.shape
         assert 0.4 < pruned.mean() < 0.8, name  # the layer was pruned as asked
+        assert np.all(saved.get_layer(name).get_weights()[0][pruned] == 0), f"{name}: QAT moved a pruned weight"
         assert np.all(q[pruned] == 0), f"{name}: a pruned weight is nonzero in the C"
         distinct = np.unique(q[q != 0])
         assert 2 <= distinct.size <= k_max, f"{name}: {distinct.size} distinct nonzero int8 values"
