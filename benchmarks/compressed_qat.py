@@ -17,7 +17,18 @@ training images) and verified bit-exactly against the TFLite reference interpret
 test image (host gcc); the baseline row is the dense model compiled with the defaults.
 Reads Fashion-MNIST from the Debian package dataset-fashion-mnist; downloads nothing.
 
-Measured: see the README ("Distillation and QAT", the compressed rows).
+Measured (seed 0, all 10,000 test images, every C bit-exact; LeNet-5 10 epochs):
+
+| model | zero weights | max distinct nonzero / kernel | Keras float accuracy | INT8 C accuracy | bit-exact | weights_bytes |
+|---|---|---|---|---|---|---|
+| LeNet-5 float baseline (dense INT8 C) | 0.0% | 47,988 | 90.53% | 90.50% | yes | 63,618 |
+| compressed, PTQ INT8 | 90.0% | 15 | 88.51% | 88.61% | yes | 7,851 |
+| compressed + QAT INT8 (compress --qat: 1 epoch(s), Adam 1e-4) | 90.0% | 15 | 88.56% | 88.61% | yes | 7,851 |
+| compressed + QAT INT8 (2 epochs, Adam 0.001) | 90.0% | 15 | 88.68% | 88.66% | yes | 7,851 |
+
+PTQ loses nothing (the shared weights were fine-tuned on the int8 grid), so QAT has nothing to
+recover: +0.00 pp (compress --qat), +0.05 pp (2 epochs, Adam 0.001); 8.1x fewer weight bytes than
+the dense INT8 C, 1.9 pp below it.
 """
 
 from __future__ import annotations
@@ -122,9 +133,11 @@ def main(argv=None) -> int:
         import keras
 
         per_tensor = dict(per_channel=False, weights="auto")
+        q_epochs = max(0.1, args.epochs / 2)
         for label, path, flags in [("LeNet-5 float baseline (dense INT8 C)", base_path, {}),
                                    ("compressed, PTQ INT8", ptq_path, per_tensor),
-                                   ("compressed + QAT INT8 (compress --qat)", qat_path, per_tensor),
+                                   (f"compressed + QAT INT8 (compress --qat: {q_epochs:g} epoch(s), Adam 1e-4)",
+                                    qat_path, per_tensor),
                                    (f"compressed + QAT INT8 ({args.qat_epochs:g} epochs, Adam {args.qat_lr:g})",
                                     long_path, per_tensor)]:
             model = keras.models.load_model(path)
