@@ -39,7 +39,6 @@ def op(module: str, templates: str | tuple[str, ...], tests: str | tuple[str, ..
                                    for t in as_tuple(templates)), as_tuple(tests), note)
 
 
-TODO = Refused("not implemented yet")
 FLOAT = Refused("float-only in TFLM's int8 models: quantise the model to INT8")
 CONTROL = Refused("control flow (subgraphs): convert without WHILE/IF/CALL_ONCE")
 DYNAMIC = Refused("computes shapes at run time: tinycompress compiles static shapes (batch 1)")
