@@ -31,8 +31,8 @@ def test_demo_compresses_compiles_verifies_and_checks(tmp_path, capsys):
     assert summary["ratio"] > 30 and summary["kept"] < 0.08
     assert summary["qemu"]["bit_exact"] and summary["qemu"]["vectors"] == 100
     assert summary["check"]["board"] == "nucleo-f446re" and summary["check"]["fits"]
-    assert (tmp_path / "demo" / "c" / "lenet5.h").exists()
-    assert (tmp_path / "demo" / "c-dense" / "lenet5.h").exists()
+    assert (tmp_path / "demo" / "c" / "src" / "lenet5.h").exists()
+    assert (tmp_path / "demo" / "c-dense" / "src" / "lenet5.h").exists()
     assert json.loads((tmp_path / "demo" / "summary.json").read_text()) == summary
 
 

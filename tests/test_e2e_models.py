@@ -78,8 +78,9 @@ def test_compile_is_reproducible(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     compile_model(tmp_path / "m.keras", a, calibration=tmp_path / "cal.npz")
     compile_model(tmp_path / "m.keras", b, calibration=tmp_path / "cal.npz")
-    files_a = sorted(p.name for p in a.iterdir())
-    assert files_a == sorted(p.name for p in b.iterdir())
+    files_a = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    assert files_a == sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
+    assert any(f.startswith("src/") for f in files_a)
     for f in files_a:
         assert (a / f).read_bytes() == (b / f).read_bytes(), f"{f} differs between two compiles"
 

@@ -103,7 +103,8 @@ class Reference:
     def run_all(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Any model: one array (N, size) per input -> one array (N, size) per output."""
         outs = [self.run([x[v] for x in inputs]) for v in range(len(inputs[0]))]
-        return [np.stack([o[k] for o in outs]) for k in range(len(self.output_details))]
+        n_outputs = len(outs[0]) if outs else 0  # a split reference has no output_details
+        return [np.stack([o[k] for o in outs]) for k in range(n_outputs)]
 
     def run_batch(self, x: np.ndarray) -> np.ndarray:
         """Single-input, single-output models: x is (N, input_size) -> (N, output_size)."""
