@@ -67,6 +67,46 @@ def test_budget_excess():
         measure.Budgets(max_flash=0)
 
 
+def test_paired_drop_counts_only_disagreements():
+    rng = np.random.default_rng(1)
+    base = rng.random(5000) < 0.9
+    cand = base.copy()
+    flip = rng.choice(5000, 200, replace=False)          # 200 disagreements
+    cand[flip] = ~cand[flip]
+    drop, se = measure.paired_drop(base, cand)
+    d = base.astype(float) - cand
+    assert drop == pytest.approx(100 * (base.mean() - cand.mean()))
+    assert se == pytest.approx(100 * np.sqrt(np.var(d, ddof=1) / 5000))
+    unpaired = 100 * np.sqrt(2 * 0.9 * 0.1 / 5000)
+    assert 0.5 < se / (100 * np.sqrt(200 / 5000 / 5000)) < 1.01 and se < 0.7 * unpaired
+    assert measure.paired_drop(base, base) == (0.0, 0.0)  # no disagreement: no doubt
+    with pytest.raises(ValueError):
+        measure.paired_drop(base, cand[:10])
+
+
+def _setup(margin, base):
+    b = measure.Budgets(max_flash=1000, max_drop=0.5, accuracy_margin=margin)
+    return st.Setup(Path("m.keras"), "b", b, measure.TrainPlan(), Path("."), [], float(base.mean()), base)
+
+
+def test_drop_bound_uses_the_margin_option_or_one_standard_error():
+    base = np.array([True] * 90 + [False] * 10)
+    cand = base.copy()
+    cand[:2] = False                                  # 2 of 100 lost: drop 2 pp
+    drop, margin, upper = st.drop_bound(_setup(None, base), cand)
+    assert drop == pytest.approx(2.0) and margin == pytest.approx(measure.paired_drop(base, cand)[1])
+    assert margin > 1.0 and upper == pytest.approx(drop + margin)
+    assert st.drop_bound(_setup(0.25, base), cand) == pytest.approx((2.0, 0.25, 2.25))
+    with pytest.raises(UserError, match="accuracy-margin"):
+        measure.Budgets(accuracy_margin=-1)
+
+
+def test_best_prefers_the_smallest_drop_upper_bound():
+    a, b = _rec(0, 0.1, 90, 1.0, True), _rec(1, 0.2, 95, 1.0, True)
+    a.drop_upper_pp, b.drop_upper_pp = 0.45, 0.35      # 0's drop is noisier
+    assert st.best([a, b])[0].number == 1
+
+
 def _rec(n, drop, flash, lat, feasible, stage="full"):
     return st.TrialRecord(n, "COMPLETE", stage, {}, {"flash_bytes": flash, "latency_ms": lat, "ram_bytes": 1},
                           None, drop, {"flash": 0.0 if feasible else (flash - 100) / 100}, feasible)

@@ -31,7 +31,7 @@ def _fmt_trial(r) -> str:
         parts.append(f"flash {f['flash_bytes']:,} B, RAM {f['ram_bytes']:,} B"
                      + (f", {lat:.2f} ms" if lat is not None else ""))
     if r.drop_pp is not None:
-        parts.append(f"drop {r.drop_pp:+.2f} pp")
+        parts.append(f"drop {r.drop_pp:+.2f} pp" + ("" if r.drop_upper_pp is None else f" (<= {r.drop_upper_pp:+.2f})"))
     if r.seconds is not None:
         parts.append(f"{r.seconds:.0f} s")
     return ", ".join(parts) + (" [bold green]meets the budgets[/]" if r.feasible else "")
@@ -63,6 +63,9 @@ def front_table(result):
 @click.option("--max-latency-ms", type=click.FloatRange(0, min_open=True), help="Latency budget (estimate).")
 @click.option("--max-accuracy-drop", type=click.FloatRange(0), metavar="PP",
               help="Most accuracy lost on the held-out split, in percentage points.")
+@click.option("--accuracy-margin", type=click.FloatRange(0), metavar="PP",
+              help="Added to each held-out drop before it is compared with --max-accuracy-drop "
+                   "(default: one standard error of the paired drop estimate).")
 @click.option("--trials", type=click.IntRange(1), help="Trials of the study (all processes); default 20.")
 @click.option("--time-budget", type=click.FloatRange(0, min_open=True), metavar="MIN",
               help="Minutes this process searches.")
@@ -87,7 +90,7 @@ def front_table(result):
               help="Where the best model's C, model.keras and fit.json go.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.pass_context
-def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_accuracy_drop, trials,
+def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_accuracy_drop, accuracy_margin, trials,
             time_budget, storage, study_name, workers, epochs, polish, val, val_split, test, seed, outdir, as_json):
     """Search per-layer sparsity and shared-weight bits (and distillation) of MODEL to meet every
     budget on BOARD with the least accuracy loss; every candidate measured as deployed. Exits 1,
@@ -99,8 +102,8 @@ def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_acc
     err = Console(stderr=True, highlight=False)
     plan = TrainPlan(prune_epochs=epochs, cluster_epochs=max(1.0, epochs / 4), seed=seed)
     result = fit(model, data, board, outdir=outdir, max_flash=_size(max_flash), max_ram=_size(max_ram),
-                 max_latency_ms=max_latency_ms, max_accuracy_drop=max_accuracy_drop, trials=trials,
-                 time_budget=time_budget, storage=storage, study=study_name, workers=workers,
+                 max_latency_ms=max_latency_ms, max_accuracy_drop=max_accuracy_drop,
+                 accuracy_margin=accuracy_margin, trials=trials, time_budget=time_budget, storage=storage, study=study_name, workers=workers,
                  val=val, val_split=val_split, test=test, plan=plan, seed=seed, polish=polish,
                  on_trial=lambda r: err.print(_fmt_trial(r)), log=lambda s: err.print(f"[dim]{s}[/]"))
     if as_json:

@@ -29,18 +29,21 @@ CALIBRATION_SAMPLES = 500
 
 @dataclass(frozen=True)
 class Budgets:
-    """The limits a result must meet; None: not constrained. ``max_drop`` in percentage points."""
+    """The limits a result must meet; None: not constrained. ``max_drop`` in percentage points.
+    ``accuracy_margin`` (pp) is added to a measured drop before it is compared with ``max_drop``;
+    None: one standard error of the paired drop estimate (:func:`paired_drop`)."""
 
     max_flash: int | None = None
     max_ram: int | None = None
     max_latency_ms: float | None = None
     max_drop: float | None = None
+    accuracy_margin: float | None = None
 
     def __post_init__(self):
-        for name in ("max_flash", "max_ram", "max_latency_ms", "max_drop"):
+        for name in ("max_flash", "max_ram", "max_latency_ms", "max_drop", "accuracy_margin"):
             v = getattr(self, name)
             if v is not None and (not isinstance(v, (int, float)) or v < 0 or
-                                  (name != "max_drop" and v == 0)):
+                                  (name not in ("max_drop", "accuracy_margin") and v == 0)):
                 raise UserError(f"{name.replace('_', '-')} {v!r} must be a positive number")
 
     def excess(self, flash: float, ram: float, latency_ms: float | None, drop: float | None) -> dict:
@@ -128,13 +131,33 @@ def deploy(model, data: Data, outdir: Path, board: str) -> tuple[bytes, Figures,
     return tflite, fig, manifest
 
 
-def int8_accuracy(tflite: bytes, manifest: dict, x: np.ndarray, y: np.ndarray) -> float:
-    """Top-1 accuracy of the INT8 model on (x, y), run by the reference interpreter."""
+def int8_correct(tflite: bytes, manifest: dict, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per sample: is the INT8 model's top-1 class (reference interpreter) the label? (bool)"""
     from tinycompress.reference import Reference
     from tinycompress.vectors import quantize_input
 
     out = Reference(tflite).run_batch(quantize_input(x, manifest["input"]))
-    return float(np.mean(np.argmax(out, axis=1) == np.asarray(y).reshape(-1)))
+    return np.argmax(out, axis=1) == np.asarray(y).reshape(-1)
+
+
+def int8_accuracy(tflite: bytes, manifest: dict, x: np.ndarray, y: np.ndarray) -> float:
+    """Top-1 accuracy of the INT8 model on (x, y), run by the reference interpreter."""
+    return float(np.mean(int8_correct(tflite, manifest, x, y)))
+
+
+def paired_drop(base_correct: np.ndarray, cand_correct: np.ndarray) -> tuple[float, float]:
+    """(drop, standard error), percentage points: the accuracy drop from the baseline to a
+    candidate measured on the same samples, and the standard error of that estimate from the
+    per-sample differences d = base - cand in {-1, 0, 1} (std(d) / sqrt(n)). Paired, it counts
+    only the samples on which the two disagree: much tighter than two independent accuracies'
+    error (about sqrt(2 p (1 - p) / n))."""
+    b = np.asarray(base_correct, dtype=np.float64).reshape(-1)
+    c = np.asarray(cand_correct, dtype=np.float64).reshape(-1)
+    if b.shape != c.shape or b.size == 0:
+        raise ValueError(f"paired_drop needs two equal, non-empty sets of samples ({b.size} vs {c.size})")
+    d = b - c
+    se = float(np.std(d, ddof=1) / math.sqrt(d.size)) if d.size > 1 else 0.0
+    return 100.0 * float(np.mean(d)), 100.0 * se
 
 
 def _specs(cand: Candidate, plan: TrainPlan | None):

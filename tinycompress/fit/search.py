@@ -82,12 +82,27 @@ def _load_model(path: Path):
     return load_keras_model(Path(path))
 
 
+def _correct(model, data: measure.Data) -> np.ndarray:
+    """Per held-out sample: is the float model's top-1 class the label?"""
+    pred = np.asarray(model.predict(data.x_val, batch_size=1024, verbose=0))
+    return np.argmax(pred, axis=-1) == data.y_val.reshape(-1)
+
+
+def _pack(correct: np.ndarray) -> dict:
+    return {"n": int(correct.size), "bits": np.packbits(correct.astype(np.uint8)).tobytes().hex()}
+
+
+def _unpack(d: dict) -> np.ndarray:
+    return np.unpackbits(np.frombuffer(bytes.fromhex(d["bits"]), dtype=np.uint8))[: d["n"]].astype(bool)
+
+
 def _prepare(study, model_path: Path, data: measure.Data, board: str, budgets: measure.Budgets,
-             log) -> tuple[list[space.LayerRange], float]:
-    """Ranges and baseline accuracy: the study's, or computed now (sensitivity analysis) and stored."""
+             log) -> tuple[list[space.LayerRange], float, np.ndarray]:
+    """Ranges, baseline accuracy and the baseline's per-sample held-out correctness (for the
+    paired drop estimate): the study's, or computed now (sensitivity analysis) and stored."""
     from tinycompress.compress.layers import targets
     from tinycompress.compress.prune import sensitivity
-    from tinycompress.compress.train import evaluate, resolve_loss
+    from tinycompress.compress.train import resolve_loss
 
     sha, attrs = _file_sha(model_path), study.user_attrs
     if "ranges" in attrs:
@@ -95,23 +110,26 @@ def _prepare(study, model_path: Path, data: measure.Data, board: str, budgets: m
             if attrs.get(key) != mine:
                 raise UserError(f"study {study.study_name!r} was made with another {key.split('_')[0]} "
                                 f"({attrs.get(key)!r}); give another --study name")
-        return space.ranges_from_json(attrs["ranges"]), float(attrs["baseline_accuracy"])
+        stored = attrs.get("baseline_correct")
+        correct = _unpack(stored) if stored else _correct(_load_model(model_path), data)
+        return space.ranges_from_json(attrs["ranges"]), float(attrs["baseline_accuracy"]), correct
     model = _load_model(model_path)
     if resolve_loss(model, data.y_val)[1] != "classification":
         raise UserError("fit measures accuracy: it needs a classifier and integer class labels in y")
     tgts = targets(model)
     if not tgts:
         raise UserError(f"model {model.name!r} has no compressible layers (Dense, Conv2D, DepthwiseConv2D)")
-    acc = evaluate(model, data.x_val, data.y_val, "classification")
+    correct = _correct(model, data)
+    acc = float(np.mean(correct))
     log(f"sensitivity analysis of {len(tgts)} layers (baseline held-out accuracy {acc:.2%})")
     curves = sensitivity(model, data.x_val[:1000], data.y_val[:1000], tgts)
     ranges = space.layer_ranges(curves, {t.name: int(np.prod(t.variable.shape)) for t in tgts},
                                 {t.name: t.kind for t in tgts})
     for key, value in (("model_sha256", sha), ("board", board), ("budgets", asdict(budgets)),
-                       ("baseline_accuracy", acc), ("sensitivity", curves),
-                       ("ranges", space.ranges_to_json(ranges))):
+                       ("baseline_accuracy", acc), ("baseline_correct", _pack(correct)),
+                       ("sensitivity", curves), ("ranges", space.ranges_to_json(ranges))):
         study.set_user_attr(key, value)
-    return ranges, acc
+    return ranges, acc, correct
 
 
 def _validate(model: Path, board: str, trials, time_budget, workers: int, outdir) -> None:
@@ -141,9 +159,9 @@ def run_trials(config: dict, worker: int, on_trial=None, log=None, storage=None)
     budgets = measure.Budgets(**config["budgets"])
     storage = storage if storage is not None else st.open_storage(config["storage"])
     study = st.create(storage, config["study"], config["seed"], worker)
-    ranges, base_acc = _prepare(study, Path(config["model"]), data, config["board"], budgets, log)
+    ranges, base_acc, base_correct = _prepare(study, Path(config["model"]), data, config["board"], budgets, log)
     setup = st.Setup(Path(config["model"]), config["board"], budgets, measure.TrainPlan(**config["plan"]),
-                     Path(config["workdir"]), ranges, base_acc)
+                     Path(config["workdir"]), ranges, base_acc, base_correct)
     n = config["trials"]
     timeout = None if config["time_budget_s"] is None else max(1.0, config["time_budget_s"] - (time.perf_counter() - t0))
     callbacks = [] if n is None else [optuna.study.MaxTrialsCallback(n, states=None)]
@@ -198,7 +216,7 @@ def _spawn(config: dict, workers: int, workdir: Path) -> list[subprocess.Popen]:
 
 def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, max_ram: int | None = None,
         max_latency_ms: float | None = None, max_accuracy_drop: float | None = None,
-        trials: int | None = None, time_budget: float | None = None, storage: str | None = None,
+        accuracy_margin: float | None = None, trials: int | None = None, time_budget: float | None = None, storage: str | None = None,
         study: str | None = None, workers: int = 1, val=None, val_split: float = 0.1, test=None,
         plan: measure.TrainPlan | None = None, seed: int = 0, workdir=None, polish: int = 1,
         on_trial: Callable[[st.TrialRecord], None] | None = None,
@@ -207,7 +225,10 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
     (TRAIN.npz with x and integer labels y) for ``board``; budgets in bytes, ms and percentage
     points, measured on ``val`` (VAL.npz: samples the baseline did not train on) or, without it, on
     the first ``val_split`` of ``data`` (an accuracy drop on samples the baseline memorised is
-    overstated). ``trials`` counts the study's trials over all processes; ``time_budget`` is minutes for
+    overstated). A candidate meets ``max_accuracy_drop`` when its held-out drop plus
+    ``accuracy_margin`` (pp; default: one standard error of the paired drop estimate, from the
+    samples on which it and the baseline disagree) is within it, and the best feasible candidate
+    is the one with the smallest such upper bound. ``trials`` counts the study's trials over all processes; ``time_budget`` is minutes for
     this process. ``test`` (TEST.npz): the result's generated C is verified bit-exact on it and its
     accuracy reported. Then the ``polish`` most promising candidates that meet the size budgets
     are fine-tuned again, twice as long (after the time budget). ``write=False`` runs trials only
@@ -218,7 +239,7 @@ def fit(model, data, board: str, *, outdir=None, max_flash: int | None = None, m
     _validate(model, board, trials, time_budget, workers, outdir)
     if trials is None and time_budget is None:
         trials = DEFAULT_TRIALS
-    budgets = measure.Budgets(max_flash, max_ram, max_latency_ms, max_accuracy_drop)
+    budgets = measure.Budgets(max_flash, max_ram, max_latency_ms, max_accuracy_drop, accuracy_margin)
     base = Path(outdir) if outdir is not None else Path("fit-out")
     workdir = Path(workdir) if workdir is not None else base.parent / f".{base.name}.fit"
     if storage is None and workers > 1:

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from tinycompress.errors import UserError
 from tinycompress.fit import budget, measure, space
 
@@ -34,6 +36,7 @@ class Setup:
     workdir: Path
     ranges: list[space.LayerRange]
     baseline_accuracy: float
+    baseline_correct: np.ndarray | None = None   # per held-out sample (the paired drop estimate)
 
 
 def open_storage(spec: str | None):
@@ -72,11 +75,25 @@ def create(storage, name: str, seed: int, worker: int):
                                direction="minimize", load_if_exists=True)
 
 
-def _record(trial, stage: str, fig: measure.Figures, acc: float, setup: Setup, where: Path,
-            seconds: float) -> float:
+def drop_bound(setup: Setup, correct: np.ndarray) -> tuple[float, float, float]:
+    """(drop, margin, drop + margin) in pp of a candidate right on ``correct`` held-out samples:
+    the margin is the budgets' ``accuracy_margin``, else one standard error of the paired drop."""
+    acc = float(np.mean(correct))
     drop = 100.0 * (setup.baseline_accuracy - acc)
-    excess = setup.budgets.excess(fig.flash_bytes, fig.ram_bytes, fig.latency_ms, drop)
+    margin = setup.budgets.accuracy_margin
+    if margin is None:
+        base = setup.baseline_correct
+        margin = 0.0 if base is None or base.size != correct.size else measure.paired_drop(base, correct)[1]
+    return drop, margin, drop + margin
+
+
+def _record(trial, stage: str, fig: measure.Figures, correct: np.ndarray, setup: Setup, where: Path,
+            seconds: float) -> float:
+    acc = float(np.mean(correct))
+    drop, margin, upper = drop_bound(setup, correct)
+    excess = setup.budgets.excess(fig.flash_bytes, fig.ram_bytes, fig.latency_ms, upper)
     for key, value in (("stage", stage), ("figures", fig.to_dict()), ("accuracy", acc), ("drop_pp", drop),
+                       ("drop_margin_pp", margin), ("drop_upper_pp", upper),
                        ("excess", excess), ("artifacts", str(where)), ("seconds", seconds)):
         trial.set_user_attr(key, value)
     for key, value in excess.items():  # the samplers' constraints: each budget's excess, <= 0 met
@@ -141,8 +158,8 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
         over = b.excess(fig.flash_bytes * expand, fig.ram_bytes, fig.latency_ms, None)
         if any(v > PROBE_SLACK for v in over.values()):
             trial.set_user_attr("candidate", cand.to_dict())
-            acc = measure.int8_accuracy(tflite, manifest, data.x_val, data.y_val)
-            return _record(trial, "probe", fig, acc, setup, pdir, time.perf_counter() - t0)
+            correct = measure.int8_correct(tflite, manifest, data.x_val, data.y_val)
+            return _record(trial, "probe", fig, correct, setup, pdir, time.perf_counter() - t0)
     trial.set_user_attr("candidate", cand.to_dict())
 
     def on_epoch(epoch: int, acc: float):
@@ -159,9 +176,9 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     model = measure.compressed(setup.base_path, cand, data, plan, on_epoch)
     tflite, fig, manifest = measure.deploy(model, data, where, setup.board)
     model.save(where / "model.keras")
-    acc = measure.int8_accuracy(tflite, manifest, data.x_val, data.y_val)
+    correct = measure.int8_correct(tflite, manifest, data.x_val, data.y_val)
     keras.backend.clear_session()
-    return _record(trial, "full", fig, acc, setup, where, time.perf_counter() - t0)
+    return _record(trial, "full", fig, correct, setup, where, time.perf_counter() - t0)
 
 
 @dataclass
@@ -182,6 +199,11 @@ class TrialRecord:
     artifacts: str | None = None
     params: dict = field(default_factory=dict)
     polish_of: int | None = None   # the trial whose candidate this one fine-tuned longer
+    drop_upper_pp: float | None = None   # drop + margin: what the accuracy budget is checked on
+
+    @property
+    def upper(self) -> float:
+        return self.drop_pp if self.drop_upper_pp is None else self.drop_upper_pp
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -199,16 +221,17 @@ def records(trials) -> list[TrialRecord]:
             figures=a.get("figures"), accuracy=a.get("accuracy"), drop_pp=a.get("drop_pp"), excess=excess,
             feasible=complete and a.get("stage") == "full" and all(v <= 0 for v in excess.values()),
             seconds=a.get("seconds"), worker=a.get("worker"), artifacts=a.get("artifacts"),
-            params=dict(t.params), polish_of=a.get("polish_of")))
+            params=dict(t.params), polish_of=a.get("polish_of"), drop_upper_pp=a.get("drop_upper_pp")))
     return out
 
 
 def best(recs: list[TrialRecord]) -> tuple[TrialRecord | None, bool]:
-    """The feasible trial with the least drop (then the least flash), or, when none is feasible,
-    the closest one: the least total excess over the budgets. (record, feasible)."""
+    """The feasible trial with the least drop upper bound (drop + margin; then the least flash),
+    or, when none is feasible, the closest one: the least total excess over the budgets.
+    (record, feasible)."""
     ok = [r for r in recs if r.feasible]
     if ok:
-        return min(ok, key=lambda r: (r.drop_pp, r.figures["flash_bytes"], r.number)), True
+        return min(ok, key=lambda r: (r.upper, r.figures["flash_bytes"], r.number)), True
     measured = [r for r in recs if r.state == "COMPLETE" and r.figures is not None]
     if not measured:
         return None, False
@@ -232,7 +255,7 @@ def pareto_front(recs: list[TrialRecord]) -> list[TrialRecord]:
 
 def polish(study, objective, count: int, log=None) -> None:
     """Fine-tune the ``count`` most promising candidates again, POLISH_SCALE times longer: the
-    fine-tuned trials that meet the size and latency budgets, least drop first, each at most once
+    fine-tuned trials that meet the size and latency budgets, least drop upper bound first, each at most once
     (over all processes). They are enqueued as trials of the study, so the best is still read
     from the study."""
     trials = study.get_trials(deepcopy=False)
@@ -240,7 +263,7 @@ def polish(study, objective, count: int, log=None) -> None:
     size_ok = [t for t in trials if t.state.name == "COMPLETE" and t.user_attrs.get("stage") == "full"
                and t.user_attrs.get("polish_of") is None and t.number not in done
                and all(v <= 0 for k, v in t.user_attrs["excess"].items() if k != "accuracy")]
-    for t in sorted(size_ok, key=lambda t: t.user_attrs["drop_pp"])[:count]:
+    for t in sorted(size_ok, key=lambda t: t.user_attrs.get("drop_upper_pp", t.user_attrs["drop_pp"]))[:count]:
         if log is not None:
             log(f"polishing trial {t.number} (held-out drop {t.user_attrs['drop_pp']:+.2f} pp): "
                 f"fine-tuning {POLISH_SCALE:g}x longer")
