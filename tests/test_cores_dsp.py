@@ -117,11 +117,12 @@ def blocked(request, monkeypatch):
 
 
 def test_balanced_takes_w16_where_it_saves_enough_per_flash_byte():
-    """Without `optimize` on the Context (balanced): int16 weights for a layer with many output
-    positions per weight, int8 for one with few; speed and size override."""
+    """Balanced (the Context's default): int16 weights for a layer with many output positions per
+    weight, int8 for one with few; speed and size override."""
     from types import SimpleNamespace
     from tinycompress.ops._dsp import wants_w16
-    plain = SimpleNamespace()
+    from tinycompress.ops.base import Context
+    plain = SimpleNamespace(optimize=Context().optimize)
     assert wants_w16(plain, "CONV_2D", 48 * 48) and not wants_w16(plain, "CONV_2D", 6 * 6)
     assert wants_w16(plain, "DEPTHWISE_CONV_2D", 125)
     assert not wants_w16(plain, "FULLY_CONNECTED", 1)

@@ -118,8 +118,8 @@ def words_w8(groups: np.ndarray) -> np.ndarray:
 
 
 # The blocked kernels' choice between int16 weights (_w16) and int8 (_w8) per `ctx.optimize`:
-# "speed" takes _w16 everywhere, "size" _w8 everywhere, "balanced" (the default, also when the
-# Context carries no `optimize`) _w16 for a layer only when it saves at least
+# "speed" takes _w16 everywhere, "size" _w8 everywhere, "balanced" (Context's default) _w16 for a
+# layer only when it saves at least
 # W16_MIN_SAVED_PER_BYTE instructions per extra flash byte (one a weight). Instructions _w16
 # saves per MAC, measured on Cortex-M4F (QEMU, the MLPerf Tiny models' layers, _w8 - _w16):
 # CONV_2D 0.18-0.22 (two SXTB16 a row's word, over two pixels), DEPTHWISE_CONV_2D 0.6-0.9
@@ -132,7 +132,7 @@ W16_MIN_SAVED_PER_BYTE = 32
 def wants_w16(ctx, op: str, positions: int) -> bool:
     """Whether an `op` layer of `positions` output positions (batches included) takes its _w16
     kernel under ctx.optimize (see W16_SAVED_PER_MAC)."""
-    mode = getattr(ctx, "optimize", "balanced")
+    mode = ctx.optimize
     if mode in ("speed", "size"):
         return mode == "speed"
     return W16_SAVED_PER_MAC[op] * positions >= W16_MIN_SAVED_PER_BYTE
