@@ -46,19 +46,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, str(Path(__file__).parent))
 
 from _table import finish, print_table, yes_no  # noqa: E402
-from distill_qat import teacher  # noqa: E402
+from distill_qat import c_row, teacher  # noqa: E402
 
 import tinycompress  # noqa: E402
 from tinycompress import zoo  # noqa: E402
-
-
-def c_row(model_path: Path, x_cal, test: Path, out: Path, **flags) -> dict:
-    """Compile (first 500 calibration images) and verify on every test image: the C figures."""
-    c = tinycompress.compile(model_path, out, calibration=x_cal, **flags)
-    v = tinycompress.verify(out, vectors=0, data=test)
-    formats = sorted({la.weight_format for la in c.per_layer if la.weight_format})
-    return {"weights_bytes": int(c.weights_bytes), "bit_exact": bool(v.bit_exact),
-            "c_accuracy": float(v.accuracy), "vectors": int(v.vectors), "formats": ",".join(formats)}
 
 
 def kernel_stats(model) -> tuple[float, int]:

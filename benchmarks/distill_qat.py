@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _table import finish, print_table, yes_no  # noqa: E402
 
+import tinycompress  # noqa: E402
 from tinycompress import zoo  # noqa: E402
 from tinycompress.compress.distill import DistillSpec, distill  # noqa: E402
 from tinycompress.compress.qat import QATSpec, qat  # noqa: E402
@@ -77,19 +78,14 @@ def teacher(epochs: int, seed: int, cache: Path, limit: int | None):
     return model
 
 
-def c_row(model, x_cal, test: Path, work: Path, name: str) -> dict:
-    """Convert (first 500 calibration images), compile, verify on the test file: C figures."""
-    from tinycompress.compiler import compile_model
-    from tinycompress.frontends.keras import convert
-    from tinycompress.verify import verify
-
-    tfl = work / f"{name}.tflite"
-    tfl.write_bytes(convert(model, (28, 28, 1), x_cal, name))
-    out = work / name
-    m = compile_model(tfl, out).manifest
-    v = verify(out, count=0, data=test)
-    return {"weights_bytes": int(m["weights_bytes"]), "bit_exact": bool(v["bit_exact"]),
-            "c_accuracy": float(v["accuracy"]), "vectors": int(v["vectors"])}
+def c_row(model, x_cal, test: Path, out: Path, **flags) -> dict:
+    """Compile `model` (a path or a keras.Model; calibrated on the first 500 images of x_cal,
+    with compile's `flags`) and verify it on every test image: the C figures."""
+    c = tinycompress.compile(model, out, calibration=x_cal, **flags)
+    v = tinycompress.verify(out, vectors=0, data=test)
+    formats = sorted({la.weight_format for la in c.per_layer if la.weight_format})
+    return {"weights_bytes": int(c.weights_bytes), "bit_exact": bool(v.bit_exact),
+            "c_accuracy": float(v.accuracy), "vectors": int(v.vectors), "formats": ",".join(formats)}
 
 
 def main(argv=None) -> int:
@@ -138,7 +134,7 @@ def main(argv=None) -> int:
             ("student, distilled + QAT INT8", exported, q_report.qat_metric),
         ]:
             row = {"model": label, "params": int(model.count_params()), "keras_accuracy": float(keras_acc),
-                   **c_row(model, x_cal, test, work, f"m{len(rows)}")}
+                   **c_row(model, x_cal, test, work / f"m{len(rows)}")}
             rows.append(row)
             log(f"  {label}: C {row['c_accuracy']:.2%}, bit-exact {row['bit_exact']}")
     print(f"\nFashion-MNIST, {rows[0]['vectors']:,} test images; teacher {t_epochs} epochs, students "
