@@ -108,3 +108,24 @@ def test_unknown_layer_name():
     m, (x, y) = tiny_model(), tiny_data()
     with pytest.raises(UserError, match="unknown layer\\(s\\) fc9; clusterable layers: c1, dw, d1, d2"):
         cluster.apply(m, cluster.ClusterSpec(per_layer={"fc9": 4}), x, y)
+
+
+def test_clusters_caps_the_shared_values_below_the_bits_capacity():
+    """`clusters` K places at most K centroids a layer even when the index bits (here 7, for
+    K = 64) could hold 127: a layer of many distinct weights ends with exactly 64 values."""
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((40,)), keras.layers.Dense(50, name="d")])
+    spec = cluster.ClusterSpec(dense_bits=7, clusters=64, train=TrainSpec(epochs=0))
+    _, report = cluster.apply(model, spec)
+    (layer,) = report.layers
+    assert layer.bits == 7 and layer.clusters == 64 and layer.distinct_nonzero == 64
+    uncapped = keras.Sequential([keras.Input((40,)), keras.layers.Dense(50, name="d")])
+    spec2 = cluster.ClusterSpec(dense_bits=7, train=TrainSpec(epochs=0))
+    layer2 = cluster.apply(uncapped, spec2)[1].layers[0]
+    assert layer2.clusters == 127
+
+
+@pytest.mark.parametrize("bad", [0, 256, 2.5])
+def test_clusters_out_of_range_is_refused(bad):
+    with pytest.raises(UserError, match="clusters must be an integer in 1..255"):
+        cluster.ClusterSpec(clusters=bad)

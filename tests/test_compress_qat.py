@@ -1,7 +1,7 @@
 """compress --qat keeps a compressed model's structure down to the compiled INT8 weights.
 
-After pruning, weight sharing and QAT, every clustered kernel of the compiled model holds at most
-2**bits - 1 distinct nonzero int8 values (``--clusters K`` sets bits = ceil(log2(K + 1))) plus
+After pruning, weight sharing and QAT, every clustered kernel of the compiled model holds
+at most K distinct nonzero int8 values (``--clusters K``, indexed in ceil(log2(K + 1)) bits) plus
 zero, and every weight pruned before QAT is still zero in the C's int8 kernel.
 """
 

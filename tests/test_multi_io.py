@@ -147,11 +147,52 @@ def test_status_codes_and_macros_from_c_and_cpp(outdir, tmp_path, lang):
     assert run.stdout.strip() == "1" * 9
 
 
-def test_data_file_for_several_inputs_is_refused(outdir, tmp_path):
+def _two_input_data(outdir, n, rng):
+    """Float samples for both inputs that quantise over most of each input's int8 range."""
+    m = json.loads((outdir / "manifest.json").read_text())
+    xs = []
+    for spec in m["inputs"]:
+        q = rng.integers(-128, 128, (n, *spec["shape"][1:]))
+        xs.append(((q - spec["zero_point"]) * spec["scale"]).astype(np.float32))
+    return xs
+
+
+def test_data_file_feeds_every_input(outdir, tmp_path):
+    """x0 and x1 from an .npz feed the two inputs, in the manifest's order: the C is bit-exact
+    on them, labels give an accuracy, and the vectors are the data's (the first rows of x1
+    quantised land in the reference's input 1)."""
+    from tinycompress import vectors as vec
+    from tinycompress.datasets import load_inputs
+
+    rng = np.random.default_rng(7)
+    x0, x1 = _two_input_data(outdir, 40, rng)
+    y = rng.integers(0, 3, 40)
+    np.savez(tmp_path / "d.npz", x0=x0, x1=x1, y=y)
+    report = verify(outdir, "host", count=0, data=tmp_path / "d.npz", sanitize=True)
+    assert report["bit_exact"] and report["vectors"] == 40
+    assert 0.0 <= report["accuracy"] <= 1.0 and report["accuracy"] == report["reference_accuracy"]
+    m = json.loads((outdir / "manifest.json").read_text())
+    xs, _ = load_inputs(tmp_path / "d.npz", 2)
+    got = vec.draw_all(m, outdir, 0, xs)
+    assert got[1].shape == (40, 72) and len(np.unique(got[1])) > 200 // 2
+    spec = m["inputs"][1]
+    want = np.clip(np.round(x1.reshape(40, -1) / spec["scale"]) + spec["zero_point"], -128, 127)
+    assert np.array_equal(got[1], want.astype(np.int8))
+
+
+@pytest.mark.parametrize("arrays, message", [
+    ({"x": np.zeros((4, 12), np.float32)}, "lacks x0, x1"),
+    ({"x0": np.zeros((4, 12), np.float32)}, "lacks x1"),
+    ({"x0": np.zeros((4, 12), np.float32), "x1": np.zeros((3, 6, 6, 2), np.float32)},
+     "have 4, 3 samples"),
+    ({"x0": np.zeros((4, 12), np.float32), "x1": np.zeros((4, 5), np.float32)},
+     "data array 'x1' has shape \\[4, 5\\], but model input 1 is \\[1, 6, 6, 2\\]"),
+])
+def test_bad_data_for_several_inputs_is_refused(outdir, tmp_path, arrays, message):
     from tinycompress.errors import UserError
 
-    np.savez(tmp_path / "d.npz", x=np.zeros((4, 12), np.float32))
-    with pytest.raises(UserError, match="model has 2 inputs: omit --data"):
+    np.savez(tmp_path / "d.npz", **arrays)
+    with pytest.raises(UserError, match=message):
         verify(outdir, "host", count=4, data=tmp_path / "d.npz")
 
 

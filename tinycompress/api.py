@@ -244,6 +244,8 @@ def _compress_spec(*, sparsity, layer_sparsity, remove_filters, bits, layer_bits
                "grid": grid}
         if bits is not None:
             ckw.update(conv_bits=bits, dense_bits=bits)
+        if clusters is not None:
+            ckw["clusters"] = clusters
         ckw_layers = _layer_values(layer_bits, "--layer-bits", int, "conv1=8")
         if ckw_layers:
             ckw["per_layer"] = ckw_layers

@@ -146,6 +146,49 @@ def load_npz(path: str | os.PathLike, require_y: bool = False) -> tuple[np.ndarr
     return x, y
 
 
+def load_inputs(path: str | os.PathLike, count: int) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """The input arrays of a model of `count` inputs from an .npz, and ``y`` if present: ``x``
+    for one input; ``x0`` ... ``x{count-1}`` (one array a model input, in the manifest's order,
+    the same number of samples each) for several."""
+    if count == 1:
+        x, y = load_npz(path)
+        return [x], y
+    path = Path(path)
+    names = [f"x{k}" for k in range(count)]
+    if not path.is_file():
+        raise UserError(f"data file {path} not found; pass an existing .npz file with arrays "
+                        f"{', '.join(names)}")
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+        raise UserError(f"cannot read {path} as .npz ({type(e).__name__}: {e}); save it with numpy.savez") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise UserError(f"{path} is a single .npy array, not an .npz; save it with "
+                        f"numpy.savez(path, {', '.join(n + '=...' for n in names)})")
+    with npz:
+        missing = [n for n in names if n not in npz.files]
+        if missing:
+            raise UserError(f"{path} lacks {', '.join(missing)} (has: {', '.join(sorted(npz.files)) or 'none'}): "
+                            f"the model has {count} inputs; save one array each as "
+                            f"numpy.savez(path, {', '.join(n + '=...' for n in names)})")
+        try:
+            xs = [npz[n] for n in names]
+            y = npz["y"] if "y" in npz.files else None
+        except ValueError as e:
+            raise UserError(f"{path}: cannot load arrays without pickle ({e}); store numeric arrays only") from None
+    for n, x in zip(names, xs):
+        if x.dtype.kind not in "biuf" or x.ndim < 1 or x.shape[0] == 0:
+            raise UserError(f"{path}: array '{n}' has dtype {x.dtype} and shape {x.shape}; expected "
+                            "numbers with at least one sample along axis 0")
+    if len({len(x) for x in xs}) != 1:
+        raise UserError(f"{path}: {', '.join(names)} have {', '.join(str(len(x)) for x in xs)} samples; "
+                        "give every input the same number of samples")
+    if y is not None and (y.ndim < 1 or y.shape[0] != len(xs[0]) or y.dtype.kind not in "biuf"):
+        raise UserError(f"{path}: 'y' has shape {y.shape} dtype {y.dtype}; expected numbers, one "
+                        f"entry per sample ({len(xs[0])})")
+    return xs, y
+
+
 def load_train_test(path: str | os.PathLike, test_fraction: float = 0.1, seed: int = 0):
     """``(x, y, x_test, y_test)`` from a training .npz: its ``x_test``/``y_test`` arrays when it
     has them, else ``test_fraction`` of ``x``/``y`` held out (a permutation seeded by ``seed``)."""

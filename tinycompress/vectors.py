@@ -61,15 +61,27 @@ def draw(manifest: dict, outdir: Path, count: int, data: np.ndarray | None = Non
 
 
 def draw_all(manifest: dict, outdir: Path, count: int,
-             data: np.ndarray | None = None) -> list[np.ndarray]:
-    """One array (count, size_k) per model input, in order. A one-input model's vectors are
-    `draw`'s; a model of several inputs takes seeded random vectors for each (random_rows, input
-    after input), `data` (one array 'x') cannot feed it."""
+             data: list[np.ndarray] | None = None) -> list[np.ndarray]:
+    """One array (count, size_k) per model input, in order: from `data` (one array per input,
+    all of it if count is 0) if given; else a one-input model's vectors are `draw`'s and a model
+    of several inputs takes seeded random vectors for each (random_rows, input after input)."""
     specs = manifest["inputs"]
+    if data is not None and len(data) != len(specs):
+        raise UserError(f"the data holds {len(data)} input arrays, but the model has "
+                        f"{len(specs)} inputs: give one array each (x0 ... x{len(specs) - 1})")
     if len(specs) == 1:
-        return [draw(manifest, outdir, count, data)]
+        return [draw(manifest, outdir, count, None if data is None else data[0])]
     if data is not None:
-        raise UserError(f"--data holds one input array 'x', but the model has {len(specs)} "
-                        "inputs: omit --data to verify it on seeded random vectors")
+        return [_quantized(x, spec, f"x{k}", count) for k, (x, spec) in enumerate(zip(data, specs))]
     rng = np.random.default_rng(SEED)
     return [random_rows(spec, count, rng) for spec in specs]
+
+
+def _quantized(x: np.ndarray, spec: dict, name: str, count: int) -> np.ndarray:
+    try:
+        q = quantize_input(x, spec)
+    except UserError:
+        raise UserError(f"data array '{name}' has shape {list(np.shape(x))}, but model input "
+                        f"{name[1:]} is {spec['shape']}: give {name} of shape "
+                        f"[N, {', '.join(map(str, spec['shape'][1:]))}]") from None
+    return q if count <= 0 else q[:count]

@@ -9,7 +9,7 @@ import numpy as np
 
 from . import vectors as vec
 from .compiler import read_manifest
-from .datasets import load_npz
+from .datasets import load_inputs
 from .errors import UserError
 from .reference import Reference
 
@@ -95,8 +95,8 @@ def verify(outdir: Path, target: str = "host", count: int = 100, data: Path | No
         raise UserError(f"--vectors {count} is negative: give a count of at least 1")
     if target == "qemu" and board is None:
         raise UserError("--target qemu needs --board B (see 'tinycompress boards')")
-    x, y = (load_npz(data) if data is not None else (None, None))
-    inputs = vec.draw_all(manifest, outdir, count, x)
+    xs, y = (load_inputs(data, len(manifest["inputs"])) if data is not None else (None, None))
+    inputs = vec.draw_all(manifest, outdir, count, xs)
     if len(inputs[0]) == 0:
         raise UserError("no test vectors: give --vectors N with N >= 1")
     ref = Reference(tflite_path.read_bytes())

@@ -29,7 +29,8 @@ from ..ops.cost import OPTIMIZE
 @click.option("--layer-bits", multiple=True, metavar="NAME=B",
               help="Cluster index bits for one layer, over --bits and the defaults (repeatable).")
 @click.option("--clusters", type=click.IntRange(1, 255), default=None,
-              help="Shared weights per layer; sets --bits to ceil(log2(K + 1)) (one code is zero).")
+              help="At most K shared weights per layer, indexed in ceil(log2(K + 1)) bits "
+                   "(one code is zero).")
 @click.option("--no-cluster", is_flag=True, help="Prune only (no weight sharing).")
 @click.option("--grid", type=click.Choice(["int8", "none"]), default="int8", show_default=True,
               help="Shared weights on each layer's per-tensor int8 grid, so that "

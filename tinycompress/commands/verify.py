@@ -17,7 +17,8 @@ from ..verify import TARGETS
 @click.option("--vectors", "count", type=int, default=100, show_default=True,
               help="Number of input vectors (with --data: the first N, 0 for all).")
 @click.option("--data", type=click.Path(path_type=Path),
-              help="DATA.npz with x (inputs) and optionally y (labels, for accuracy).")
+              help="DATA.npz with x (inputs; x0, x1, ... for a model of several) and optionally y "
+                   "(labels, for accuracy).")
 @click.option("--sanitize", is_flag=True, help="Host: build with -fsanitize=address,undefined.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.pass_context

@@ -55,6 +55,7 @@ class ClusterSpec:
     train_others: bool = True  # also fine-tune biases / BN while the centroids train
     seed: int = 0
     grid: str = "int8"         # snap centroids to the per-tensor int8 grid ("none": float centroids)
+    clusters: int | None = None  # at most this many centroids a layer (None: 2**bits - 1)
 
     def __post_init__(self):
         _check_bits("conv_bits", self.conv_bits)
@@ -67,8 +68,17 @@ class ClusterSpec:
             raise UserError(f"unknown grid {self.grid!r}; use one of: {', '.join(GRIDS)}")
         if not isinstance(self.kmeans_iterations, int) or not 0 <= self.kmeans_iterations <= 10000:
             raise UserError(f"kmeans_iterations must be an integer in 0..10000, got {self.kmeans_iterations!r}")
+        if self.clusters is not None and (not isinstance(self.clusters, int)
+                                          or not 1 <= self.clusters <= 255):
+            raise UserError(f"clusters must be an integer in 1..255, got {self.clusters!r}")
         if not isinstance(self.train, TrainSpec):
             raise UserError(f"train must be a TrainSpec, got {type(self.train).__name__}")
+
+    def clusters_for(self, target: Target) -> int:
+        """The centroids k-means places in `target`: 2**bits - 1 (index 0 is zero), at most
+        `clusters`."""
+        k = (1 << self.bits_for(target)) - 1
+        return k if self.clusters is None else min(k, self.clusters)
 
     def bits_for(self, target: Target) -> int:
         if target.name in self.per_layer:
@@ -235,7 +245,8 @@ def apply(model, spec: ClusterSpec, x: np.ndarray | None = None, y: np.ndarray |
         w = t.numpy()
         nz = w != 0
         b = spec.bits_for(t)
-        c = _nonzero(kmeans_1d(w[nz], (1 << b) - 1, spec.init, spec.kmeans_iterations, spec.seed))
+        c = _nonzero(kmeans_1d(w[nz], spec.clusters_for(t), spec.init, spec.kmeans_iterations,
+                               spec.seed))
         idx = np.zeros(w.shape, dtype=np.int64)
         if c.size:
             idx[nz] = assign(w[nz], c) + 1
