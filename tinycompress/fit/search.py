@@ -169,6 +169,8 @@ def run_trials(config: dict, worker: int, on_trial=None, log=None, storage=None)
         callbacks.append(lambda s, t: on_trial(st.records([t])[0]))
     objective = lambda trial: _objective(trial, setup, data, log)  # noqa: E731
     if n is None or len(study.trials) < n:
+        if worker == 0 and not study.trials:
+            study.enqueue_trial(space.centre(ranges))
         study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(UserError,), gc_after_trial=True)
     if config.get("polish") and worker == 0:
         st.polish(study, objective, config["polish"], log)

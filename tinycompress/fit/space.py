@@ -71,6 +71,19 @@ def suggest(trial, ranges: list[LayerRange]) -> Candidate:
     return Candidate(sparsity, bits, float(distill))
 
 
+def centre(ranges: list[LayerRange]) -> dict:
+    """The params (as :func:`suggest` names them) of the middle of the space, distilled: the
+    study's first trial, so that its first fine-tuning is spent on a sensible point rather than a
+    random one."""
+    params = {}
+    for r in ranges:
+        params[f"sparsity.{r.name}"] = round((r.sparsity[0] + r.sparsity[1]) / 2, 3)
+        if r.bits is not None:
+            params[f"bits.{r.name}"] = (r.bits[0] + r.bits[1]) // 2
+    params["distill"] = max(DISTILL)
+    return params
+
+
 def ranges_to_json(ranges: list[LayerRange]) -> list[dict]:
     return [asdict(r) for r in ranges]
 
