@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from tinycompress.cli import main
 from tinycompress.errors import UserError
 from tinycompress.fit import budget, measure, space, study as st
 from tinycompress.fit.space import Candidate
+from tinycompress.results import FitResult
 
 
 # --- the parts, no TensorFlow -------------------------------------------------------------
@@ -186,6 +188,8 @@ def test_impossible_budget_exits_1_with_the_closest(mlp, tmp_path, capsys):
     assert code == 1, captured.err
     assert "no setting meets the budgets" in captured.out and "closest: trial 0" in captured.out
     res = json.loads((out / "fit.json").read_text())
+    jsonschema.validate(res, FitResult.schema())
+    assert FitResult.from_json(res).to_json() == res
     assert res["feasible"] is False and res["best"]["stage"] == "probe"   # never fine-tuned
     assert res["best"]["excess"]["flash"] > 0 and res["check"]["ok"] is False
     assert (out / "manifest.json").is_file() and (out / "model.keras").is_file()

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycompress import results
 from tinycompress.errors import UserError
 from tinycompress.fit import measure, space, study as st
 
@@ -60,12 +61,21 @@ class FitResult:
     def workers(self) -> list[str]:
         return sorted({t.worker for t in self.trials if t.worker})
 
-    def to_dict(self) -> dict:
+    def to_result(self) -> results.FitResult:
+        """The typed result (:class:`tinycompress.results.FitResult`, schema docs/schema/fit.json)."""
         d = {k: v for k, v in self.__dict__.items() if k not in ("best", "trials", "front")}
-        d.update(best=None if self.best is None else self.best.to_dict(),
-                 trials=[t.to_dict() for t in self.trials], front=[t.number for t in self.front],
+        d.update(best=None if self.best is None else _trial_json(self.best),
+                 trials=[_trial_json(t) for t in self.trials], front=[t.number for t in self.front],
                  workers=self.workers)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+        return results.FitResult.from_json(results.json_types(d))
+
+    def to_dict(self) -> dict:
+        """The JSON of :meth:`to_result` (what ``--json`` prints and fit.json holds)."""
+        return self.to_result().to_json()
+
+
+def _trial_json(t: st.TrialRecord) -> dict:
+    return {**t.to_dict(), "candidate": t.candidate or None}
 
 
 def _file_sha(path: Path) -> str:
