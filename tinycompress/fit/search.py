@@ -4,7 +4,8 @@ A search that is cheap before it is expensive: a sensitivity analysis of the bas
 per-layer ranges; every candidate is first probed (its masks and codebooks on the untrained
 baseline, compiled and measured: exact bytes in seconds) and fine-tuned only when the probe fits;
 a fine-tuning whose held-out accuracy falls behind the other trials' at the same epoch is stopped
-(optuna's median pruner). The survivors are measured as deployed (:mod:`.measure`).
+(optuna's median pruner; :func:`.study.hopeless` says when it may be). The first trial is the
+centre of the space (:func:`.space.centre`). The survivors are measured as deployed (:mod:`.measure`).
 
 Processes share nothing but the optuna study (:mod:`.study`); whichever finishes writes OUTDIR
 from the study's best trial, rebuilt from its stored settings when its artifacts are on another
