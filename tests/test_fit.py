@@ -32,6 +32,27 @@ def test_layer_ranges_from_sensitivity():
     assert space.ranges_from_json(space.ranges_to_json(list(r.values()))) == list(r.values())
 
 
+def test_centre_is_a_point_of_the_space():
+    import optuna
+
+    ranges = [space.LayerRange("fc1", "dense", 1000, (0.5, 0.9), space.DENSE_BITS),
+              space.LayerRange("c1", "conv", 100, (0.1, 0.4), None)]
+    params = space.centre(ranges)
+    cand = space.suggest(optuna.trial.FixedTrial(params), ranges)
+    assert cand.sparsity == {"fc1": 0.7, "c1": 0.25} and cand.bits == {"fc1": 4, "c1": 8}
+    assert cand.distill == max(space.DISTILL) > 0
+
+
+def test_a_trial_is_not_stopped_during_the_ramp_or_within_budget():
+    plan = measure.TrainPlan(prune_epochs=8)
+    b = measure.Budgets(max_drop=0.5)
+    ramp_end = int(measure.PRUNE_RAMP * 8)               # epoch index 3 ends the ramp (4 epochs)
+    assert not st.hopeless(ramp_end - 2, 5.0, plan, b)   # still being pruned: too early to tell
+    assert st.hopeless(ramp_end - 1, 5.0, plan, b)
+    assert not st.hopeless(ramp_end + 3, 0.4, plan, b)   # within the budget: may be the answer
+    assert st.hopeless(ramp_end + 3, 0.4, plan, measure.Budgets())   # no accuracy budget
+
+
 def _fig(flash, weights):
     return measure.Figures(flash, 500, None, None, weights, "qemu")
 
