@@ -76,6 +76,15 @@ def test_flash_budget_scaling_converges_on_a_nonlinear_probe():
     assert ka / kb == pytest.approx(0.5 / 0.8, rel=1e-6)
 
 
+def test_small_layers_keep_their_sparsity_when_scaled():
+    ranges = [space.LayerRange("big", "dense", 9900, (0.5, 0.9), space.DENSE_BITS),
+              space.LayerRange("out", "dense", 100, (0.1, 0.9), None)]
+    keep = space.small_layers(ranges)
+    assert keep == {"out"}
+    got = budget.scaled(Candidate({"big": 0.5, "out": 0.3}, {"big": 4, "out": 8}), 0.2, keep)
+    assert got.sparsity == {"big": pytest.approx(0.9), "out": 0.3}
+
+
 def test_flash_budget_out_of_reach_returns_the_smallest():
     got, fig, _ = budget.to_flash_budget(Candidate({"a": 0.5}, {"a": 4}),
                                          lambda c: (_fig(5000 + int(100 * (1 - c.sparsity["a"])), 50), c), 1000)

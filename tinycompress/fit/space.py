@@ -3,8 +3,9 @@
 Per-layer sparsity ranges come from a sensitivity analysis of the baseline (every layer pruned
 alone at increasing sparsity, no fine-tuning; Deep Compression section 3): a layer is pruned at
 least as far as costs (almost) nothing, and at most as far as it still works untuned. Small
-layers (under ``SMALL_LAYER`` of all kernel weights) keep 8-bit shared weights: they cost few
-bytes, and a search dimension spent on them is one taken from the layers that count.
+layers (under ``SMALL_LAYER`` of all kernel weights) keep 8-bit shared weights and their sampled
+sparsity (the flash budget scales the others): they cost few bytes, and a search dimension spent
+on their bits is one taken from the layers that count.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ def layer_ranges(curves: Mapping[str, list], sizes: Mapping[str, int],
         bits = None if small else (CONV_BITS if kinds[name] == "conv" else DENSE_BITS)
         out.append(LayerRange(name, kinds[name], int(sizes[name]), (round(lo, 3), round(hi, 3)), bits))
     return out
+
+
+def small_layers(ranges: list[LayerRange]) -> frozenset[str]:
+    """Layers under SMALL_LAYER of all kernel weights: their bytes barely move the flash."""
+    total = sum(r.weights for r in ranges)
+    return frozenset(r.name for r in ranges if r.weights < SMALL_LAYER * total)
 
 
 def suggest(trial, ranges: list[LayerRange]) -> Candidate:

@@ -164,7 +164,7 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     if fixed is None and (b.max_flash, b.max_ram, b.max_latency_ms) != (None, None, None):
         expand = expansion(trial.study.get_trials(deepcopy=False))
         cand, fig, (tflite, manifest, pdir) = budget.to_flash_budget(
-            cand, _prober(setup, data, where), b.max_flash, expand, log)
+            cand, _prober(setup, data, where), b.max_flash, expand, log, space.small_layers(setup.ranges))
         trial.set_user_attr("probe_flash", fig.flash_bytes)
         over = b.excess(fig.flash_bytes * expand, fig.ram_bytes, fig.latency_ms, None)
         if any(v > PROBE_SLACK for v in over.values()):
