@@ -108,6 +108,7 @@ def fit_row(name: str, base_path: Path, work: Path, train: Path, val: Path, test
             accuracy_margin=args.accuracy_margin, storage=storage,
             study=f"{name}-e{epochs:g}-m{margin}{args.study_suffix}",
             trials=args.trials, workers=args.workers, test=test, plan=plan, workdir=work / "trials",
+            polish=args.polish,
             on_trial=lambda t: print(f"  trial {t.number}: {t.state} {t.stage} "
                                      f"flash={t.figures and t.figures['flash_bytes']} drop={t.drop_pp} "
                                      f"upper={t.drop_upper_pp} "
@@ -157,6 +158,7 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--epochs", type=float, default=None,
                    help="pruning fine-tuning epochs per candidate (default: 12 for LeNet-300-100, 6 for LeNet-5)")
+    p.add_argument("--polish", type=int, default=1, help="candidates fine-tuned again, twice as long (fit's --polish)")
     p.add_argument("--accuracy-margin", type=float, default=None, metavar="PP",
                    help="fit's margin on held-out drops (default: one paired standard error)")
     p.add_argument("--study-suffix", default="", help="appended to the study name (a fresh study)")

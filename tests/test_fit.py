@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import jsonschema
 import numpy as np
 import pytest
 
@@ -13,6 +14,7 @@ from tinycompress.cli import main
 from tinycompress.errors import UserError
 from tinycompress.fit import budget, measure, space, study as st
 from tinycompress.fit.space import Candidate
+from tinycompress.results import FitResult
 
 
 # --- the parts, no TensorFlow -------------------------------------------------------------
@@ -28,6 +30,27 @@ def test_layer_ranges_from_sensitivity():
     assert r["fc2"].sparsity[0] < 0.5 and r["fc2"].sparsity[1] <= 0.8
     assert r["fc3"].bits is None and r["fc1"].bits == space.DENSE_BITS   # 100 of 11100 weights: fixed 8 bits
     assert space.ranges_from_json(space.ranges_to_json(list(r.values()))) == list(r.values())
+
+
+def test_centre_is_a_point_of_the_space():
+    import optuna
+
+    ranges = [space.LayerRange("fc1", "dense", 1000, (0.5, 0.9), space.DENSE_BITS),
+              space.LayerRange("c1", "conv", 100, (0.1, 0.4), None)]
+    params = space.centre(ranges)
+    cand = space.suggest(optuna.trial.FixedTrial(params), ranges)
+    assert cand.sparsity == {"fc1": 0.7, "c1": 0.25} and cand.bits == {"fc1": 4, "c1": 8}
+    assert cand.distill == max(space.DISTILL) > 0
+
+
+def test_a_trial_is_not_stopped_during_the_ramp_or_within_budget():
+    plan = measure.TrainPlan(prune_epochs=8)
+    b = measure.Budgets(max_drop=0.5)
+    ramp_end = int(measure.PRUNE_RAMP * 8)               # epoch index 3 ends the ramp (4 epochs)
+    assert not st.hopeless(ramp_end - 2, 5.0, plan, b)   # still being pruned: too early to tell
+    assert st.hopeless(ramp_end - 1, 5.0, plan, b)
+    assert not st.hopeless(ramp_end + 3, 0.4, plan, b)   # within the budget: may be the answer
+    assert st.hopeless(ramp_end + 3, 0.4, plan, measure.Budgets())   # no accuracy budget
 
 
 def _fig(flash, weights):
@@ -51,6 +74,15 @@ def test_flash_budget_scaling_converges_on_a_nonlinear_probe():
     # the layers keep their proportions: one factor for all
     ka, kb = 1 - got.sparsity["a"], 1 - got.sparsity["b"]
     assert ka / kb == pytest.approx(0.5 / 0.8, rel=1e-6)
+
+
+def test_small_layers_keep_their_sparsity_when_scaled():
+    ranges = [space.LayerRange("big", "dense", 9900, (0.5, 0.9), space.DENSE_BITS),
+              space.LayerRange("out", "dense", 100, (0.1, 0.9), None)]
+    keep = space.small_layers(ranges)
+    assert keep == {"out"}
+    got = budget.scaled(Candidate({"big": 0.5, "out": 0.3}, {"big": 4, "out": 8}), 0.2, keep)
+    assert got.sparsity == {"big": pytest.approx(0.9), "out": 0.3}
 
 
 def test_flash_budget_out_of_reach_returns_the_smallest():
@@ -186,6 +218,8 @@ def test_impossible_budget_exits_1_with_the_closest(mlp, tmp_path, capsys):
     assert code == 1, captured.err
     assert "no setting meets the budgets" in captured.out and "closest: trial 0" in captured.out
     res = json.loads((out / "fit.json").read_text())
+    jsonschema.validate(res, FitResult.schema())
+    assert FitResult.from_json(res).to_json() == res
     assert res["feasible"] is False and res["best"]["stage"] == "probe"   # never fine-tuned
     assert res["best"]["excess"]["flash"] > 0 and res["check"]["ok"] is False
     assert (out / "manifest.json").is_file() and (out / "model.keras").is_file()

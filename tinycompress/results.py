@@ -1,4 +1,4 @@
-"""The typed results of compile, verify, check, export, compress, distill and qat.
+"""The typed results of compile, verify, check, export, compress, distill, qat, fit and report.
 
 One frozen dataclass per command. The Python API (``tinycompress.compile(...)`` and the others)
 returns them; the CLI's ``--json`` prints ``result.to_json()``. Every field carries its
@@ -75,6 +75,11 @@ class Result:
         head = {"$schema": SCHEMA_DIALECT, "$id": f"{SCHEMA_ID}{name}.json",
                 "title": f"tinycompress {name} result"}
         return {**head, **top, **({"$defs": dict(sorted(defs.items()))} if defs else {})}
+
+
+def json_types(value):
+    """``value`` as JSON types: results, paths, tuples and numpy scalars converted."""
+    return _to_json(value)
 
 
 def _to_json(value):
@@ -511,6 +516,113 @@ class QatResult(Result):
     weight_bits: int = doc("Bits of the fake-quantised weights (8, or 4).")
 
 
+# --- fit ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FitBudgets(Result):
+    """The limits a fit result must meet (None: not constrained)."""
+
+    max_flash: int | None = doc("Flash budget, bytes (the whole image, as check measures it).")
+    max_ram: int | None = doc("RAM budget, bytes.")
+    max_latency_ms: float | None = doc("Latency budget, ms (estimate).")
+    max_drop: float | None = doc("Most accuracy lost on the held-out split, percentage points.")
+    accuracy_margin: float | None = doc("Added to a held-out drop before it is compared with "
+                                        "max_drop (None: one paired standard error).")
+
+
+@dataclass(frozen=True)
+class FitRange(Result):
+    """One layer's search range, from the sensitivity analysis."""
+
+    name: str = doc("The Keras layer.")
+    kind: Literal["conv", "dense"] = doc("conv or dense.")
+    weights: int = doc("Its kernel weights.")
+    sparsity: list[float] = doc("Lowest and highest sparsity searched.")
+    bits: list[int] | None = doc("Fewest and most shared-weight bits searched (None: fixed at 8).")
+
+
+@dataclass(frozen=True)
+class FitCandidate(Result):
+    """What compress gets for one trial."""
+
+    sparsity: dict[str, float] = doc("Layer -> fraction of its weights pruned.")
+    bits: dict[str, int] = doc("Layer -> shared-weight bits.")
+    distill: float = doc("Weight of the baseline's soft targets in the fine-tuning (0: labels only).")
+
+
+@dataclass(frozen=True)
+class FitFigures(Result):
+    """A trial's model as deployed for the board."""
+
+    flash_bytes: int = doc("Flash of the whole image (check's figure).")
+    ram_bytes: int = doc("RAM (static + stack).")
+    latency_ms: float | None = doc("Estimated ms per inference (None: not run).")
+    instructions: int | None = doc("Instructions per inference under QEMU (None: not run).")
+    weights_bytes: int = doc("The compiler's parameter bytes.")
+    source: str = doc("qemu, or compile-time when the image could not be linked.")
+
+
+@dataclass(frozen=True)
+class FitTrial(Result):
+    """One trial of the study."""
+
+    number: int = doc("The trial's number in the study.")
+    state: str = doc("optuna's state: COMPLETE, PRUNED, FAIL, RUNNING, WAITING.")
+    stage: Literal["probe", "full", "pruned"] | None = doc(
+        "probe: over a budget untrained, not fine-tuned; full: fine-tuned and measured; pruned: "
+        "stopped early (None: not started or failed).")
+    candidate: FitCandidate | None = doc("Its settings (None: not sampled yet).")
+    figures: FitFigures | None = doc("Its measured figures (None: not measured).")
+    accuracy: float | None = doc("INT8 accuracy on the held-out split.")
+    drop_pp: float | None = doc("Held-out accuracy drop from the baseline, percentage points.")
+    drop_upper_pp: float | None = doc("drop_pp plus the margin: what max_drop is checked on.")
+    excess: dict[str, float] = doc("Budget -> how far over it, relative to the limit (<= 0: met).")
+    feasible: bool = doc("Fine-tuned, measured and within every budget.")
+    seconds: float | None = doc("Its wall time.")
+    worker: str | None = doc("host:pid of the process that ran it.")
+    artifacts: str | None = doc("Its directory (model.tflite, model.keras, the C).")
+    params: dict[str, Any] = doc("The sampler's parameters.")
+    polish_of: int | None = doc("The trial whose candidate this one fine-tuned longer (None: sampled).")
+
+
+@dataclass(frozen=True)
+class FitTest(Result):
+    """The result's generated C on TEST.npz."""
+
+    data: str = doc("The test file.")
+    vectors: int = doc("Test samples run by the portable C on the host.")
+    bit_exact: bool = doc("Every output element equal to the reference interpreter's.")
+    qemu_vectors: int | None = doc("Samples run by the board's C under QEMU (None: not run).")
+    accuracy: float = doc("The C's top-1 accuracy.")
+    baseline_accuracy: float = doc("The float baseline's, on the same samples.")
+    drop_pp: float = doc("baseline_accuracy - accuracy, percentage points.")
+
+
+@dataclass(frozen=True)
+class FitResult(Result):
+    """A search of compression settings that meet a board's budgets (tinycompress fit)."""
+
+    study_name: str = doc("The optuna study.")
+    storage: str | None = doc("Its storage (None: in memory).")
+    board: str = doc("The board.")
+    budgets: FitBudgets = doc("The budgets.")
+    baseline_accuracy: float = doc("The float baseline's held-out accuracy.")
+    feasible: bool = doc("Some trial meets every budget.")
+    best: FitTrial | None = doc("The feasible trial with the least drop upper bound, else the "
+                                "closest (None: nothing measured).")
+    trials: list[FitTrial] = doc("Every trial of the study.")
+    front: list[int] = doc("Numbers of the Pareto-front trials (drop, flash, latency).")
+    ranges: list[FitRange] = doc("The per-layer search ranges.")
+    outdir: Path | None = doc("The best trial's C for the board (None: not written).")
+    keras_path: Path | None = doc("Its compressed Keras model.")
+    json_path: Path | None = doc("fit.json.")
+    check: CheckResult | None = doc("check of outdir against the budgets.")
+    test: FitTest | None = doc("The C on TEST.npz (None: no --test).")
+    seconds: float = doc("Wall time of this process.")
+    notes: list[str] = doc("Remarks (workers that failed).")
+    workers: list[str] = doc("The processes that ran trials (host:pid).")
+
+
 # --- report ---------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -524,7 +636,7 @@ class ReportResult(Result):
 
 RESULTS = {_schema_name(c): c for c in (CompileResult, VerifyResult, CheckResult, ExportResult,
                                         ReportResult,
-                                        CompressResult, DistillResult, QatResult)}
+                                        CompressResult, DistillResult, QatResult, FitResult)}
 
 
 def json_schema(name: str) -> dict:

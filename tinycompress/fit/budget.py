@@ -1,8 +1,9 @@
 """Bringing a candidate to the flash budget before anything is trained.
 
 A sampled candidate says how the layers share the pruning (their sparsities relative to one
-another) and their bits; its absolute level is set here: every layer's kept fraction is scaled by
-one factor until the probe's flash is just under the budget (weights cost about the same bytes
+another) and their bits; its absolute level is set here: every large layer's kept fraction is
+scaled by one factor (a small layer keeps its sampled sparsity: it costs few bytes, and pruning it
+as hard as the large ones would cost accuracy for nothing) until the probe's flash is just under the budget (weights cost about the same bytes
 each, so flash is close to linear in the factor; a few probes settle it). Keeping as many weights
 as the budget allows loses the least accuracy; the search then spends fine-tuning only on
 candidates that fit.
@@ -24,9 +25,11 @@ TOLERANCE = 0.03   # a probe within [TARGET - TOLERANCE, 1] x budget is taken as
 PROBES = 4
 
 
-def scaled(cand: Candidate, factor: float) -> Candidate:
-    """Every layer keeps ``factor`` times the weights it kept."""
-    s = {k: min(MAX_SPARSITY, max(0.0, 1.0 - factor * (1.0 - v))) for k, v in cand.sparsity.items()}
+def scaled(cand: Candidate, factor: float, keep: frozenset[str] = frozenset()) -> Candidate:
+    """Every layer keeps ``factor`` times the weights it kept, but those in ``keep`` (small
+    layers: shrinking them saves few bytes and costs accuracy) keep their sparsity."""
+    s = {k: v if k in keep else min(MAX_SPARSITY, max(0.0, 1.0 - factor * (1.0 - v)))
+         for k, v in cand.sparsity.items()}
     return replace(cand, sparsity=s)
 
 
@@ -45,10 +48,11 @@ def _next_factor(points: list[tuple[float, object]], goal: float) -> float:
 
 
 def to_flash_budget(cand: Candidate, probe: Callable, max_flash: int | None, expand: float = 1.0,
-                    log=None):
+                    log=None, keep: frozenset[str] = frozenset()):
     """(candidate, figures, payload): the candidate scaled to just under ``max_flash``, or the
     closest probed one when none fits (its figures say by how much). ``expand``: how much larger
-    a fine-tuned candidate's flash is than its probe's (the study's trials so far tell)."""
+    a fine-tuned candidate's flash is than its probe's (the study's trials so far tell). ``keep``:
+    layers not scaled (their sampled sparsity is final)."""
     fig, payload = probe(cand)
     if max_flash is None:
         return cand, fig, payload
@@ -59,7 +63,7 @@ def to_flash_budget(cand: Candidate, probe: Callable, max_flash: int | None, exp
         if (TARGET - TOLERANCE) * top <= fig.flash_bytes <= top:
             break
         factor = _next_factor(points, goal)
-        nxt = scaled(tried[0][0], factor)
+        nxt = scaled(tried[0][0], factor, keep)
         if nxt == tried[-1][0]:
             break  # every layer at its limit
         fig, payload = probe(nxt)

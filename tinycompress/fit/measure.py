@@ -25,6 +25,8 @@ from tinycompress.errors import UserError
 from tinycompress.fit.space import Candidate
 
 CALIBRATION_SAMPLES = 500
+EPOCH_SAMPLES = 5000   # held-out samples the per-epoch (Keras) accuracy is measured on
+PRUNE_RAMP = 0.5       # fraction of the pruning epochs over which sparsity rises (PruneSpec.ramp)
 
 
 @dataclass(frozen=True)
@@ -172,7 +174,7 @@ def _specs(cand: Candidate, plan: TrainPlan | None):
 
     p = plan or TrainPlan()
     return CompressSpec(
-        prune=PruneSpec(per_layer=dict(cand.sparsity), schedule="polynomial" if plan else "oneshot",
+        prune=PruneSpec(per_layer=dict(cand.sparsity), schedule="polynomial" if plan else "oneshot", ramp=PRUNE_RAMP,
                         train=train(p.prune_epochs, p.prune_lr)),
         cluster=ClusterSpec(per_layer=dict(cand.bits), grid="int8",
                             train=train(p.cluster_epochs, p.cluster_lr)),
@@ -196,7 +198,7 @@ def compressed(base_path: Path, cand: Candidate, data: Data, plan: TrainPlan | N
     model = load_keras_model(Path(base_path))
     per_epoch = math.ceil(len(data.x_train) / (plan.batch_size if plan else 64))
     seen = {"epochs": 0}
-    x_eval, y_eval = data.x_val[:1000], data.y_val[:1000]
+    x_eval, y_eval = data.x_val[:EPOCH_SAMPLES], data.y_val[:EPOCH_SAMPLES]
 
     def progress(stage: str, step: int, total: int):
         # Called before every step (0..total-1) and once at the end of a stage (1/1).

@@ -4,7 +4,8 @@ A search that is cheap before it is expensive: a sensitivity analysis of the bas
 per-layer ranges; every candidate is first probed (its masks and codebooks on the untrained
 baseline, compiled and measured: exact bytes in seconds) and fine-tuned only when the probe fits;
 a fine-tuning whose held-out accuracy falls behind the other trials' at the same epoch is stopped
-(optuna's median pruner). The survivors are measured as deployed (:mod:`.measure`).
+(optuna's median pruner; :func:`.study.hopeless` says when it may be). The first trial is the
+centre of the space (:func:`.space.centre`). The survivors are measured as deployed (:mod:`.measure`).
 
 Processes share nothing but the optuna study (:mod:`.study`); whichever finishes writes OUTDIR
 from the study's best trial, rebuilt from its stored settings when its artifacts are on another
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycompress import results
 from tinycompress.errors import UserError
 from tinycompress.fit import measure, space, study as st
 
@@ -60,12 +62,21 @@ class FitResult:
     def workers(self) -> list[str]:
         return sorted({t.worker for t in self.trials if t.worker})
 
-    def to_dict(self) -> dict:
+    def to_result(self) -> results.FitResult:
+        """The typed result (:class:`tinycompress.results.FitResult`, schema docs/schema/fit.json)."""
         d = {k: v for k, v in self.__dict__.items() if k not in ("best", "trials", "front")}
-        d.update(best=None if self.best is None else self.best.to_dict(),
-                 trials=[t.to_dict() for t in self.trials], front=[t.number for t in self.front],
+        d.update(best=None if self.best is None else _trial_json(self.best),
+                 trials=[_trial_json(t) for t in self.trials], front=[t.number for t in self.front],
                  workers=self.workers)
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+        return results.FitResult.from_json(results.json_types(d))
+
+    def to_dict(self) -> dict:
+        """The JSON of :meth:`to_result` (what ``--json`` prints and fit.json holds)."""
+        return self.to_result().to_json()
+
+
+def _trial_json(t: st.TrialRecord) -> dict:
+    return {**t.to_dict(), "candidate": t.candidate or None}
 
 
 def _file_sha(path: Path) -> str:
@@ -169,6 +180,8 @@ def run_trials(config: dict, worker: int, on_trial=None, log=None, storage=None)
         callbacks.append(lambda s, t: on_trial(st.records([t])[0]))
     objective = lambda trial: _objective(trial, setup, data, log)  # noqa: E731
     if n is None or len(study.trials) < n:
+        if worker == 0 and not study.trials:
+            study.enqueue_trial(space.centre(ranges))
         study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(UserError,), gc_after_trial=True)
     if config.get("polish") and worker == 0:
         st.polish(study, objective, config["polish"], log)

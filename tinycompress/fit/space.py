@@ -3,8 +3,9 @@
 Per-layer sparsity ranges come from a sensitivity analysis of the baseline (every layer pruned
 alone at increasing sparsity, no fine-tuning; Deep Compression section 3): a layer is pruned at
 least as far as costs (almost) nothing, and at most as far as it still works untuned. Small
-layers (under ``SMALL_LAYER`` of all kernel weights) keep 8-bit shared weights: they cost few
-bytes, and a search dimension spent on them is one taken from the layers that count.
+layers (under ``SMALL_LAYER`` of all kernel weights) keep 8-bit shared weights and their sampled
+sparsity (the flash budget scales the others): they cost few bytes, and a search dimension spent
+on their bits is one taken from the layers that count.
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def layer_ranges(curves: Mapping[str, list], sizes: Mapping[str, int],
     return out
 
 
+def small_layers(ranges: list[LayerRange]) -> frozenset[str]:
+    """Layers under SMALL_LAYER of all kernel weights: their bytes barely move the flash."""
+    total = sum(r.weights for r in ranges)
+    return frozenset(r.name for r in ranges if r.weights < SMALL_LAYER * total)
+
+
 def suggest(trial, ranges: list[LayerRange]) -> Candidate:
     """A candidate from an optuna trial (or a FixedTrial of stored params: the same candidate)."""
     sparsity, bits = {}, {}
@@ -69,6 +76,19 @@ def suggest(trial, ranges: list[LayerRange]) -> Candidate:
         bits[r.name] = 8 if r.bits is None else trial.suggest_int(f"bits.{r.name}", *r.bits)
     distill = trial.suggest_categorical("distill", DISTILL)
     return Candidate(sparsity, bits, float(distill))
+
+
+def centre(ranges: list[LayerRange]) -> dict:
+    """The params (as :func:`suggest` names them) of the middle of the space, distilled: the
+    study's first trial, so that its first fine-tuning is spent on a sensible point rather than a
+    random one."""
+    params = {}
+    for r in ranges:
+        params[f"sparsity.{r.name}"] = round((r.sparsity[0] + r.sparsity[1]) / 2, 3)
+        if r.bits is not None:
+            params[f"bits.{r.name}"] = (r.bits[0] + r.bits[1]) // 2
+    params["distill"] = max(DISTILL)
+    return params
 
 
 def ranges_to_json(ranges: list[LayerRange]) -> list[dict]:

@@ -9,6 +9,7 @@ process and read by the rest. Each trial stores its figures and where its artifa
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import time
@@ -70,7 +71,7 @@ def create(storage, name: str, seed: int, worker: int):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     sampler = optuna.samplers.TPESampler(seed=seed * 1000 + worker, n_startup_trials=6, multivariate=True)
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=0)
     return optuna.create_study(storage=storage, study_name=name, sampler=sampler, pruner=pruner,
                                direction="minimize", load_if_exists=True)
 
@@ -119,6 +120,16 @@ def _prober(setup: Setup, data: measure.Data, where: Path):
     return probe
 
 
+def hopeless(epoch: int, drop: float, plan: measure.TrainPlan, budgets: measure.Budgets) -> bool:
+    """May a fine-tuning be stopped after ``epoch`` (0-based, both stages) at held-out ``drop``
+    (pp, Keras)? Not while its sparsity still rises (before the pruning ramp ends its accuracy
+    says how far it has been pruned, not how well it will end), and not while it is within the
+    accuracy budget (it may be the answer). Then the median pruner decides."""
+    if epoch + 1 < math.ceil(measure.PRUNE_RAMP * plan.prune_epochs):
+        return False
+    return budgets.max_drop is None or drop > budgets.max_drop
+
+
 def expansion(trials) -> float:
     """Median ratio of fine-tuned to probed flash over the study's measured trials (1 before any):
     fine-tuned weights take a few percent more Huffman-coded bytes than the untrained probe's."""
@@ -153,7 +164,7 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     if fixed is None and (b.max_flash, b.max_ram, b.max_latency_ms) != (None, None, None):
         expand = expansion(trial.study.get_trials(deepcopy=False))
         cand, fig, (tflite, manifest, pdir) = budget.to_flash_budget(
-            cand, _prober(setup, data, where), b.max_flash, expand, log)
+            cand, _prober(setup, data, where), b.max_flash, expand, log, space.small_layers(setup.ranges))
         trial.set_user_attr("probe_flash", fig.flash_bytes)
         over = b.excess(fig.flash_bytes * expand, fig.ram_bytes, fig.latency_ms, None)
         if any(v > PROBE_SLACK for v in over.values()):
@@ -165,10 +176,11 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     def on_epoch(epoch: int, acc: float):
         if polish is not None:
             return  # a longer schedule: its epochs are not comparable with the others'
-        trial.report(100.0 * (setup.baseline_accuracy - acc), epoch)
+        drop = 100.0 * (setup.baseline_accuracy - acc)
+        trial.report(drop, epoch)
         if log is not None:
             log(f"trial {trial.number}: epoch {epoch + 1}, held-out accuracy {acc:.2%} (Keras)")
-        if trial.should_prune():
+        if hopeless(epoch, drop, plan, b) and trial.should_prune():
             trial.set_user_attr("stage", "pruned")
             trial.set_user_attr("seconds", time.perf_counter() - t0)
             raise optuna.TrialPruned(f"held-out accuracy {acc:.2%} after epoch {epoch + 1}")
