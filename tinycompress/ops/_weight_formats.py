@@ -147,9 +147,11 @@ from typing import Any
 import numpy as np
 
 from ..compress.huffman import canonical_codes, code_lengths, sparse_encode
+from ._hcsr import decode as hcsr_decode
+from ._hcsr import hcsr
 from .base import ConstArray
 
-FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr")
+FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr", "hcsr")
 CHOICES = ("auto",) + FORMATS
 INT4_MIN, INT4_MAX = -8, 7
 INT4_GROUP = 8  # weights (4 bytes) an int4 kernel unpacks a loop iteration
@@ -482,8 +484,8 @@ def csr(w: np.ndarray) -> Encoding:
 
 
 ENCODERS = {"dense": dense, "lut": lut, "sparse": sparse, "huffman": huffman, "int4": int4,
-            "csr": csr}
-ROW_FORMATS = ("csr",)  # formats only the FULLY_CONNECTED kernels execute
+            "csr": csr, "hcsr": hcsr}
+ROW_FORMATS = ("csr", "hcsr")  # formats only the FULLY_CONNECTED kernels execute
 
 
 def encode(w: np.ndarray, wanted: str, what: str = "layer", rows_format: bool = False) -> Encoding:
@@ -526,6 +528,8 @@ def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:
         r = np.repeat(np.arange(rows), c["counts"].astype(np.int64))
         out[r, c["cols"][:n].astype(np.int64)] = c["nonzeros"][:n]
         return out
+    if enc.format == "hcsr":
+        return hcsr_decode(enc, rows, cols)
     if enc.format == "lut":
         idx = _unpack(c["indices"], p["lut_bits"], rows * cols).reshape(rows, cols)
         book = c["codebook"].astype(np.int64)

@@ -63,7 +63,7 @@ OPERATORS: dict[str, Supported | Refused] = {
                                                   "cores/mve/kernels/depthwise_conv_2d_s8.c.j2"),
                             ("test_op_depthwise_conv_2d.py", "test_cores_dsp.py",
                              "test_weight_formats.py", "test_int4.py"), "any depth multiplier"),
-    "FULLY_CONNECTED": op("fully_connected", ("fully_connected_s8", "fully_connected_s8_packed", "fully_connected_s8_csr",
+    "FULLY_CONNECTED": op("fully_connected", ("fully_connected_s8", "fully_connected_s8_packed", "fully_connected_s8_csr", "fully_connected_s8_hcsr",
                                               "cores/dsp/kernels/fully_connected_s8.c.j2",
                                               "cores/dsp/kernels/fully_connected_s8_w16.c.j2",
                                               "cores/mve/kernels/fully_connected_s8.c.j2",
