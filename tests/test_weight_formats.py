@@ -21,7 +21,7 @@ from tinycompress.ops._conv_common import out_size
 from tinycompress.ops.conv_2d import GATHER_UNROLL
 from tinycompress.ops.depthwise_conv_2d import gather_max_density
 from tinycompress.ops.cost import BALANCED_SLACK
-from tinycompress.ops.fully_connected import CSR_UNROLL
+from tinycompress.ops.fully_connected import CSR_UNROLL, HCSR_UNROLL
 from tinycompress.ops import _hcsr as hcsr_mod
 from tinycompress.ops._weight_formats import (FORMATS, PEEK_MAX, decode, encode,
                                               huffman, lut, narrowest_int, packed_bias, sparse)
@@ -859,6 +859,8 @@ def test_hcsr_bytes_and_fillers():
     assert enc.params["n_fillers"] > 0
     zero = encode(np.zeros((3, 50), np.int64), "hcsr", rows_format=True)
     assert zero.params["n_entries"] == 0 and not zero.consts[0].values.any()
+    counts = encode(HCSR_CASES["counts-0-to-19"][0], "hcsr", rows_format=True).consts[0].values
+    assert {int(k) % HCSR_UNROLL for k in counts} == set(range(HCSR_UNROLL))  # every remainder
     x = structured(6, 40, 0.9, 5)
     assert encode(x, "hcsr").format == "sparse"
     assert encode(x, "auto").format != "hcsr"

@@ -3,24 +3,24 @@
 FULLY_CONNECTED only (a ROW_FORMAT, as ``csr``). Per row the count of its entries, then one bit
 stream over the rows in order: per entry the gap from the previous entry of the row (the first
 from column -1) and the entry's int8 value, each canonical-Huffman coded (one code for gaps, one
-for values). A gap longer than the layer's `cap` (16..128: the fewest fillers within CAP_SLACK of the fewest bytes) is
-bridged by filler entries of value 0 (the value code then has a symbol for 0). Codes are written
+for values). A gap longer than the layer's `cap` (16..128: the one of the fewest fillers within
+CAP_SLACK of the fewest bytes) is bridged by filler entries of value 0 (the value code then has
+a symbol for 0). Codes are written
 least significant bit first and limited in length (`limited_lengths`) so that each code is
 decoded by one lookup of its table with no fallback:
 
 * ``gap_table``  uint16 [2^gap_peek]: the next gap_peek bits -> gap << 8 | code length;
-* ``val_table``  int32 [2^val_peek]: the next val_peek bits -> code length << 16 | value (the
-                 value in the low halfword, so the kernel multiplies it with SMLABB on a DSP
-                 core, a plain multiply-add elsewhere).
+* ``val_table``  int32 [2^val_peek]: the next val_peek bits -> code length << 16 | value
+                 (the value in the low halfword: gcc multiplies it with SMLABB on a DSP core).
 
 One entry takes at most gap_peek + val_peek <= 25 bits, so the kernel (fully_connected_s8_hcsr
 .c.j2) reads each entry with one unaligned little-endian 32-bit load at byte bp / 8 shifted right
 by bp % 8 (the stream padded with 4 bytes), then two lookups, a shift, the column update, an
 input load and a multiply-add: no bit-serial loop, no refill, no branch but the loop's. The
 lengths are chosen per layer (peek 1..MAX_PEEK bits for each code) to minimise the bytes of the
-stream and both tables together. The bias is the narrowest of the raw and the folded one
-(`packed_bias`); with the raw bias the kernel widens the input with its offset to int16 once
-per batch row.
+stream and both tables together. The bias is the folded one (bias + input offset * row sums)
+in the narrowest integer type that holds it (fully_connected.py `_hcsr`), so the kernel
+multiplies the raw int8 inputs.
 """
 
 from __future__ import annotations

@@ -47,6 +47,18 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
               Cortex-M4F): 118k instructions against the dense DSP kernels' 344k (0.34x),
               65,858 B against dense 268,040 B and huffman 26,575 B (1.19M instructions).
 
+* ``hcsr``    FULLY_CONNECTED only (a ROW_FORMAT, as csr): Huffman-coded compressed sparse rows
+              (`_hcsr.py`): per row the count of its entries, then per entry its gap from the
+              previous entry of the row and its int8 value, each canonical-Huffman coded with
+              length-limited codes written LSB first, so that the kernel decodes an entry with
+              one 32-bit load and one lookup per code (gap_table: gap << 8 | length, uint16;
+              val_table: length << 16 | value, int32), no bit-serial fallback; gaps past the
+              cap (16..128) take filler entries of value 0. The bias is the folded one, narrow.
+              Within a few percent of huffman's bytes, at about 15 instructions an entry on a
+              Cortex-M4: measured (benchmarks/weights_auto.py, the trained LeNet-300-100 92%
+              pruned, 64 clusters, M4) 34,451 B, 341k instructions against huffman's 32,355 B and
+              1.22M and the dense DSP kernels' 346,666.
+
 Bias constants of a compressed layer (`packed_bias`): stored in the narrowest of int8/int16/int32
 that holds all of them. Folding `input offset * row sum` into the bias saves the kernel work but
 often makes it wide (a trained LeNet-5's raw biases fit int16, the folded ones need int32), so the
@@ -111,8 +123,8 @@ the nibbles masked in place, two rows a pass; LeNet-5 4-bit on Cortex-M4: 1.37M 
 inference against 2.31M portable and 1.10M for the INT8 model on the DSP kernels).
 
 `auto` (`--weights auto`) is chosen per layer by the cost model (ops/cost.py): every format's
-kernel is built (int4 only for a layer whose weights all lie in -8..7, `fits_int4`; csr only for
-FULLY_CONNECTED), its bytes counted (all of the layer's arrays, bias and requantisation included)
+kernel is built (int4 only for a layer whose weights all lie in -8..7, `fits_int4`; csr and hcsr
+only for FULLY_CONNECTED), its bytes counted (all of the layer's arrays, bias and requantisation included)
 and its instructions estimated for the target core (a dense layer on a DSP or Helium core runs
 that core's kernel), and `--optimize` picks (balanced: the fastest within 10% of the fewest
 bytes). `encode(w, "auto")` alone takes the format of the fewest bytes of the weights.
@@ -492,8 +504,8 @@ def encode(w: np.ndarray, wanted: str, what: str = "layer", rows_format: bool = 
     """The layer's weights (rows x cols, int8 values) in format `wanted` (one of CHOICES); a
     format this layer cannot take (a Huffman code too long) falls back to dense. int4 asked for
     a layer whose weights do not fit it is refused (a UserError naming `what`). Without
-    `rows_format` (the caller's kernels do not execute ROW_FORMATS) csr means sparse and `auto`
-    does not consider it."""
+    `rows_format` (the caller's kernels do not execute ROW_FORMATS) csr and hcsr mean sparse and
+    `auto` does not consider them."""
     w = np.asarray(w).astype(np.int64)
     if w.ndim != 2:
         raise ValueError(f"weights must be 2-D (rows x cols), got shape {w.shape}")
