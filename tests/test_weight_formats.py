@@ -864,3 +864,23 @@ def test_hcsr_bytes_and_fillers():
     x = structured(6, 40, 0.9, 5)
     assert encode(x, "hcsr").format == "sparse"
     assert encode(x, "auto").format != "hcsr"
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang", "arm-none-eabi-gcc"])
+def test_hcsr_strict_c99(cc, tmp_path):
+    """The hcsr kernel (memcpy loads, the int16 conversion of the table's low halfword) compiles
+    without a warning on every compiler; the Cortex-M4 build multiplies with SMLABB."""
+    if shutil.which(cc) is None:
+        pytest.skip(f"no {cc}")
+    files, m = compile_tflite(fc(structured(6, 300, 0.9, 40), True), name="m", weights="hcsr")
+    assert layer(m)["variant"] == "hcsr"
+    for fname, data in files.items():
+        (tmp_path / fname).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / fname).write_bytes(data)
+    arch = ["-mcpu=cortex-m4", "-mthumb"] if cc.startswith("arm") else []
+    for src in m["sources"]:
+        proc = subprocess.run([cc, *arch, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-S",
+                               src, "-o", "-"], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        if arch and src.endswith("m.c"):
+            assert "smlabb" in proc.stdout
