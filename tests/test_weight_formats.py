@@ -884,3 +884,11 @@ def test_hcsr_strict_c99(cc, tmp_path):
         assert proc.returncode == 0, proc.stderr
         if arch and src.endswith("m.c"):
             assert "smlabb" in proc.stdout
+
+
+def test_hcsr_output_is_byte_reproducible():
+    """The same model compiled twice: identical files (the encoder breaks every tie by symbol)."""
+    tfl = fc(HCSR_CASES["lenet-fc1-like-8pct-64"][0])
+    first, _ = compile_tflite(tfl, name="m", weights="hcsr")
+    again, _ = compile_tflite(tfl, name="m", weights="hcsr")
+    assert first == again and b"hcsr" in first["src/m.c"]
