@@ -44,8 +44,9 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
               per row the count of its nonzero weights, then per nonzero weight its absolute
               column and int8 value (`csr` below). Its bias is always the folded int32 one.
               Measured (benchmarks/sparse_fc.py, LeNet-300-100 8% kept, 64 shared values,
-              Cortex-M4F): 118k instructions against the dense DSP kernels' 344k (0.34x),
-              65,858 B against dense 268,040 B and huffman 26,575 B (1.19M instructions).
+              Cortex-M4F): 119k instructions against the dense DSP kernels' 344k (0.35x),
+              65,858 B against dense 268,040 B, huffman 26,575 B (1.19M instructions) and
+              hcsr 28,381 B (338k).
 
 * ``hcsr``    FULLY_CONNECTED only (a ROW_FORMAT, as csr): Huffman-coded compressed sparse rows
               (`_hcsr.py`): per row the count of its entries, then per entry its gap from the
