@@ -1,14 +1,14 @@
 """Benchmark: re-measure the cost model's constants (tinycompress/ops/cost.py COEFFS).
 
     python benchmarks/cost_fit.py [--boards mps2-an385,mps2-an386,mps3-an547]
-                                  [--ops fc,conv,dw] [--formats dense,lut,sparse,huffman,int4,csr]
+                                  [--ops fc,conv,dw] [--formats dense,lut,sparse,huffman,int4,csr,hcsr]
                                   [--optimize balanced,size,speed] [--json F] [--reuse F]
                                   [--write]
 
 Compiles single-layer FULLY_CONNECTED, CONV_2D and DEPTHWISE_CONV_2D models of several shapes,
 sparsities and cluster counts in each weight format for each board's core (the core's kernels,
 as `compile --board` emits them; int4 on the same layers with their weights clipped to -8..7;
-csr for FULLY_CONNECTED only), runs them under QEMU (exact instruction counts, bit-exact
+csr and hcsr for FULLY_CONNECTED only), runs them under QEMU (exact instruction counts, bit-exact
 against the reference interpreter), fits per (operator, kernel, core family) the linear model's
 coefficients by least squares on relative error (a coefficient that comes out negative is dropped
 and the rest refitted), prints the measured and estimated instructions per layer and the table,
@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", default=",".join(BOARDS.values()))
     ap.add_argument("--ops", default="fc,conv,dw")
-    ap.add_argument("--formats", default="dense,lut,sparse,huffman,int4,csr")
+    ap.add_argument("--formats", default="dense,lut,sparse,huffman,int4,csr,hcsr")
     ap.add_argument("--optimize", default="balanced",
                     help="Comma-separated --optimize modes to compile with (size: the DSP cores' "
                          "w8 kernels, speed: their w16 ones).")
@@ -160,8 +160,8 @@ def main(argv=None) -> int:
             for op in args.ops.split(","):
                 for (title, tfl8), (_, tfl4) in zip(table[op], table4[op]):
                     for fmt in args.formats.split(","):
-                        if fmt == "csr" and op != "fc":
-                            continue  # csr means sparse outside FULLY_CONNECTED
+                        if fmt in ("csr", "hcsr") and op != "fc":
+                            continue  # csr and hcsr mean sparse outside FULLY_CONNECTED
                         tfl = tfl4 if fmt == "int4" else tfl8
                         for mode in args.optimize.split(","):
                             r = measure(tfl, board, fmt, Path(tmp),

@@ -21,7 +21,8 @@ from tinycompress.ops._conv_common import out_size
 from tinycompress.ops.conv_2d import GATHER_UNROLL
 from tinycompress.ops.depthwise_conv_2d import gather_max_density
 from tinycompress.ops.cost import BALANCED_SLACK
-from tinycompress.ops.fully_connected import CSR_UNROLL
+from tinycompress.ops.fully_connected import CSR_UNROLL, HCSR_UNROLL
+from tinycompress.ops import _hcsr as hcsr_mod
 from tinycompress.ops._weight_formats import (FORMATS, PEEK_MAX, decode, encode,
                                               huffman, lut, narrowest_int, packed_bias, sparse)
 
@@ -779,3 +780,115 @@ def test_csr_is_fully_connected_only():
     w = structured(6, 40, 0.9, 5)
     assert encode(w, "csr").format == "sparse"
     assert encode(w, "auto").format != "csr"
+
+
+# --- hcsr: Huffman-coded CSR rows, one 32-bit load and two lookups per entry ------------------
+
+HCSR_CASES = dict(CSR_CASES, **{  # name: (weights, per_channel, batch)
+    # gaps of up to 783 columns in a row: fillers at every cap; a row with its only weight last
+    "784-cols-long-gaps": (np.stack([np.where(np.arange(784) == c, v, 0) for c, v in
+                                     ((783, 5), (0, -7), (400, 9), (783, -128))])
+                           .astype(np.int8), False, 1),
+    "lenet-fc1-like-8pct-64": (structured(12, 784, 0.92, 64, seed=11), False, 1),
+    "one-value-sparse": (np.where(np.random.default_rng(2).random((6, 90)) < 0.1, 44, 0)
+                         .astype(np.int8), True, 2),
+})
+
+
+@pytest.mark.parametrize("case", sorted(HCSR_CASES))
+def test_fc_hcsr_bit_exact(case):
+    """Outputs spread over the int8 range (as csr's test) unless the layer has at most one
+    nonzero value a row or no weights."""
+    w, per_channel, batch = HCSR_CASES[case]
+    varied = (w != 0).sum(axis=1).max() > 1 and len(np.unique(w)) > 2
+    filled = int(w.any(axis=1).sum())
+    spread = dict(min_distinct=min(32, filled * batch * 8 // 4)) if varied else None
+    m = assert_bit_exact(fc(w, per_channel, batch, out_s=spread_scale(w)), count=8,
+                         weights="hcsr", spread=spread)
+    assert layer(m)["weight_format"] == "hcsr" and layer(m)["variant"] == "hcsr"
+
+
+@settings(max_examples=60, deadline=None)
+@given(rows=st.integers(1, 9), cols=st.integers(1, 900), sparsity=st.sampled_from(
+    [0.0, 0.3, 0.9, 0.99, 1.0]), clusters=st.integers(1, 254), seed=st.integers(0, 99))
+def test_hcsr_round_trip(rows, cols, sparsity, clusters, seed):
+    """The Python model of the kernel's reads (one load, two lookups an entry) gives the weights
+    back, and every entry fits the one 32-bit load."""
+    w = structured(rows, cols, sparsity, clusters, seed)
+    enc = encode(w, "hcsr", rows_format=True)
+    assert enc.format == "hcsr"
+    assert np.array_equal(decode(enc, rows, cols), w)
+    p = enc.params
+    assert p["gap_peek"] + p["val_peek"] <= hcsr_mod.MAX_ENTRY_BITS
+    assert p["n_entries"] - p["n_fillers"] == np.count_nonzero(w)
+
+
+@settings(max_examples=80, deadline=None)
+@given(freqs=st.lists(st.integers(1, 10**6), min_size=1, max_size=300),
+       limit=st.integers(1, 10))
+def test_limited_lengths_are_prefix_codes_within_the_limit(freqs, limit):
+    """No code longer than the limit, the Kraft sum at most 1 (a prefix code), and no worse than
+    the unlimited Huffman code when that already fits."""
+    from collections import Counter
+
+    from tinycompress.compress.huffman import code_lengths
+
+    if len(freqs) > 1 << limit:
+        with pytest.raises(ValueError):
+            hcsr_mod.limited_lengths(Counter(dict(enumerate(freqs))), limit)
+        return
+    c = Counter(dict(enumerate(freqs)))
+    n = hcsr_mod.limited_lengths(c, limit)
+    assert set(n) == set(c) and max(n.values()) <= limit and min(n.values()) >= 1
+    assert sum(2.0 ** -v for v in n.values()) <= 1
+    free = code_lengths(c)
+    if max(free.values()) <= limit:
+        assert n == free
+
+
+def test_hcsr_bytes_and_fillers():
+    """Every array counted; a gap past the cap takes fillers (value 0); an all-zero layer has no
+    entries; hcsr is FULLY_CONNECTED only (convolutions take sparse, auto leaves it out)."""
+    w = HCSR_CASES["784-cols-long-gaps"][0]
+    enc = encode(w, "hcsr", rows_format=True)
+    assert enc.nbytes == sum(c.nbytes for c in enc.consts)
+    names = [c.name for c in enc.consts]
+    assert names == ["counts", "stream", "gap_table", "val_table"]
+    assert enc.params["n_fillers"] == sum((int(np.flatnonzero(r)[0])) // enc.params["cap"]
+                                          for r in w)
+    assert enc.params["n_fillers"] > 0
+    zero = encode(np.zeros((3, 50), np.int64), "hcsr", rows_format=True)
+    assert zero.params["n_entries"] == 0 and not zero.consts[0].values.any()
+    counts = encode(HCSR_CASES["counts-0-to-19"][0], "hcsr", rows_format=True).consts[0].values
+    assert {int(k) % HCSR_UNROLL for k in counts} == set(range(HCSR_UNROLL))  # every remainder
+    x = structured(6, 40, 0.9, 5)
+    assert encode(x, "hcsr").format == "sparse"
+    assert encode(x, "auto").format != "hcsr"
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang", "arm-none-eabi-gcc"])
+def test_hcsr_strict_c99(cc, tmp_path):
+    """The hcsr kernel (memcpy loads, the int16 conversion of the table's low halfword) compiles
+    without a warning on every compiler; the Cortex-M4 build multiplies with SMLABB."""
+    if shutil.which(cc) is None:
+        pytest.skip(f"no {cc}")
+    files, m = compile_tflite(fc(structured(6, 300, 0.9, 40), True), name="m", weights="hcsr")
+    assert layer(m)["variant"] == "hcsr"
+    for fname, data in files.items():
+        (tmp_path / fname).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / fname).write_bytes(data)
+    arch = ["-mcpu=cortex-m4", "-mthumb"] if cc.startswith("arm") else []
+    for src in m["sources"]:
+        proc = subprocess.run([cc, *arch, "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-S",
+                               src, "-o", "-"], cwd=tmp_path, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        if arch and src.endswith("m.c"):
+            assert "smlabb" in proc.stdout
+
+
+def test_hcsr_output_is_byte_reproducible():
+    """The same model compiled twice: identical files (the encoder breaks every tie by symbol)."""
+    tfl = fc(HCSR_CASES["lenet-fc1-like-8pct-64"][0])
+    first, _ = compile_tflite(tfl, name="m", weights="hcsr")
+    again, _ = compile_tflite(tfl, name="m", weights="hcsr")
+    assert first == again and b"hcsr" in first["src/m.c"]

@@ -142,3 +142,14 @@ def test_fc_csr(case):
     w, per_channel, batch = CSR_CASES[case]
     m = on_m4(fc(w, per_channel, batch, out_s=spread_scale(w)), "csr", portable=False)
     assert m["layers"][0]["variant"] == "csr"
+
+
+@pytest.mark.parametrize("case", ["lenet-fc1-like-8pct-64", "784-cols-long-gaps", "counts-0-to-19",
+                                  "empty-rows-start-middle-end", "every-value", "all-zero"])
+def test_fc_hcsr(case):
+    """hcsr compiled for the board (gcc's SMLABB and unaligned loads): fillers past the cap,
+    every remainder of the unrolled loop, empty rows, 256 values, no weights, batches of 2."""
+    from test_weight_formats import HCSR_CASES, spread_scale
+    w, per_channel, batch = HCSR_CASES[case]
+    m = on_m4(fc(w, per_channel, batch, out_s=spread_scale(w)), "hcsr", portable=False)
+    assert m["layers"][0]["variant"] == "hcsr"

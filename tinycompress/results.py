@@ -213,7 +213,8 @@ class CompileResult(Result):
     files: list[str] = doc("The files tinycompress wrote into outdir (paths relative to it).")
     src_dir: Path = doc("The generated C (outdir/src): add it to the include path and compile "
                         "its .c files.")
-    weights: str = doc("The --weights choice (auto, dense, lut, sparse, huffman, int4, csr), "
+    weights: str = doc("The --weights choice (auto, dense, lut, sparse, huffman, int4, csr, "
+                       "hcsr), "
                        "given or recognised.")
     optimize: str | None = doc("What --weights auto ranked by: balanced, size or speed (None: "
                                "weights not auto).")

@@ -44,8 +44,21 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
               per row the count of its nonzero weights, then per nonzero weight its absolute
               column and int8 value (`csr` below). Its bias is always the folded int32 one.
               Measured (benchmarks/sparse_fc.py, LeNet-300-100 8% kept, 64 shared values,
-              Cortex-M4F): 118k instructions against the dense DSP kernels' 344k (0.34x),
-              65,858 B against dense 268,040 B and huffman 26,575 B (1.19M instructions).
+              Cortex-M4F): 119k instructions against the dense DSP kernels' 344k (0.35x),
+              65,858 B against dense 268,040 B, huffman 26,575 B (1.19M instructions) and
+              hcsr 28,381 B (338k).
+
+* ``hcsr``    FULLY_CONNECTED only (a ROW_FORMAT, as csr): Huffman-coded compressed sparse rows
+              (`_hcsr.py`): per row the count of its entries, then per entry its gap from the
+              previous entry of the row and its int8 value, each canonical-Huffman coded with
+              length-limited codes written LSB first, so that the kernel decodes an entry with
+              one 32-bit load and one lookup per code (gap_table: gap << 8 | length, uint16;
+              val_table: length << 16 | value, int32), no bit-serial fallback; gaps past the
+              cap (16..128) take filler entries of value 0. The bias is the folded one, narrow.
+              Within a few percent of huffman's bytes, at about 15 instructions an entry on a
+              Cortex-M4: measured (benchmarks/weights_auto.py, the trained LeNet-300-100 92%
+              pruned, 64 clusters, M4) 34,451 B, 341k instructions against huffman's 32,355 B and
+              1.22M and the dense DSP kernels' 346,666.
 
 Bias constants of a compressed layer (`packed_bias`): stored in the narrowest of int8/int16/int32
 that holds all of them. Folding `input offset * row sum` into the bias saves the kernel work but
@@ -111,8 +124,8 @@ the nibbles masked in place, two rows a pass; LeNet-5 4-bit on Cortex-M4: 1.37M 
 inference against 2.31M portable and 1.10M for the INT8 model on the DSP kernels).
 
 `auto` (`--weights auto`) is chosen per layer by the cost model (ops/cost.py): every format's
-kernel is built (int4 only for a layer whose weights all lie in -8..7, `fits_int4`; csr only for
-FULLY_CONNECTED), its bytes counted (all of the layer's arrays, bias and requantisation included)
+kernel is built (int4 only for a layer whose weights all lie in -8..7, `fits_int4`; csr and hcsr
+only for FULLY_CONNECTED), its bytes counted (all of the layer's arrays, bias and requantisation included)
 and its instructions estimated for the target core (a dense layer on a DSP or Helium core runs
 that core's kernel), and `--optimize` picks (balanced: the fastest within 10% of the fewest
 bytes). `encode(w, "auto")` alone takes the format of the fewest bytes of the weights.
@@ -147,9 +160,11 @@ from typing import Any
 import numpy as np
 
 from ..compress.huffman import canonical_codes, code_lengths, sparse_encode
+from ._hcsr import decode as hcsr_decode
+from ._hcsr import hcsr
 from .base import ConstArray
 
-FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr")
+FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr", "hcsr")
 CHOICES = ("auto",) + FORMATS
 INT4_MIN, INT4_MAX = -8, 7
 INT4_GROUP = 8  # weights (4 bytes) an int4 kernel unpacks a loop iteration
@@ -482,16 +497,16 @@ def csr(w: np.ndarray) -> Encoding:
 
 
 ENCODERS = {"dense": dense, "lut": lut, "sparse": sparse, "huffman": huffman, "int4": int4,
-            "csr": csr}
-ROW_FORMATS = ("csr",)  # formats only the FULLY_CONNECTED kernels execute
+            "csr": csr, "hcsr": hcsr}
+ROW_FORMATS = ("csr", "hcsr")  # formats only the FULLY_CONNECTED kernels execute
 
 
 def encode(w: np.ndarray, wanted: str, what: str = "layer", rows_format: bool = False) -> Encoding:
     """The layer's weights (rows x cols, int8 values) in format `wanted` (one of CHOICES); a
     format this layer cannot take (a Huffman code too long) falls back to dense. int4 asked for
     a layer whose weights do not fit it is refused (a UserError naming `what`). Without
-    `rows_format` (the caller's kernels do not execute ROW_FORMATS) csr means sparse and `auto`
-    does not consider it."""
+    `rows_format` (the caller's kernels do not execute ROW_FORMATS) csr and hcsr mean sparse and
+    `auto` does not consider them."""
     w = np.asarray(w).astype(np.int64)
     if w.ndim != 2:
         raise ValueError(f"weights must be 2-D (rows x cols), got shape {w.shape}")
@@ -526,6 +541,8 @@ def decode(enc: Encoding, rows: int, cols: int) -> np.ndarray:
         r = np.repeat(np.arange(rows), c["counts"].astype(np.int64))
         out[r, c["cols"][:n].astype(np.int64)] = c["nonzeros"][:n]
         return out
+    if enc.format == "hcsr":
+        return hcsr_decode(enc, rows, cols)
     if enc.format == "lut":
         idx = _unpack(c["indices"], p["lut_bits"], rows * cols).reshape(rows, cols)
         book = c["codebook"].astype(np.int64)

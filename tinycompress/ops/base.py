@@ -70,7 +70,7 @@ class Context:
 
     core: str = "generic"
     families: tuple[str, ...] = ()
-    weights: str = "dense"  # auto|dense|lut|sparse|huffman|int4|csr, see _weight_formats.py
+    weights: str = "dense"  # auto|dense|lut|sparse|huffman|int4|csr|hcsr, see _weight_formats.py
     # what --weights auto ranks by (ops/cost.py) and the DSP kernels' int16-weight choice
     # (_dsp.wants_w16): balanced|size|speed
     optimize: str = "balanced"
@@ -154,8 +154,8 @@ class VariantLowering(Lowering):
 
     def candidates(self, op: Op, g: Graph, ctx: Context) -> list[Kernel]:
         """The layer's kernel in every weight format (a format the layer cannot take falls back
-        to dense, csr outside FULLY_CONNECTED to sparse: kept once; int4 for weights beyond
-        -8..7 is left out)."""
+        to dense, csr and hcsr outside FULLY_CONNECTED to sparse: kept once; int4 for weights
+        beyond -8..7 is left out)."""
         from dataclasses import replace
 
         from ..errors import UserError

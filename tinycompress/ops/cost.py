@@ -20,7 +20,7 @@ portable convolution's border positions (each tap checked against the input's ed
 then counts the interior's). A kernel is keyed by
 (operator, key, family): the key is the variant's name for dense kernels and
 "packed-<format>" for compressed ones the portable packed kernels run (format: lut, sparse,
-huffman, int4), the variant's name for the others (csr, dsp_s4, dsp_w8, dsp_w16); the family is the most
+huffman, int4), the variant's name for the others (csr, hcsr, dsp_s4, dsp_w8, dsp_w16); the family is the most
 specific of the core's kernel families (mve, dsp) or "portable". A new weight format or kernel is
 one `COEFFS` entry per operator and family; a key without one has no estimate (None), and
 `choose` then ranks the layer by bytes alone.
@@ -105,6 +105,9 @@ COEFFS: dict[tuple[str, str, str], tuple[float, ...]] = {
     ('FULLY_CONNECTED', 'dsp_s4', 'mve'): (18.51, 1.83, 0.0, 30.28, 3.144, 0.0),
     ('FULLY_CONNECTED', 'dsp_w16', 'dsp'): (0.0, 0.8752, 0.0, 19.85, 1.746, 0.0),
     ('FULLY_CONNECTED', 'dsp_w8', 'dsp'): (0.0, 1.25, 0.0, 19.85, 1.745, 0.0),
+    ('FULLY_CONNECTED', 'hcsr', 'dsp'): (0.0, 0.0, 13.95, 89.0, 0.0, 0.0),
+    ('FULLY_CONNECTED', 'hcsr', 'mve'): (0.0, 0.0, 13.8, 91.4, 0.0, 0.0),
+    ('FULLY_CONNECTED', 'hcsr', 'portable'): (0.0, 0.0, 15.02, 84.44, 0.0, 0.0),
     ('FULLY_CONNECTED', 'mve', 'mve'): (37.22, 0.2217, 0.0, 17.36, 0.0, 0.0),
     ('FULLY_CONNECTED', 'packed-huffman', 'dsp'): (0.0, 0.0, 41.11, 0.0, 0.0, 0.0),
     ('FULLY_CONNECTED', 'packed-huffman', 'mve'): (0.0, 0.0, 32.65, 339.2, 0.0, 0.0),

@@ -5,7 +5,8 @@
 
 The input offset is folded into the bias at compile time (bias + input_offset * row sums), so
 every kernel multiplies raw int8 inputs. The kernels are a variant table (`VARIANTS`), most
-specific first: csr weights take their row kernel (fully_connected_s8_csr.c.j2, any core); other
+specific first: csr and hcsr weights take their row kernels (fully_connected_s8_csr.c.j2,
+fully_connected_s8_hcsr.c.j2, any core); other
 compressed weights (`--weights`, _weight_formats.py) take the portable packed kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
 interleaved rows a pass with SMLAD, _dsp.py) on a DSP core, else the portable loops, which also
 take int16 weights (a nonzero filter zero point, folded into the weights).
@@ -21,7 +22,7 @@ from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
 from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, s4_dsp_fits, s4_scratch,
                    wants_w16)
-from ._weight_formats import Encoding, encode, packed_bias
+from ._weight_formats import Encoding, encode, narrowest_int, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
 from .cost import Work
@@ -182,11 +183,41 @@ def _csr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
     return Work(macs=b * int(np.count_nonzero(fc.weights)), outputs=b * fc.n_out)
 
 
+# hcsr entries a pass (LeNet-300-100 8%/64 trained, M4: 4 -> 346k, 8 -> 341k, 16 -> 338k)
+HCSR_UNROLL = 8
+
+
+def _hcsr(fc: FcLayer, ctx: Context) -> Kernel:
+    """hcsr weights (_hcsr.py): rows walked whole, each entry decoded by two lookups. The bias is
+    the folded one in the narrowest type that holds it: the raw one would cost an add per entry
+    (or an int16 copy of the input, whose scratch address gcc re-adds at every load), measured
+    more than its bytes save (LeNet-300-100 8%/64 trained, M4, two entries a pass: raw
+    358,780 instructions 33,183 B, folded 352,800 and 34,003 B)."""
+    enc, n_out = fc.enc, fc.n_out
+    ctype, vals = narrowest_int(fc.folded)
+    bias_c = ConstArray("bias", ctype, vals, f"[{n_out}] bias + input offset * row sums")
+    k = fc.kernel([*enc.consts, bias_c], U=HCSR_UNROLL,
+                  wf=dict(enc.params, format=enc.format, label=enc.label))
+    k.weight_format = enc.label
+    k.dense_weights_bytes = (sum(c.nbytes for c in k.consts) - enc.nbytes - bias_c.nbytes
+                             + n_out * fc.depth + 4 * n_out)
+    return k
+
+
+def _hcsr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    """hcsr (fully_connected_s8_hcsr.c.j2): per stored entry (fillers too) a load, two lookups
+    and a multiply-add; per output its count and requant."""
+    b = fc.batches
+    return Work(stored=b * fc.enc.params["n_entries"], outputs=b * fc.n_out)
+
+
 VARIANTS = (
     Variant("dsp_s4", "cores/dsp/kernels/fully_connected_s4.c.j2", _dsp_s4, needs=("dsp",),
             when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth), cost=_dense_work),
     Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr,
             when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr", cost=_csr_work),
+    Variant("hcsr", "kernels/fully_connected_s8_hcsr.c.j2", _hcsr,
+            when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "hcsr", cost=_hcsr_work),
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
             when=lambda fc, ctx: fc.enc is not None, cost=_packed_work),
     Variant("mve", "cores/mve/kernels/fully_connected_s8.c.j2", _mve, needs=("mve",),
