@@ -252,6 +252,11 @@ def _mve(cv: ConvLayer, ctx: Context) -> Kernel:
     return _laid_out(cv, ctx, acc_bytes(cv.n_out) + _gathered_taps(cv))
 
 
+def _mve_1x1(cv: ConvLayer, ctx: Context) -> Kernel:
+    # Accumulators stay in registers and are requantised in a vector: no scratch.
+    return _laid_out(cv, ctx, 0)
+
+
 def _dsp_s4(cv: ConvLayer, ctx: Context) -> Kernel:
     """int4 filters on a DSP core: each position's taps gathered as the DSP kernel does, then
     SMLAD on the nibbles masked in place (templates/cores/dsp/kernels/_dot_s4.c.j2)."""
@@ -316,7 +321,7 @@ VARIANTS = (
             lambda cv, ctx: s4_dsp_fits(cv.enc, cv.taps), _dense_work),
     Variant("packed", "kernels/conv_2d_s8_packed.c.j2", _packed, when=_is_packed,
             cost=_packed_work),
-    Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve, ("mve",), _is_pointwise,
+    Variant("mve_1x1", "cores/mve/kernels/conv_2d_s8_1x1.c.j2", _mve_1x1, ("mve",), _is_pointwise,
             _dense_work),
     Variant("mve", "cores/mve/kernels/conv_2d_s8.c.j2", _mve, ("mve",), cost=_dense_work),
     Variant("dsp_w16", "cores/dsp/kernels/conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
