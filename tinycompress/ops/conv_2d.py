@@ -195,8 +195,9 @@ def _packed(cv: ConvLayer, ctx: Context) -> Kernel:
 
 # Helium rows up to this depth are summed inline (the input in two vectors): measured on the
 # M55 (QEMU), deeper inline rows run slower than tc_mve_matvec_s8 (gcc 12 spills, or merges the
-# row pointers into offsets it adds every iteration): KWS 1x1 (64 deep) 0.48 instr/MAC inline,
-# 0.39 out of line; VWW 1x1 (8, 16, 32 deep) 2.91, 1.30, 0.72 out of line, 1.41, 0.49, 0.43 inline.
+# row pointers into offsets it adds every iteration): KWS 1x1 (64 deep) 0.48 instr/MAC inline with
+# the input in four vectors, 0.51 reloading it per four rows, 0.39 out of line; VWW 1x1 (8, 16, 32
+# deep) 2.91, 1.30, 0.72 out of line, 1.41, 0.49, 0.43 inline.
 MVE_INLINE_DEPTH = 32
 
 
