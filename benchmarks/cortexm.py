@@ -7,7 +7,9 @@ model's INT8 .tflite size and its arena under the TFLM interpreter (tflite-micro
                                  [--record F | --check F]
 
 Each model is compiled for each board (`compile --board`), so the board's per-core kernels
-(templates/cores/<family>/) are measured; `--portable` compiles the portable C once and runs it
+(templates/cores/<family>/) are measured. Cortex-M0 is mps2-an385-m0: the M0 build
+(-mcpu=cortex-m0, Armv6-M, checked instruction by instruction) run on the an385 because the only
+M0 machine (microbit) has 16 KB RAM, too little for these models; `--portable` compiles the portable C once and runs it
 on every board (the baseline). Instruction counts under QEMU are deterministic, so one vector
 per run suffices for the counts; each run also checks the outputs bit-exactly against the
 reference interpreter.
@@ -61,7 +63,7 @@ MODELS = {
     "ic": "pretrainedResnet_quant.tflite",
     "vww": "vww_96_int8.tflite",
 }
-BOARDS = ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"]
+BOARDS = ["mps2-an385-m0", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547"]
 
 
 def tflm_arena_bytes(tflite: bytes) -> int | None:
@@ -143,7 +145,8 @@ def measure(key: str, board_name: str, out: Path, vectors: int = 1, portable: bo
     ref_ops = ref["per_op"] if ref and [o["op"] for o in ref["per_op"]] == [
         L["op"] for L in layers] else [None] * len(layers)
     return {
-        "model": key, "board": board.name, "core": board.core, "optimize": optimize,
+        "model": key, "board": board.name, "core": board.core, "machine": r.machine,
+        "machine_note": r.note, "optimize": optimize,
         "macs": manifest["macs"], "instructions": ipi,
         "macs_per_instruction": round(manifest["macs"] / ipi, 3),
         "tflm_cmsis_nn_instructions": ref["instructions"] if ref else None,
@@ -187,6 +190,8 @@ def main(argv=None) -> int:
                       f"bit-exact {row['bit_exact']}", file=sys.stderr)
 
     print_rows(rows)
+    for note in dict.fromkeys(r["machine_note"] for r in rows if r.get("machine_note")):
+        print(f"\nNote: {note}.")
     if args.layers:
         for r in rows:
             print_layers(r)
@@ -234,11 +239,17 @@ def ratio(ours: int, theirs: int | None) -> str:
     return f"{ours / theirs:.2f}x" if theirs else "n/a"
 
 
+def core_cell(r: dict) -> str:
+    """The core, and the machine it ran on when that has another core (see the note)."""
+    machine = r.get("machine", r["board"])
+    return r["core"] if machine == r["board"] else f"{r['core']} (on {machine})"
+
+
 def print_rows(rows: list[dict]) -> None:
     print_table(["model", "core", "MACs", "instr/inf", "instr/MAC", "TFLM+CMSIS-NN instr",
                  "ratio", "flash B", "static RAM B", "stack B", ".tflite B", "TFLM arena B",
                  "bit-exact"],
-                ([r["model"], r["core"], f"{r['macs']:,}", f"{r['instructions']:,}",
+                ([r["model"], core_cell(r), f"{r['macs']:,}", f"{r['instructions']:,}",
                   f"{r['instructions'] / r['macs']:.2f}",
                   f"{r['tflm_cmsis_nn_instructions']:,}" if r["tflm_cmsis_nn_instructions"]
                   else "n/a", ratio(r["instructions"], r["tflm_cmsis_nn_instructions"]),
@@ -250,7 +261,9 @@ def print_rows(rows: list[dict]) -> None:
 
 def print_layers(r: dict) -> None:
     """Per layer of one row: op, kernel variant, MACs, instructions, per MAC, the baseline's."""
-    print(f"\n{r['model']} on {r['core']} ({r['board']}), per layer:\n")
+    where = r["board"] if r.get("machine", r["board"]) == r["board"] else \
+        f"{r['board']}: {r['core']} code on the {r['machine']}"
+    print(f"\n{r['model']} on {r['core']} ({where}), per layer:\n")
     print_table(["#", "op", "kernel", "MACs", "instr", "instr/MAC", "TFLM+CMSIS-NN instr",
                  "ratio"],
                 ([i, L["op"], L["variant"] or "-", f"{L['macs']:,}", f"{L['instructions']:,}",

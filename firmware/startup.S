@@ -1,7 +1,7 @@
 /* tinycompress bare-metal startup for Cortex-M (Armv6-M to Armv8.1-M).
  *
  * Reset_Handler runs before any C code: it enables the FPU and MVE (CPACR CP10/CP11) when the
- * build uses them, points VTOR at our vector table (Armv7-M and later), copies .data, zeroes
+ * build uses them, traps unaligned accesses on Armv6-M builds (CCR.UNALIGN_TRP), points VTOR at our vector table (Armv7-M and later), copies .data, zeroes
  * .bss, paints the stack with TC_STACK_PAINT for the high-water mark, then calls tc_main() and
  * exits through semihosting with its return value. Only Armv6-M (Thumb-1) instructions are used
  * so the same file assembles for every core.
@@ -24,6 +24,13 @@ Reset_Handler:
     str r1, [r0]
     dsb
     isb
+#endif
+#if __ARM_ARCH == 6
+    ldr r0, =0xE000ED14         /* CCR.UNALIGN_TRP: read-as-one on Armv6-M, where unaligned */
+    ldr r1, [r0]                /* word and halfword accesses always fault; set it so Armv6-M */
+    movs r2, #8                 /* code run on an Armv7-M machine faults the same way (the */
+    orrs r1, r1, r2             /* write is ignored on an M0) */
+    str r1, [r0]
 #endif
 #if __ARM_ARCH >= 7
     ldr r0, =0xE000ED08         /* VTOR: a bootloader may have left its own table */

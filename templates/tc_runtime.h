@@ -908,43 +908,6 @@ static __attribute__((noinline, unused)) void tc_mve_matvec_s8(const int8_t *x, 
     }
 }
 
-/* Depthwise accumulators of one output position, depth multiplier 1: acc[c] = bias[c] + sum
- * over taps t < T of tp[t][c] * w[t * ch + c] for c < ch (tp: each tap's input pixel; w:
- * tap-major [T][ch]). Sixteen channels a pass in four vectors, inputs and weights loaded widened
- * to int32 lanes (VLDRB.S32) and multiplied lane by lane; the last ch % 16 channels four at a
- * time under a tail predicate. Out of line, so the tap loop keeps its registers. */
-static __attribute__((noinline, unused)) void tc_mve_dw_acc_s8(const int8_t *const *tp, int T,
-                                                              const int8_t *w, int ch,
-                                                              const int32_t *bias, int32_t *acc)
-{
-    int c = 0, t;
-    for (; c + 16 <= ch; c += 16) {
-        int32x4_t a0 = vldrwq_s32(bias + c), a1 = vldrwq_s32(bias + c + 4);
-        int32x4_t a2 = vldrwq_s32(bias + c + 8), a3 = vldrwq_s32(bias + c + 12);
-        const int8_t *wt = w + c;
-        for (t = 0; t < T; ++t, wt += ch) {
-            const int8_t *xt = tp[t] + c;
-            a0 = vaddq_s32(a0, vmulq_s32(vldrbq_s32(xt), vldrbq_s32(wt)));
-            a1 = vaddq_s32(a1, vmulq_s32(vldrbq_s32(xt + 4), vldrbq_s32(wt + 4)));
-            a2 = vaddq_s32(a2, vmulq_s32(vldrbq_s32(xt + 8), vldrbq_s32(wt + 8)));
-            a3 = vaddq_s32(a3, vmulq_s32(vldrbq_s32(xt + 12), vldrbq_s32(wt + 12)));
-        }
-        vstrwq_s32(acc + c, a0);
-        vstrwq_s32(acc + c + 4, a1);
-        vstrwq_s32(acc + c + 8, a2);
-        vstrwq_s32(acc + c + 12, a3);
-    }
-    for (; c < ch; c += 4) {
-        const mve_pred16_t p = vctp32q((uint32_t)(ch - c));
-        int32x4_t a0 = vldrwq_z_s32(bias + c, p);
-        const int8_t *wt = w + c;
-        for (t = 0; t < T; ++t, wt += ch) {
-            a0 = vaddq_s32(a0, vmulq_s32(vldrbq_z_s32(tp[t] + c, p), vldrbq_z_s32(wt, p)));
-        }
-        vstrwq_p_s32(acc + c, a0, p);
-    }
-}
-
 /* gemmlowp's double-rounding requantisation of four lanes, as tc_srdhm / tc_rdbpot: v shifted
  * left by max(s, 0) (wrapping), VQRDMULH (= SaturatingRoundingDoublingHighMul, ties included),
  * then RoundingDivideByPOT by max(-s, 0) as gemmlowp's own NEON code does it: VRSHL rounds half
@@ -958,6 +921,15 @@ TC_INLINE int32x4_t tc_mve_requant_dr(int32x4_t v, int32x4_t m, int32x4_t s)
     v = vqrdmulhq_s32(v, m);
     v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, r), 31));
     return vrshlq_s32(v, r);
+}
+
+/* tc_mve_requant_dr when every lane's shift is <= 0 (a right shift; most layers): the left
+ * shift by max(s, 0) = 0 and min(s, 0) = s drop out. */
+TC_INLINE int32x4_t tc_mve_requant_dr_right(int32x4_t v, int32x4_t m, int32x4_t s)
+{
+    v = vqrdmulhq_s32(v, m);
+    v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, s), 31));
+    return vrshlq_s32(v, s);
 }
 
 /* y[i] = clamp(requant(acc[i], mult[i], shift[i]) + zp, lo, hi) for i < n, four at a time. */

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tinycompress.boards import (all_boards, get_board, parse_board, parse_size, qemu_board,
-                                 _isa)
+                                 check_references, runs_on, substitution_note)
 from tinycompress.cli import main
 from tinycompress.errors import UserError
 from tinycompress.targets.cortexm import core_flags, render_linker_script
@@ -29,7 +29,45 @@ def test_required_boards_present_and_valid():
         assert b.code_region.size > 0 and b.data_region.size > 0
         assert b.cpi_source
         m = qemu_board(b)
-        assert m.emulated and _isa(m.core) == _isa(b.core)
+        assert m.emulated and runs_on(b.core, m.core)
+        assert (substitution_note(b, m) is None) == (b.name != "mps2-an385-m0")
+
+
+@pytest.mark.parametrize("core, machine, ok", [
+    ("cortex-m0", "cortex-m0", True), ("cortex-m0plus", "cortex-m0", True),
+    ("cortex-m0", "cortex-m3", True), ("cortex-m4", "cortex-m7", True),
+    ("cortex-m3", "cortex-m0", False), ("cortex-m0", "cortex-m4", False),
+    ("cortex-m4", "cortex-m3", False), ("cortex-m3", "cortex-m4", False),
+    ("cortex-m0", "cortex-m55", False), ("cortex-m33", "cortex-m55", False),
+])
+def test_runs_on(core, machine, ok):
+    assert runs_on(core, machine) == ok
+
+
+def test_m0_board_is_m0_code_on_the_an385():
+    b = get_board("mps2-an385-m0")
+    m = qemu_board(b)
+    assert (b.core, m.name, m.core) == ("cortex-m0", "mps2-an385", "cortex-m3")
+    assert core_flags(b) == ["-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft"]
+    assert not b.emulated and b.flash_unsupported and "not a real board" in b.flash_unsupported
+    assert b.code_region == m.code_region and b.data_region == m.data_region
+    note = substitution_note(b, m)
+    assert note.startswith("cortex-m0 code (Armv6-M, checked in the image) run on mps2-an385")
+    assert "microbit, cortex-m0: 16 KB" in note
+
+
+@pytest.mark.parametrize("core, machine", [("cortex-m0", "mps2-an386"),
+                                           ("cortex-m3", "microbit"),
+                                           ("cortex-m4", "mps2-an385")])
+def test_board_on_a_machine_it_cannot_run_on_is_refused(core, machine):
+    import dataclasses
+
+    boards = dict(all_boards())
+    boards["mps2-an385-m0"] = dataclasses.replace(boards["mps2-an385-m0"], core=core,
+                                                  qemu=machine)
+    with pytest.raises(UserError, match=f"core {core} cannot be run on {machine}"):
+        check_references(boards)
+    check_references(dict(all_boards()))
 
 
 def test_emulated_machine_cores():

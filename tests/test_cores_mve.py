@@ -36,6 +36,8 @@ def test_fc_mve(batch, depth, units, per_channel):
     (3, 3, 7, 5, 1, 1, 1, "VALID", False, 0.1),     # pointwise, depth and channel tails
     (4, 4, 20, 6, 1, 1, 1, "SAME", True, 0.002),    # multipliers > 1: left shifts
     (4, 3, 9, 7, 1, 1, 1, "SAME", False, 0.0015),   # per-tensor left shift
+    (3, 2, 72, 5, 1, 1, 1, "VALID", True, 0.1),     # pointwise, input not held in registers
+    (2, 3, 128, 8, 1, 1, 1, "SAME", False, 0.1),    # pointwise, deep, no tails
     (7, 6, 3, 9, 3, 1, 1, "SAME", True, 0.1),       # im2col, borders
     (8, 8, 4, 6, 3, 2, 1, "SAME", True, 0.1),       # stride 2, odd padding
     (9, 7, 5, 4, 3, 1, 2, "SAME", False, 0.1),      # dilation

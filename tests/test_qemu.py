@@ -44,7 +44,7 @@ def fake(tmp_path):
 
 
 @pytest.mark.parametrize("board", ["mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505",
-                                   "mps3-an547", "microbit"])
+                                   "mps3-an547", "microbit", "mps2-an385-m0"])
 def test_fake_model_bit_exact_and_deterministic(board, vectors, tmp_path):
     expected = REF.invoke(vectors)
     assert len(np.unique(expected)) > 10  # not all saturated: the comparison means something
@@ -143,3 +143,44 @@ def test_bad_inputs(vectors):
 def test_missing_manifest(tmp_path, vectors):
     with pytest.raises(UserError, match="manifest.json not found"):
         qemu.run(tmp_path, "mps2-an385", vectors)
+
+
+def test_m0_code_runs_on_the_an385_and_says_so(vectors, tmp_path):
+    """mps2-an385-m0: the Cortex-M0 build (Armv6-M) measured on the M3 machine, with a note."""
+    from tinycompress.targets import isa
+
+    r = qemu.run(FAKE, "mps2-an385-m0", vectors[:2], workdir=tmp_path)
+    assert (r.board, r.machine) == ("mps2-an385-m0", "mps2-an385")
+    assert r.cflags[:3] == ["-mcpu=cortex-m0", "-mthumb", "-mfloat-abi=soft"]
+    assert isa.cpu_arch(r.elf) == "v6S-M" and isa.check_armv6m(r.elf) > 100
+    assert "run on mps2-an385" in r.note and "microbit, cortex-m0: 16 KB" in r.note
+    np.testing.assert_array_equal(r.outputs, REF.invoke(vectors[:2]))
+    m0 = qemu.run(FAKE, "microbit", vectors[:2], workdir=tmp_path / "microbit")
+    assert m0.note is None
+    # The same Armv6-M instructions on either machine: equal counts.
+    np.testing.assert_array_equal(r.instructions, m0.instructions)
+    assert r.layer_instructions == m0.layer_instructions
+
+
+def _inject(fake, code: str) -> None:
+    path = fake / "src" / "model.c"
+    path.write_text(path.read_text().replace("    TC_LAYER_BEGIN(1);", code + "\n    TC_LAYER_BEGIN(1);"))
+
+
+def test_thumb2_instruction_in_m0_image_is_refused(fake, vectors):
+    # SDIV r0, r0, r1 as raw bits: the assembler takes it, the Armv6-M check must not.
+    _inject(fake, '    __asm__ volatile(".inst.w 0xfb90f0f1" ::: "r0");')
+    with pytest.raises(VerificationError, match=r"1 instruction\(s\) outside Armv6-M: .*sdiv"):
+        qemu.run(fake, "mps2-an385-m0", vectors[:1], timeout=30)
+
+
+@pytest.mark.parametrize("board, faults", [("mps2-an385-m0", True), ("mps2-an385", False)])
+def test_unaligned_word_load_faults_on_the_m0_board(fake, vectors, board, faults):
+    """An M0 faults on an unaligned LDR; the M0 board makes the M3 machine do the same."""
+    _inject(fake, "    { uint32_t v; const uint8_t *p = (const uint8_t *)output + 1;\n"
+                  '      __asm__ volatile("ldr %0, [%1]" : "=l"(v) : "l"(p) : "memory"); (void)v; }')
+    if faults:
+        with pytest.raises(VerificationError, match="faulted on mps2-an385: FAULT hardfault"):
+            qemu.run(fake, board, vectors[:1], timeout=30)
+    else:
+        qemu.run(fake, board, vectors[:1], timeout=30)

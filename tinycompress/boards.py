@@ -1,8 +1,8 @@
 """Board descriptions: one TOML file per board in `boards/` (shipped as `tinycompress._boards`).
 
 A board names its core and features, clock, memory regions, the QEMU machine whose core matches it
-(used to verify and measure), the pyOCD target used to flash it, and a cycles-per-instruction
-assumption for latency estimates. Every field is validated when the file is read, so a bad file
+(used to verify and measure; Armv6-M code may name an Armv7-M machine, see runs_on), the pyOCD
+target used to flash it, and a cycles-per-instruction assumption for latency estimates. Every field is validated when the file is read, so a bad file
 fails with its name and the field at fault.
 
 Memory regions: exactly one has `code = true` (text, rodata and data initialisers are linked
@@ -258,6 +258,13 @@ def all_boards() -> dict[str, Board]:
         if f.name != f"{b.name}.toml":
             raise BoardFileError(f"{where}: name {b.name!r} must match the file name")
         boards[b.name] = b
+    check_references(boards)
+    return boards
+
+
+def check_references(boards: dict[str, Board]) -> None:
+    """The checks between boards: each board's QEMU machine exists, is emulated, can run the
+    board's code (runs_on) and has its features; a real board says how it is flashed."""
     for b in boards.values():
         where = f"boards/{b.name}.toml"
         if b.emulated and b.qemu != b.name:
@@ -266,7 +273,7 @@ def all_boards() -> dict[str, Board]:
             m = boards.get(b.qemu)
             if m is None or not m.emulated:
                 raise BoardFileError(f"{where}: qemu = {b.qemu!r} is not an emulated board")
-            if _isa(m.core) != _isa(b.core):
+            if not runs_on(b.core, m.core):
                 raise BoardFileError(f"{where}: core {b.core} cannot be run on {m.name} "
                                      f"({m.core})")
             if b.mve != "none" and m.mve == "none" or b.has_fpu and not m.has_fpu:
@@ -274,13 +281,33 @@ def all_boards() -> dict[str, Board]:
         if not b.emulated and b.pyocd_target is None and b.flash_unsupported is None:
             raise BoardFileError(f"{where}: a real board needs pyocd_target or "
                                  "flash_unsupported")
-    return boards
 
 
 def _isa(core: str) -> str:
     return {"cortex-m0": "v6m", "cortex-m0plus": "v6m", "cortex-m3": "v7m",
             "cortex-m4": "v7em", "cortex-m7": "v7em", "cortex-m33": "v8m.main",
             "cortex-m55": "v8.1m.main"}[core]
+
+
+def runs_on(core: str, machine_core: str) -> bool:
+    """Whether `core`'s code runs, instruction for instruction, on a machine with
+    `machine_core`: the same architecture, or Armv6-M code on an Armv7-M core (Armv6-M is a
+    subset of Armv7-M; qemu.run checks the image holds Armv6-M instructions only and makes
+    unaligned accesses fault as on Armv6-M)."""
+    isa, machine_isa = _isa(core), _isa(machine_core)
+    return isa == machine_isa or (isa, machine_isa) == ("v6m", "v7m")
+
+
+def substitution_note(board: Board, machine: Board) -> str | None:
+    """Why `board`'s code runs on `machine` of a wider architecture (runs_on), in a line;
+    None when the machine has the board's own architecture."""
+    if _isa(board.core) == _isa(machine.core):
+        return None
+    own = [b for b in all_boards().values() if b.emulated and _isa(b.core) == _isa(board.core)]
+    why = "; ".join(f"{b.name}, {b.core}: {b.data_region.size // 1024} KB" for b in own)
+    return (f"{board.core} code (Armv6-M, checked in the image) run on {machine.name} "
+            f"({machine.core}, {machine.data_region.size // 1024} KB RAM)"
+            + (f" because the Armv6-M machines have little RAM ({why})" if own else ""))
 
 
 def get_board(name: str) -> Board:

@@ -3,7 +3,9 @@
 `run(outdir, board, inputs)` cross-compiles the model in OUTDIR with the board's core flags and
 our firmware (startup, semihosting, SysTick profiler, harness with the test vectors compiled in),
 runs it under qemu-system-arm on the QEMU machine whose core matches the board, and returns the
-outputs, instruction counts and memory figures.
+outputs, instruction counts and memory figures. Armv6-M code may run on an Armv7-M machine
+(boards.runs_on; the mps2-an385-m0 board): the image is then checked to hold Armv6-M instructions
+only (isa.check_armv6m), and the startup makes unaligned accesses fault as on Armv6-M.
 
 Instruction counts: QEMU models no cycles, so every figure is an instruction count. With the
 tc_icount TCG plugin (firmware/qemu_plugin, built with the host gcc on first use and cached) the
@@ -26,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..boards import Board, get_board, qemu_board
+from ..boards import Board, get_board, qemu_board, substitution_note
 from ..errors import UserError, VerificationError
 from ..outdir import MANIFEST
-from . import cortexm, elfsize
+from . import cortexm, elfsize, isa
 
 QEMU = "qemu-system-arm"
 MEASUREMENTS_KEY = "measurements"
@@ -56,6 +58,7 @@ class QemuResult:
     cflags: list[str]
     batches: int
     elf: Path
+    note: str | None = None  # why the board's code ran on a machine of another architecture
     raw: list[str] = field(default_factory=list, repr=False)  # harness output of the last batch
     all_outputs: list[np.ndarray] = field(default_factory=list, repr=False)  # every output, in order
 
@@ -332,6 +335,9 @@ def run(outdir: Path | str, board: Board | str, inputs, workdir: Path | str | No
         use_td = machine.testdata_region is not None
         # Batch size: what the test-data region (or the flash left over) holds.
         probe = builder.link([x[:1] for x in inputs], "probe", use_testdata=use_td)
+        note = substitution_note(board, machine)
+        if note is not None:  # Armv6-M code on an Armv7-M machine (boards.runs_on)
+            isa.check_armv6m(probe.elf)
         sizes = elfsize.measure(probe.elf)
         model_sizes = elfsize.map_shares(probe.map, builder.model_objects)
         if use_td:
@@ -386,7 +392,7 @@ def run(outdir: Path | str, board: Board | str, inputs, workdir: Path | str | No
             static_ram_bytes=sizes.static_ram, stack_bytes=stack,
             model_flash_bytes=model_sizes.flash, model_static_ram_bytes=model_sizes.static_ram,
             cflags=cortexm.core_flags(board) + cortexm.CFLAGS, batches=batches,
-            elf=elf if tmp is None else Path(), raw=lines)
+            elf=elf if tmp is None else Path(), note=note, raw=lines)
     finally:
         if tmp is not None:
             tmp.cleanup()
