@@ -858,6 +858,41 @@ static __attribute__((noinline, unused)) void tc_dot4x1_w8(const int8_t *xw, con
 }
 #endif
 
+/* ---- Cortex-M DSP convolutions: requantisation in one SMMLAR, doubled inputs ----
+ * (tinycompress/ops/_dsp_requant.py derives the constants and proves the identity; the kernels
+ * accumulate 2 * acc: the bias and the int16 weights, or the widened inputs, doubled.) */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* k + the high word of a * b + 2^31 (SMMLAR: gcc 12 has no intrinsic for it). */
+TC_INLINE int32_t tc_smmlar(int32_t a, int32_t b, int32_t k)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(k));
+    return r;
+}
+
+/* rdbpot(srdhm(a, m), e) (+ zp when k holds it) of the doubled accumulator x2 = 2a, e >= 1. */
+TC_INLINE int32_t tc_requant_mr(int32_t x2, int32_t m, int32_t k, int e)
+{
+    return (tc_smmlar(x2, m, k) + (x2 >> 31)) >> e;
+}
+
+/* tc_requant_mr where some channel has e = 0: its sign mask f is 0 there (else -1). */
+TC_INLINE int32_t tc_requant_mr0(int32_t x2, int32_t m, int32_t k, int e, int32_t f)
+{
+    return (tc_smmlar(x2, m, k) + ((x2 >> 31) & f)) >> e;
+}
+
+/* tc_widen_w16 with each value doubled (SADD16 of the pair with itself: |2x| <= 256). */
+TC_INLINE void tc_widen_w16_x2(const int8_t *x, int8_t *xw, int n4, int stride)
+{
+    for (; n4 > 0; --n4, x += 4, xw += stride) {
+        const int32_t v = tc_ld32(x), lo = __sxtb16(v), hi = tc_sxtb16_ror8(v);
+        tc_st32(xw, __sadd16(lo, lo));
+        tc_st32(xw + 4, __sadd16(hi, hi));
+    }
+}
+#endif
+
 /* ---- Cortex-M Helium (MVE, M55): used by templates/cores/mve kernels only ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 
