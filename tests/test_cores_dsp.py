@@ -194,3 +194,46 @@ def test_depthwise_dsp_blocked(h, w, cin, k, stride, dil, padding, blocked):
     assert_blocked_bit_exact(dw_model(h, w, cin, 1, k, k, stride=(stride, stride),
                                       dilation=(dil, dil), padding=padding, act="NONE",
                                       in_zp=9, out_zp=-4, out_s=0.05, per_channel=True), blocked)
+
+
+# ---- the blocked CONV_2D's inline two-pixel pass and one-SMMLAR requantisation
+# (conv_2d_s8_w16.c.j2, tc_requant_mr, ops/_dsp_requant.py) ------------------------------------
+
+def blocked_conv_source(tflite: bytes) -> str:
+    from tinycompress.compiler import compile_tflite
+    files, _ = compile_tflite(tflite, name="m", board=BOARD)
+    return files["src/m.c"].decode()
+
+
+@pytest.mark.parametrize("h,w,cin,cout,k,stride,padding,batch", [
+    (4, 5, 8, 6, 1, 1, "SAME", 1),      # 2 groups unrolled, pixels and channels even
+    (3, 3, 12, 5, 1, 1, "SAME", 1),     # 3 groups, an odd last pixel, an odd last channel
+    (7, 7, 3, 8, 3, 2, "SAME", 1),      # VWW's first layer: 27 taps (7 groups), stride 2, borders
+    (3, 3, 128, 6, 1, 1, "VALID", 1),   # 32 groups: the largest unrolled pass
+    (3, 2, 132, 4, 1, 1, "VALID", 1),   # 33 groups: the pass through the out-of-line dot
+    (5, 4, 16, 7, 3, 1, "SAME", 2),     # 36 groups through the dot, batches, odd channels
+])
+def test_conv_dsp_blocked_inline_pass(h, w, cin, cout, k, stride, padding, batch, blocked):
+    tflite = conv_model(h, w, cin, cout, k, k, stride=(stride, stride), padding=padding,
+                        act="NONE", in_zp=5, out_zp=-9, in_s=0.05, w_s=0.01,
+                        out_s=0.05 * cin * k * k / 16, batch=batch, per_channel=True, seed=cin)
+    source = blocked_conv_source(tflite)
+    assert "tc_requant_mr(" in source
+    assert ("TC_DOT2X2_W" in source) == (-(-cin * k * k // 4) <= 32)
+    assert_blocked_bit_exact(tflite, blocked)
+
+
+def test_conv_dsp_blocked_shift_zero_and_a_dead_channel(blocked):
+    """Channels whose shift is 0 (the sign mask, tc_requant_mr0) or 1 beside ordinary ones, and
+    a dead channel: bias -2^30 (the accumulator may not be doubled) and a multiplier so small
+    that its output is one value (m = 0, the constant in k), as VWW's layers have."""
+    cout, cin = 8, 4
+    scales = [1e-3] * cout  # in_s * w_s / out_s = 2.5e-3: shift -8 or -9
+    scales[1], scales[2] = 0.3, 0.18  # 0.75: shift 0; 0.45: shift -1 (clamped mostly)
+    scales[5] = 2e-9  # the dead channel
+    biases = [100, -50, 30, 0, 7, -2**30, -3, 1000]
+    tflite = conv_model(6, 6, cin, cout, 1, 1, act="NONE", in_zp=-7, out_zp=3, in_s=0.05,
+                        out_s=0.02, w_scales=scales, biases=biases, seed=3)
+    source = blocked_conv_source(tflite)
+    assert "tc_requant_mr0(" in source
+    assert_blocked_bit_exact(tflite, blocked)
