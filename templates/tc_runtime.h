@@ -870,6 +870,14 @@ TC_INLINE int32_t tc_smmlar(int32_t a, int32_t b, int32_t k)
     return r;
 }
 
+/* k + the high word of a * b (SMMLA, floored). */
+TC_INLINE int32_t tc_smmla(int32_t a, int32_t b, int32_t k)
+{
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(k));
+    return r;
+}
+
 /* rdbpot(srdhm(a, m), e) (+ zp when k holds it) of the doubled accumulator x2 = 2a, e >= 1. */
 TC_INLINE int32_t tc_requant_mr(int32_t x2, int32_t m, int32_t k, int e)
 {

@@ -84,3 +84,17 @@ def requant_mr(q: dict, rows: np.ndarray, bias: np.ndarray, io: int) -> dict | N
         consts.append(ConstArray("rqf", "int8_t", np.where(e >= 1, -1, 0).astype(np.int8),
                                  "per-channel sign mask (0: shift 0, no rounding)"))
     return dict(consts=consts, zp_folded=zp_folded)
+
+
+def single_rounding_mm(mult: int, shift: int, zp: int) -> dict | None:
+    """FULLY_CONNECTED's single rounding, floor((x m + 2^(t-1)) / 2^t) with t = 31 - shift,
+    for t >= 33 in one SMMLA (tc_smmla): 2^(t-1) is a whole multiple of 2^32, so the floors nest
+    as floor((floor(x m / 2^32) + 2^(t-33)) / 2^(t-32)), and zp 2^(t-32) inside adds zp. The
+    high word is below 2^30 in magnitude, so k fits int32 when it is below 2^30 too (else zp
+    is added after). None for t < 33 (shift > -2)."""
+    if shift > -2:
+        return None
+    e = -shift - 1
+    k = (1 << (e - 1)) + zp * (1 << e)
+    folded = abs(k) < 2**30
+    return dict(k=k if folded else 1 << (e - 1), e=e, zp_folded=folded)

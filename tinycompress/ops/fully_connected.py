@@ -22,6 +22,7 @@ from ..quant import activation_range, quantize_multiplier
 from ._dsp import (acc_bytes, layout_w16, matrix_layout, s4_dsp_fits, s4_scratch,
                    wants_w16)
 from ._dsp_bytepairs import bias_pairs, layout_w8p
+from ._dsp_requant import single_rounding_mm
 from ._weight_formats import Encoding, encode, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
@@ -107,7 +108,8 @@ def _dsp_w16(fc: FcLayer, ctx: Context, w8: bool = False) -> Kernel:
     bias = (ConstArray("bias", "int32_t", bias_pairs(fc.folded), f"[{fc.n_out}] bias + input "
                        "offset * row sums, padded to 4 rows; at even rows + 256 the next one's")
             if w8 else fc.folded_bias())
-    return fc.kernel([w, bias], 8 * groups + (4 * groups if fc.depth % 4 else 0), w8=w8)
+    mm = None if fc.per_channel else single_rounding_mm(*fc.mults[0], fc.out_zp)
+    return fc.kernel([w, bias], 8 * groups + (4 * groups if fc.depth % 4 else 0), w8=w8, mm=mm)
 
 
 def _dsp_w8(fc: FcLayer, ctx: Context) -> Kernel:
