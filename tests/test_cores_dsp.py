@@ -237,3 +237,50 @@ def test_conv_dsp_blocked_shift_zero_and_a_dead_channel(blocked):
     source = blocked_conv_source(tflite)
     assert "tc_requant_mr0(" in source
     assert_blocked_bit_exact(tflite, blocked)
+
+
+# ---- FULLY_CONNECTED with int8 weights in byte pairs (ops/_dsp_bytepairs.py, tc_dot4x1_w8p) ----
+
+def test_byte_pairs_give_the_row_sums():
+    """tc_dot4x1_w8p's arithmetic modelled in numpy on layout_w8p / bias_pairs: the raw words'
+    halfwords as int16, their bytes 1 and 3 (SXTB16 ROR #8), the packed accumulator less 256
+    times the odd row's, all modulo 2^32, give bias + w . x on every row; odd row and column
+    counts (padding), weights at -128 and 127, huge biases that wrap."""
+    from tinycompress.ops._dsp_bytepairs import bias_pairs, layout_w8p
+    rng = np.random.default_rng(5)
+    rows, cols = 7, 13
+    w = rng.integers(-128, 128, (rows, cols))
+    w[0, :3], w[1, :3] = [-128, 127, -1], [127, -128, 0]
+    x = np.zeros(16, np.int64)
+    x[:cols] = rng.integers(-128, 128, cols)
+    bias = rng.integers(-(2**31), 2**31, rows)
+    words = layout_w8p(w.astype(np.int8)).view(np.uint32).astype(np.int64).reshape(2, 4, 2, 2)
+    start = bias_pairs(bias).astype(np.int64).reshape(2, 4)
+    xl, xh = np.stack([x[0::4], x[2::4]], -1), np.stack([x[1::4], x[3::4]], -1)  # (k, k+2), ...
+    def halves(v):  # the int16 halfwords of words v
+        return np.stack([(v & 0xFFFF ^ 0x8000) - 0x8000, (v >> 16 ^ 0x8000) - 0x8000], -1)
+    def bytes13(v):  # SXTB16 ROR #8: bytes 1 and 3 sign-extended
+        return np.stack([(v >> 8 & 0xFF ^ 0x80) - 0x80, (v >> 24 ^ 0x80) - 0x80], -1)
+    got = []
+    for b in range(2):
+        acc = start[b].copy()
+        acc[0::2] -= 128 * x.sum()
+        for pair in range(2):
+            wl, wh = words[b, :, pair, 0], words[b, :, pair, 1]
+            acc[2 * pair] += (halves(wl) * xl).sum() + (halves(wh) * xh).sum()
+            acc[2 * pair + 1] += (bytes13(wl) * xl).sum() + (bytes13(wh) * xh).sum()
+        acc[0::2] -= acc[1::2] << 8
+        got += list(acc)
+    wrap = lambda v: (np.asarray(v) + 2**31) % 2**32 - 2**31  # noqa: E731
+    assert np.array_equal(wrap(got)[:rows], wrap(bias + w @ x[:cols]))
+
+
+@pytest.mark.parametrize("batch,depth,units,act", [
+    (1, 13, 6, "RELU6"),      # depth tail, two rows past the last block, a clamp that is not SSAT
+    (2, 128, 11, "NONE"),     # three rows past the last block, batches
+    (1, 8, 5, "RELU"),        # one row past the last block
+])
+def test_fc_dsp_blocked_tails(batch, depth, units, act, blocked):
+    assert_blocked_bit_exact(fc_model(batch, depth, units, act, in_zp=-3, out_zp=-10,
+                                      in_s=0.05, w_s=0.01, out_s=0.006 * depth ** 0.5,
+                                      per_channel=False), blocked)

@@ -151,3 +151,29 @@ def test_one_smmlar_requantisation_refuses_what_it_cannot_do():
     assert requant_mr(ok, rows, np.array([2**30, 0]), 0) is None
     assert requant_mr(ok, rows, np.array([2**31 - 1, 0]), 1) is None
     assert requant_mr(ok, rows, np.array([2**29, 0]), 0) is not None
+
+
+def test_fc_single_rounding_in_one_smmla():
+    """single_rounding_mm's constants with tc_smmla (k + floor(x m / 2^32), then >> e) give
+    TFLite's single-rounding MultiplyByQuantizedMultiplier + zp for every shift <= -2, with the
+    zero point folded or not, over random and extreme accumulators and exact ties."""
+    from tinycompress.ops._dsp_requant import single_rounding_mm
+    from tinycompress.quant import multiply_by_quantized_multiplier
+    rng = np.random.default_rng(7)
+    xs = np.concatenate([rng.integers(-(2**31), 2**31, 800), rng.integers(-70000, 70000, 800),
+                         [-(2**31), 2**31 - 1, 0, 1, -1]])
+    folded = set()
+    for shift in (-2, -3, -9, -17, -24, -30, -31):
+        for m in (1 << 30, (1 << 31) - 1, int(rng.integers(1 << 30, 1 << 31))):
+            for zp in (-128, 0, 5, 127):
+                mm = single_rounding_mm(m, shift, zp)
+                folded.add(mm["zp_folded"])
+                ties = [((2 * k + 1) << (-shift + 30)) // m for k in (-3, 0, 2)]
+                for x in list(xs) + ties:
+                    x = int(np.clip(x, -(2**31), 2**31 - 1))
+                    t = mm["k"] + ((x * m) >> 32)
+                    assert abs(t) < 2**31
+                    got = (t >> mm["e"]) + (0 if mm["zp_folded"] else zp)
+                    assert got == multiply_by_quantized_multiplier(x, m, shift) + zp, (x, m, shift)
+    assert folded == {True, False}
+    assert single_rounding_mm(1 << 30, -1, 0) is None and single_rounding_mm(1 << 30, 3, 0) is None
