@@ -858,6 +858,107 @@ static __attribute__((noinline, unused)) void tc_dot4x1_w8(const int8_t *xw, con
 }
 #endif
 
+/* ---- Cortex-M DSP convolutions: requantisation in one SMMLAR, doubled inputs ----
+ * (tinycompress/ops/_dsp_requant.py derives the constants and proves the identity; the kernels
+ * accumulate 2 * acc: the bias and the int16 weights, or the widened inputs, doubled.) */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* k + the high word of a * b + 2^31 (SMMLAR: gcc 12 has no intrinsic for it). */
+TC_INLINE int32_t tc_smmlar(int32_t a, int32_t b, int32_t k)
+{
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(k));
+    return r;
+}
+
+/* k + the high word of a * b (SMMLA, floored). */
+TC_INLINE int32_t tc_smmla(int32_t a, int32_t b, int32_t k)
+{
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(k));
+    return r;
+}
+
+/* rdbpot(srdhm(a, m), e) (+ zp when k holds it) of the doubled accumulator x2 = 2a, e >= 1. */
+TC_INLINE int32_t tc_requant_mr(int32_t x2, int32_t m, int32_t k, int e)
+{
+    return (tc_smmlar(x2, m, k) + (x2 >> 31)) >> e;
+}
+
+/* tc_requant_mr where some channel has e = 0: its sign mask f is 0 there (else -1). */
+TC_INLINE int32_t tc_requant_mr0(int32_t x2, int32_t m, int32_t k, int e, int32_t f)
+{
+    return (tc_smmlar(x2, m, k) + ((x2 >> 31) & f)) >> e;
+}
+
+/* tc_widen_w16 returning the sum of the n4 * 4 values (SMLAD of each pair with (1, 1)). */
+TC_INLINE int32_t tc_widen_w16_sum(const int8_t *x, int8_t *xw, int n4, int stride)
+{
+    int32_t sum = 0;
+    for (; n4 > 0; --n4, x += 4, xw += stride) {
+        const int32_t v = tc_ld32(x), lo = __sxtb16(v), hi = tc_sxtb16_ror8(v);
+        tc_st32(xw, lo);
+        tc_st32(xw + 4, hi);
+        sum = __smlad(lo, 0x00010001, __smlad(hi, 0x00010001, sum));
+    }
+    return sum;
+}
+
+/* Four rows times one vector over byte-pair weights (tinycompress/ops/_dsp_bytepairs.py): per
+ * group of four values xw holds x's two words, w rows (0, 1)'s two words then rows (2, 3)'s.
+ * acc[0] gathers row 0 + 256 row 1 (+ 128 sum(x)) from the raw words, acc[1] row 1 from their
+ * SXTB16 ROR #8; acc[2], acc[3] the same for rows 2, 3. 16 MACs in 15 instructions. */
+#define TC_DOT4X1_W8P_STEP                                                                     \
+    do {                                                                                       \
+        int32_t xl, xh, r0, r1;                                                                \
+        TC_LDRD_PI(xw, xl, xh);                                                                \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        a0 = __smlad(r0, xl, a0);                                                              \
+        a0 = __smlad(r1, xh, a0);                                                              \
+        a1 = __smlad(tc_sxtb16_ror8(r0), xl, a1);                                              \
+        a1 = __smlad(tc_sxtb16_ror8(r1), xh, a1);                                              \
+        TC_LDRD_PI(w, r0, r1);                                                                 \
+        a2 = __smlad(r0, xl, a2);                                                              \
+        a2 = __smlad(r1, xh, a2);                                                              \
+        a3 = __smlad(tc_sxtb16_ror8(r0), xl, a3);                                              \
+        a3 = __smlad(tc_sxtb16_ror8(r1), xh, a3);                                              \
+    } while (0)
+
+static __attribute__((noinline, unused)) void tc_dot4x1_w8p(const int8_t *xw, const int32_t *w,
+                                                           int n4, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    const int8_t *end = xw + 8 * n4;
+    if (n4 & 1) {
+        TC_DOT4X1_W8P_STEP;
+    }
+    while (xw != end) {
+        TC_DOT4X1_W8P_STEP;
+        TC_DOT4X1_W8P_STEP;
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+    acc[2] = a2;
+    acc[3] = a3;
+}
+
+/* The even row's sum from the packed accumulator p (row n + 256 row n + 1) and the odd row's
+ * q, modulo 2^32. */
+TC_INLINE int32_t tc_unpair(int32_t p, int32_t q)
+{
+    return (int32_t)((uint32_t)p - ((uint32_t)q << 8));
+}
+
+/* tc_widen_w16 with each value doubled (SADD16 of the pair with itself: |2x| <= 256). */
+TC_INLINE void tc_widen_w16_x2(const int8_t *x, int8_t *xw, int n4, int stride)
+{
+    for (; n4 > 0; --n4, x += 4, xw += stride) {
+        const int32_t v = tc_ld32(x), lo = __sxtb16(v), hi = tc_sxtb16_ror8(v);
+        tc_st32(xw, __sadd16(lo, lo));
+        tc_st32(xw + 4, __sadd16(hi, hi));
+    }
+}
+#endif
+
 /* ---- Cortex-M Helium (MVE, M55): used by templates/cores/mve kernels only ---- */
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
 

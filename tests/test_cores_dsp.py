@@ -194,3 +194,93 @@ def test_depthwise_dsp_blocked(h, w, cin, k, stride, dil, padding, blocked):
     assert_blocked_bit_exact(dw_model(h, w, cin, 1, k, k, stride=(stride, stride),
                                       dilation=(dil, dil), padding=padding, act="NONE",
                                       in_zp=9, out_zp=-4, out_s=0.05, per_channel=True), blocked)
+
+
+# ---- the blocked CONV_2D's inline two-pixel pass and one-SMMLAR requantisation
+# (conv_2d_s8_w16.c.j2, tc_requant_mr, ops/_dsp_requant.py) ------------------------------------
+
+def blocked_conv_source(tflite: bytes) -> str:
+    from tinycompress.compiler import compile_tflite
+    files, _ = compile_tflite(tflite, name="m", board=BOARD)
+    return files["src/m.c"].decode()
+
+
+@pytest.mark.parametrize("h,w,cin,cout,k,stride,padding,batch", [
+    (4, 5, 8, 6, 1, 1, "SAME", 1),      # 2 groups unrolled, pixels and channels even
+    (3, 3, 12, 5, 1, 1, "SAME", 1),     # 3 groups, an odd last pixel, an odd last channel
+    (7, 7, 3, 8, 3, 2, "SAME", 1),      # VWW's first layer: 27 taps (7 groups), stride 2, borders
+    (3, 3, 128, 6, 1, 1, "VALID", 1),   # 32 groups (VWW's pointwise layers)
+    (3, 2, 148, 4, 1, 1, "VALID", 1),   # 37 groups: the pass through the out-of-line dot
+    (5, 4, 16, 7, 3, 1, "SAME", 2),     # 36 groups: the largest unrolled, batches, odd channels
+])
+def test_conv_dsp_blocked_inline_pass(h, w, cin, cout, k, stride, padding, batch, blocked):
+    tflite = conv_model(h, w, cin, cout, k, k, stride=(stride, stride), padding=padding,
+                        act="NONE", in_zp=5, out_zp=-9, in_s=0.05, w_s=0.01,
+                        out_s=0.05 * cin * k * k / 16, batch=batch, per_channel=True, seed=cin)
+    source = blocked_conv_source(tflite)
+    assert "tc_requant_mr(" in source
+    assert ("TC_DOT2X2_W" in source) == (-(-cin * k * k // 4) <= 36)
+    assert_blocked_bit_exact(tflite, blocked)
+
+
+def test_conv_dsp_blocked_shift_zero_and_a_dead_channel(blocked):
+    """Channels whose shift is 0 (the sign mask, tc_requant_mr0) or 1 beside ordinary ones, and
+    a dead channel: bias -2^30 (the accumulator may not be doubled) and a multiplier so small
+    that its output is one value (m = 0, the constant in k), as VWW's layers have."""
+    cout, cin = 8, 4
+    scales = [1e-3] * cout  # in_s * w_s / out_s = 2.5e-3: shift -8 or -9
+    scales[1], scales[2] = 0.3, 0.18  # 0.75: shift 0; 0.45: shift -1 (clamped mostly)
+    scales[5] = 2e-9  # the dead channel
+    biases = [100, -50, 30, 0, 7, -2**30, -3, 1000]
+    tflite = conv_model(6, 6, cin, cout, 1, 1, act="NONE", in_zp=-7, out_zp=3, in_s=0.05,
+                        out_s=0.02, w_scales=scales, biases=biases, seed=3)
+    source = blocked_conv_source(tflite)
+    assert "tc_requant_mr0(" in source
+    assert_blocked_bit_exact(tflite, blocked)
+
+
+# ---- FULLY_CONNECTED with int8 weights in byte pairs (ops/_dsp_bytepairs.py, tc_dot4x1_w8p) ----
+
+def test_byte_pairs_give_the_row_sums():
+    """tc_dot4x1_w8p's arithmetic modelled in numpy on layout_w8p / bias_pairs: the raw words'
+    halfwords as int16, their bytes 1 and 3 (SXTB16 ROR #8), the packed accumulator less 256
+    times the odd row's, all modulo 2^32, give bias + w . x on every row; odd row and column
+    counts (padding), weights at -128 and 127, huge biases that wrap."""
+    from tinycompress.ops._dsp_bytepairs import bias_pairs, layout_w8p
+    rng = np.random.default_rng(5)
+    rows, cols = 7, 13
+    w = rng.integers(-128, 128, (rows, cols))
+    w[0, :3], w[1, :3] = [-128, 127, -1], [127, -128, 0]
+    x = np.zeros(16, np.int64)
+    x[:cols] = rng.integers(-128, 128, cols)
+    bias = rng.integers(-(2**31), 2**31, rows)
+    words = layout_w8p(w.astype(np.int8)).view(np.uint32).astype(np.int64).reshape(2, 4, 2, 2)
+    start = bias_pairs(bias).astype(np.int64).reshape(2, 4)
+    xl, xh = np.stack([x[0::4], x[2::4]], -1), np.stack([x[1::4], x[3::4]], -1)  # (k, k+2), ...
+    def halves(v):  # the int16 halfwords of words v
+        return np.stack([(v & 0xFFFF ^ 0x8000) - 0x8000, (v >> 16 ^ 0x8000) - 0x8000], -1)
+    def bytes13(v):  # SXTB16 ROR #8: bytes 1 and 3 sign-extended
+        return np.stack([(v >> 8 & 0xFF ^ 0x80) - 0x80, (v >> 24 ^ 0x80) - 0x80], -1)
+    got = []
+    for b in range(2):
+        acc = start[b].copy()
+        acc[0::2] -= 128 * x.sum()
+        for pair in range(2):
+            wl, wh = words[b, :, pair, 0], words[b, :, pair, 1]
+            acc[2 * pair] += (halves(wl) * xl).sum() + (halves(wh) * xh).sum()
+            acc[2 * pair + 1] += (bytes13(wl) * xl).sum() + (bytes13(wh) * xh).sum()
+        acc[0::2] -= acc[1::2] << 8
+        got += list(acc)
+    wrap = lambda v: (np.asarray(v) + 2**31) % 2**32 - 2**31  # noqa: E731
+    assert np.array_equal(wrap(got)[:rows], wrap(bias + w @ x[:cols]))
+
+
+@pytest.mark.parametrize("batch,depth,units,act", [
+    (1, 13, 6, "RELU6"),      # depth tail, two rows past the last block, a clamp that is not SSAT
+    (2, 128, 11, "NONE"),     # three rows past the last block, batches
+    (1, 8, 5, "RELU"),        # one row past the last block
+])
+def test_fc_dsp_blocked_tails(batch, depth, units, act, blocked):
+    assert_blocked_bit_exact(fc_model(batch, depth, units, act, in_zp=-3, out_zp=-10,
+                                      in_s=0.05, w_s=0.01, out_s=0.006 * depth ** 0.5,
+                                      per_channel=False), blocked)

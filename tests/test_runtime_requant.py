@@ -89,3 +89,91 @@ def test_fast_requantisation_matches_gemmlowp():
         if s <= -2:
             assert drp == want, (x, m, s, drp, want)
             assert r1 == want, (x, m, s, r1, want)
+
+
+def smmlar_requant_model(acc: np.ndarray, consts: list, zp_folded: bool, zp: int) -> np.ndarray:
+    """tc_requant_mr / tc_requant_mr0 (tc_runtime.h) on int64 accumulators [n][channels]:
+    SMMLAR(2a, m, k) = k + floor((2a m + 2^31) / 2^32), plus the masked sign, shifted by e; the
+    sum before the shift must fit int32 as the C's does."""
+    words = consts[0].values.astype(np.int64).reshape(-1, 2)
+    e = consts[1].values.astype(np.int64)
+    f = consts[2].values.astype(np.int64) if len(consts) > 2 else -1
+    a2 = (2 * acc + 2**31) % 2**32 - 2**31  # wrapped as the kernel's int32 accumulator
+    t = words[:, 1] + ((a2 * words[:, 0] + 2**31) >> 32) + ((a2 >> 31) & f)
+    assert np.abs(t).max() < 2**31
+    return (t >> e) + (0 if zp_folded else zp)
+
+
+@pytest.mark.parametrize("zp,io,taps,bias_mag", [(-128, 128, 27, 5000), (5, -3, 300, 2**20),
+                                                 (127, 0, 1, 0), (-3, 100, 2000, 2**26)])
+def test_one_smmlar_requantisation_matches_gemmlowp(zp, io, taps, bias_mag):
+    """requant_mr's constants (ops/_dsp_requant.py) with the kernels' formula give the gemmlowp
+    double rounding + zero point on every channel: shifts 0 (the sign mask), 1, 2..31 (large
+    ones clamped), multipliers across [0, 2^31), a dead channel (huge bias, constant output),
+    accumulators at the ends of their range, at ties of both roundings and random."""
+    from tinycompress.ops._dsp_requant import accumulator_range, requant_mr
+    rng = np.random.default_rng(taps)
+    shifts = [0, -1, -2, -3, -7, -13, -20, -26, -30, -31] * 3
+    ch = len(shifts)
+    mults = [(int(m), s) for m, s in zip(rng.integers(1 << 30, 1 << 31, ch), shifts)]
+    mults[1] = (1 << 30, mults[1][1])
+    mults[2] = (0, 0)
+    rows = rng.integers(-128, 128, (ch, taps))
+    bias = rng.integers(-bias_mag, bias_mag + 1, ch)
+    rows[-1] = 0
+    bias[-1] = -(2**31 - 7)  # dead: -2^31 + 7 requantises to one value (shift -31)
+    q = dict(mults=mults, out_zp=zp)
+    mr = requant_mr(q, rows, bias, io)
+    assert mr is not None
+    lo, hi = accumulator_range(rows, bias, io)
+    acc = [rng.integers(lo, hi + 1, (4000, ch))]
+    acc.append(np.stack([lo, hi, np.zeros(ch, np.int64), np.ones(ch, np.int64),
+                         -np.ones(ch, np.int64)]))
+    for e in (1, 2, 5):  # ties of the rounding shift reached through the high multiply at 2^30
+        acc.append(np.array([[((2 * k + 1) << (e - 1)) * 2] * ch for k in (-3, -1, 0, 2)]))
+    acc = np.clip(np.concatenate(acc), lo, hi)
+    got = smmlar_requant_model(acc, mr["consts"], mr["zp_folded"], zp)
+    want = np.array([[multiply_by_quantized_multiplier_double_rounding(int(a), m, s)
+                      for a, (m, s) in zip(row, mults)] for row in acc]) + zp
+    assert np.array_equal(got, want)
+    assert np.ptp(want) > 100 or taps == 1
+    assert any(c.name == "rqf" for c in mr["consts"])  # shift 0 present: the sign mask
+
+
+def test_one_smmlar_requantisation_refuses_what_it_cannot_do():
+    """A left shift, an accumulator that may reach 2^30 with outputs that differ across its
+    range, or one the reference may wrap: the kernels keep the other forms."""
+    from tinycompress.ops._dsp_requant import requant_mr
+    rows = np.ones((2, 4), np.int64)
+    ok = dict(mults=[(1 << 30, -2)] * 2, out_zp=0)
+    assert requant_mr(dict(mults=[(1 << 30, 1), (1 << 30, -2)], out_zp=0), rows,
+                      np.zeros(2, np.int64), 0) is None
+    assert requant_mr(ok, rows, np.array([2**30, 0]), 0) is None
+    assert requant_mr(ok, rows, np.array([2**31 - 1, 0]), 1) is None
+    assert requant_mr(ok, rows, np.array([2**29, 0]), 0) is not None
+
+
+def test_fc_single_rounding_in_one_smmla():
+    """single_rounding_mm's constants with tc_smmla (k + floor(x m / 2^32), then >> e) give
+    TFLite's single-rounding MultiplyByQuantizedMultiplier + zp for every shift <= -2, with the
+    zero point folded or not, over random and extreme accumulators and exact ties."""
+    from tinycompress.ops._dsp_requant import single_rounding_mm
+    from tinycompress.quant import multiply_by_quantized_multiplier
+    rng = np.random.default_rng(7)
+    xs = np.concatenate([rng.integers(-(2**31), 2**31, 800), rng.integers(-70000, 70000, 800),
+                         [-(2**31), 2**31 - 1, 0, 1, -1]])
+    folded = set()
+    for shift in (-2, -3, -9, -17, -24, -30, -31):
+        for m in (1 << 30, (1 << 31) - 1, int(rng.integers(1 << 30, 1 << 31))):
+            for zp in (-128, 0, 5, 127):
+                mm = single_rounding_mm(m, shift, zp)
+                folded.add(mm["zp_folded"])
+                ties = [((2 * k + 1) << (-shift + 30)) // m for k in (-3, 0, 2)]
+                for x in list(xs) + ties:
+                    x = int(np.clip(x, -(2**31), 2**31 - 1))
+                    t = mm["k"] + ((x * m) >> 32)
+                    assert abs(t) < 2**31
+                    got = (t >> mm["e"]) + (0 if mm["zp_folded"] else zp)
+                    assert got == multiply_by_quantized_multiplier(x, m, shift) + zp, (x, m, shift)
+    assert folded == {True, False}
+    assert single_rounding_mm(1 << 30, -1, 0) is None and single_rounding_mm(1 << 30, 3, 0) is None

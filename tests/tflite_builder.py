@@ -161,18 +161,23 @@ def model(kind: str, inputs: list[T], outputs: list[T], options: dict | None = N
 def conv_model(h, w, cin, cout, kh, kw, stride=(1, 1), dilation=(1, 1), padding="SAME",
                act="NONE", in_zp=-3, out_zp=5, in_s=0.05, w_s=0.01, out_s=0.1, bias=True,
                per_channel=True, scale_spread=(0.5, 1.5), seed=0, batch=1, bias_range=(-5000, 5000),
-               zero_bias=False, depth_multiplier=None) -> bytes:
+               zero_bias=False, depth_multiplier=None, w_scales=None, biases=None) -> bytes:
     """A CONV_2D over a (batch, h, w, cin) input with random int8 filters (cout, kh, kw, cin) and
     int32 bias drawn from `bias_range` (all zero with `zero_bias`; left out without `bias`).
     Per-channel filter scales are w_s times a factor drawn from `scale_spread`. With
     `depth_multiplier`, a DEPTHWISE_CONV_2D instead, its filters (1, kh, kw, cout) quantised
-    along axis 3 (see dw_model)."""
+    along axis 3 (see dw_model). `w_scales` / `biases` give the per-channel filter scales / the
+    bias values outright."""
     depthwise = depth_multiplier is not None
     rng = np.random.default_rng(seed)
     filter_shape = (1, kh, kw, cout) if depthwise else (cout, kh, kw, cin)
     wt = rng.integers(-127, 128, filter_shape).astype(np.int8)
     w_scale = (list(rng.uniform(*scale_spread, cout) * w_s) if per_channel else w_s)
     b = rng.integers(*bias_range, cout).astype(np.int32) * (0 if zero_bias else 1)
+    if w_scales is not None:
+        w_scale = list(w_scales)
+    if biases is not None:
+        b = np.asarray(biases, np.int32)
     bias_scale = (list(np.float32(in_s) * np.float32(w_scale)) if per_channel
                   else float(np.float32(in_s) * np.float32(w_s)))
     oh = out_size(padding, h, kh, stride[0], dilation[0])

@@ -25,6 +25,7 @@ from ..ir import Graph, Op
 from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_powers, s4_dsp_fits,
                    s4_scratch, wants_w16,
                    wrapped_bias)
+from ._dsp_requant import requant_mr
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -240,15 +241,23 @@ def _dsp_w16(cv: ConvLayer, ctx: Context, w8: bool = False) -> Kernel:
     direct = (cond == "1" and cv.k_h == cv.k_w == 1 and cv.ay.stride == cv.ax.stride == 1
               and cv.n_in % 4 == 0)
     rows = cv.rows.astype(np.int8)
-    laid = layout_w8(rows, 2) if w8 else layout_w16(rows, 2)
+    mr = requant_mr(cv.q, cv.rows, cv.bias, cv.io)
+    scale = 2 if mr else 1  # the one-SMMLAR requantisation sums twice the accumulator
+    laid = layout_w8(rows, 2) if w8 else layout_w16(scale * cv.rows, 2)
     form = "int8 words by 2 rows (DSP w8)" if w8 else "int16 pairs by 2 rows (DSP w16)"
     consts = [ConstArray("weights", "int32_t", laid, f"[{cv.n_out}][{cv.k_h}][{cv.k_w}]"
-                         f"[{cv.n_in}] filter, OHWI, {form}"),
-              wrapped_bias(cv.bias, cv.io, cv.rows, cv.n_out),
-              *(c for c in cv.dense_consts() if c.name in ("mult", "shift")),
-              *rounding_powers(cv.q)]
+                         f"[{cv.n_in}] filter, OHWI, {form}" + (", doubled" if mr and not w8
+                                                              else "")),
+              wrapped_bias(scale * cv.bias, cv.io, scale * cv.rows, cv.n_out)]
+    if mr:
+        consts[1].comment += ", doubled"
+        consts += mr["consts"]
+    else:
+        consts += [*(c for c in cv.dense_consts() if c.name in ("mult", "shift")),
+                   *rounding_powers(cv.q)]
     scratch = 16 * groups + (0 if direct else 8 * groups)
-    return cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8)
+    return cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8,
+                     x2=bool(mr) and w8, mr_zp_folded=bool(mr) and mr["zp_folded"])
 
 
 def _dsp_w8(cv: ConvLayer, ctx: Context) -> Kernel:

@@ -20,8 +20,10 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, s4_dsp_fits, s4_scratch,
+from ._dsp import (acc_bytes, layout_w16, matrix_layout, s4_dsp_fits, s4_scratch,
                    wants_w16)
+from ._dsp_bytepairs import bias_pairs, layout_w8p
+from ._dsp_requant import single_rounding_mm
 from ._weight_formats import Encoding, encode, narrowest_int, packed_bias
 from .base import (ConstArray, Context, Kernel, Variant, VariantLowering, activation_of,
                    check_activation, need_int8, register)
@@ -97,16 +99,18 @@ def _dsp(fc: FcLayer, ctx: Context) -> Kernel:
 
 def _dsp_w16(fc: FcLayer, ctx: Context, w8: bool = False) -> Kernel:
     """Four rows a pass over weights pre-widened to int16 pairs (layout_w16: twice the flash of
-    int8), or with `w8` kept int8 in the same blocking (layout_w8, unpacked with SXTB16 in the
-    loop). Scratch: the widened input row (8 bytes a group of four), then, when the depth is
+    int8), or with `w8` kept int8 as byte pairs of two rows (layout_w8p, _dsp_bytepairs.py). Scratch: the widened input row (8 bytes a group of four), then, when the depth is
     not a multiple of four, the row copied with zeros to whole groups."""
     groups = (fc.depth + 3) // 4
     rows = fc.weights.astype(np.int8)
-    laid = layout_w8(rows, 4) if w8 else layout_w16(rows, 4)
-    form = "int8 words by 4 rows (DSP w8)" if w8 else "int16 pairs by 4 rows (DSP w16)"
+    laid = layout_w8p(rows) if w8 else layout_w16(rows, 4)
+    form = "int8 byte pairs by 4 rows (DSP w8)" if w8 else "int16 pairs by 4 rows (DSP w16)"
     w = ConstArray("weights", "int32_t", laid, f"[{fc.n_out}][{fc.depth}] weights, {form}")
-    return fc.kernel([w, fc.folded_bias()], 8 * groups + (4 * groups if fc.depth % 4 else 0),
-                     w8=w8)
+    bias = (ConstArray("bias", "int32_t", bias_pairs(fc.folded), f"[{fc.n_out}] bias + input "
+                       "offset * row sums, padded to 4 rows; at even rows + 256 the next one's")
+            if w8 else fc.folded_bias())
+    mm = None if fc.per_channel else single_rounding_mm(*fc.mults[0], fc.out_zp)
+    return fc.kernel([w, bias], 8 * groups + (4 * groups if fc.depth % 4 else 0), w8=w8, mm=mm)
 
 
 def _dsp_w8(fc: FcLayer, ctx: Context) -> Kernel:
