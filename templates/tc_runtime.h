@@ -116,6 +116,22 @@ TC_INLINE int32_t tc_requant_1r(int32_t x, int32_t m, int e2)
     return (((int32_t)(v >> 32) >> e2) + 1) >> 1;
 }
 
+/* ---- Depthwise requantisation with the output zero point folded in (the DSP
+ * DEPTHWISE_CONV_2D kernels, templates/cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2) ---- */
+
+/* tc_requant_1r(x, m, e - 2) + zp for m in [0, 2^31) and 2 <= e <= 31, given kz = 2^(e-2) +
+ * zp 2^(e-1) and e1 = e - 1, with |kz| < 2^30: one SMLAL and one shift. Exact: tc_requant_1r is
+ * ((h >> (e-2)) + 1) >> 1 = floor((h + 2^(e-2)) / 2^(e-1)) (floors of floors nest), and adding
+ * zp is adding zp 2^(e-1) inside the floor; h + kz is the high word of
+ * x m + 2^30 - [x < 0] 2^31 + kz 2^32 and stays within int32 (|h| <= 2^30). The compiler checks
+ * the bound on kz; tests/test_runtime_requant.py checks the identity. */
+TC_INLINE int32_t tc_requant_1rz(int32_t x, int32_t m, int32_t kz, int e1)
+{
+    const int64_t v = (int64_t)((uint64_t)(int64_t)kz << 32) + INT64_C(0x40000000) -
+                      ((int64_t)(x < 0) << 31) + (int64_t)x * m;
+    return (int32_t)(v >> 32) >> e1;
+}
+
 /* TFLite MultiplyByQuantizedMultiplier as built with TFLITE_SINGLE_ROUNDING (the reference
  * interpreter's build): round(x * multiplier * 2^(shift - 31)) with one rounding, half up.
  * shift is in [-31, 30]. */
@@ -663,6 +679,23 @@ static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, c
         acc = __smlad(tc_sxtb16_ror8(v), xw[1], acc);
     }
     return acc;
+}
+#endif
+
+/* ---- Cortex-M DSP depthwise: tc_requant_1rz as one block of five instructions (AND, RSBS,
+ * SBC, SMLAL, ASR), so that gcc requantises one output after the other instead of interleaving
+ * four and spilling their 64-bit sums. ---- */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x, int32_t m, int32_t kz, int32_t e1)
+{
+    int32_t lo, hi;
+    __asm__("and %0, %2, #0x80000000\n\t"
+            "rsbs %0, %0, #0x40000000\n\t"
+            "sbc %1, %4, #0\n\t"
+            "smlal %0, %1, %2, %3\n\t"
+            "asr %1, %1, %5"
+            : "=&r"(lo), "=&r"(hi) : "r"(x), "r"(m), "r"(kz), "r"(e1) : "cc");
+    return hi;
 }
 #endif
 

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import acc_bytes, pairs_w16, rounding_powers, wants_w16, words_w8, wrapped_bias
+from ._dsp import (acc_bytes, pairs_w16, rounding_powers, wants_w16, words_w8, wrapped_bias,
+                   zp_folded_requant)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -183,10 +184,15 @@ def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
     consts = [ConstArray("weights", "int32_t", words,
                          f"[{dw.n_in // 4}][{dw.k_h}][{dw.k_w}][{1 if w8 else 2}] filter, four "
                          f"channels a tap {form}"),
-              wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out),
-              *(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
-              *rounding_powers(dw.q)]
-    return dw.kernel(consts, dw.n_in if cond != "1" else 0, cond=cond, w8=w8)
+              wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out)]
+    zq = zp_folded_requant(dw.q)
+    if zq is None:
+        consts += [*(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
+                   *rounding_powers(dw.q)]
+    else:
+        consts += zq[0]
+    return dw.kernel(consts, dw.n_in if cond != "1" else 0, cond=cond, w8=w8,
+                     zq=zq[1] if zq else None)
 
 
 def _dsp_w8(dw: DwLayer, ctx: Context) -> Kernel:
