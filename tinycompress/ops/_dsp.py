@@ -137,6 +137,31 @@ def words_w8(groups: np.ndarray) -> np.ndarray:
     return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
+def dw_tap_pairs(groups: np.ndarray, w8: bool) -> np.ndarray:
+    """[G][T][4] int8 depthwise weights (G groups of four channels, T taps) -> the words the DSP
+    depthwise kernel reads per group: per pair of taps (t, t + 1) the weights paired by
+    channel, as SMLAD takes them against PKHBT / PKHTB of the two taps' input words (channel
+    k's int16 pair (tap t, tap t + 1)), then with T odd the last tap as pairs_w16 / words_w8
+    (channels (0, 2), (1, 3)). Per pair: int16 (w_t, w_t+1) for channels 0, 1, 2, 3 (four
+    words), or with `w8` the bytes w_t0 w_t1 w_t+1,0 w_t+1,1 and w_t2 w_t3 w_t+1,2 w_t+1,3
+    (two words, which SXTB16 and SXTB16 ROR #8 make the int16 pairs)."""
+    g = groups.astype(np.int64)
+    n_groups, taps, _ = g.shape
+    out = []
+    for i in range(n_groups):
+        for t in range(0, taps - 1, 2):
+            a, b = g[i, t], g[i, t + 1]
+            if w8:
+                out.append(words_w8(np.array([[a[0], a[1], b[0], b[1]], [a[2], a[3], b[2], b[3]]])))
+            else:
+                w = (a & 0xFFFF) | ((b & 0xFFFF) << 16)
+                out.append(((w + 2**31) % 2**32 - 2**31).astype(np.int32))
+        if taps % 2:
+            last = g[i, taps - 1:taps]
+            out.append(words_w8(last) if w8 else pairs_w16(last))
+    return np.concatenate(out).astype(np.int32)
+
+
 # The blocked kernels' choice between int16 weights (_w16) and int8 (_w8) per `ctx.optimize`:
 # "speed" takes _w16 everywhere, "size" _w8 everywhere, "balanced" (Context's default) _w16 for a
 # layer only when it saves at least

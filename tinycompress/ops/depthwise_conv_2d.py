@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import (acc_bytes, pairs_w16, rounding_powers, wants_w16, words_w8, wrapped_bias,
+from ._dsp import (acc_bytes, dw_tap_pairs, rounding_powers, wants_w16, wrapped_bias,
                    zp_folded_requant)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
@@ -179,11 +179,11 @@ def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
     the four int8 weights as one word in the same order (words_w8), unpacked in the loop."""
     cond = interior_condition(dw.ay, dw.ax)
     groups = dw.filt.reshape(dw.taps, dw.n_in // 4, 4).transpose(1, 0, 2)
-    words = words_w8(groups) if w8 else pairs_w16(groups)
-    form = "as int8 words (DSP w8)" if w8 else "as int16 pairs (DSP w16)"
+    words = dw_tap_pairs(groups, w8)
+    form = "int8 words (DSP w8)" if w8 else "int16 pairs (DSP w16)"
     consts = [ConstArray("weights", "int32_t", words,
-                         f"[{dw.n_in // 4}][{dw.k_h}][{dw.k_w}][{1 if w8 else 2}] filter, four "
-                         f"channels a tap {form}"),
+                         f"[{dw.n_in // 4}][{dw.k_h * dw.k_w * (1 if w8 else 2)}] filter, per "
+                         f"group of four channels taps paired by channel, {form}"),
               wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out)]
     zq = zp_folded_requant(dw.q)
     if zq is None:
