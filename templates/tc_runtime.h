@@ -728,6 +728,21 @@ TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x, int32_t m, int32_t kz, int32_t e
                 : "memory");                                                                   \
     } while (0)
 
+/* a = tc_requant_1rz(a, m, kz, e & 255) with m, kz the two words at w (post-incremented). */
+#define TC_DW_REQUANT(A, W, E)                                                                 \
+    do {                                                                                       \
+        int32_t m_, kz_, lo_;                                                                  \
+        __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
+                "and %[lo], %[a], #0x80000000\n\t"                                            \
+                "rsbs %[lo], %[lo], #0x40000000\n\t"                                          \
+                "sbc %[kz], %[kz], #0\n\t"                                                    \
+                "smlal %[lo], %[kz], %[a], %[m]\n\t"                                          \
+                "asr %[a], %[kz], %[e]"                                                        \
+                : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_), [lo] "=&r"(lo_)    \
+                : [e] "r"(E)                                                                   \
+                : "cc", "memory");                                                             \
+    } while (0)
+
 #define TC_DW_ADDR(b, o) ((b) + (o)) /* a tap given as the pair macros take it */
 
 #define TC_DW_PAIR_W8(B0, O0, B1, O1, W, A0, A1, A2, A3)                                      \
@@ -756,6 +771,24 @@ TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x, int32_t m, int32_t kz, int32_t e
                 : [b0] "r"(B0), [o0] "rJ"(O0), [b1] "r"(B1), [o1] "rJ"(O1)                       \
                 : "memory");                                                                   \
     } while (0)
+
+/* n4 words from src to dst, four a step (a row of the depthwise kernel's ring of padded input
+ * rows; any alignment: LDR / STR). */
+TC_INLINE void tc_dw_copy_row(int8_t *dst, const int8_t *src, int n4)
+{
+    for (; n4 >= 4; n4 -= 4, src += 16, dst += 16) {
+        const int32_t v0 = tc_ld32(src), v1 = tc_ld32(src + 4);
+        const int32_t v2 = tc_ld32(src + 8), v3 = tc_ld32(src + 12);
+        memcpy(dst, &v0, 4);
+        memcpy(dst + 4, &v1, 4);
+        memcpy(dst + 8, &v2, 4);
+        memcpy(dst + 12, &v3, 4);
+    }
+    for (; n4 > 0; --n4, src += 4, dst += 4) {
+        const int32_t v = tc_ld32(src);
+        memcpy(dst, &v, 4);
+    }
+}
 
 /* The low halves of a and b as one word (PKHBT): with a, b four int8 each, bytes a0 a1 b0 b1,
  * whose SXTB16 is (a0, b0) and SXTB16 ROR #8 (a1, b1). */

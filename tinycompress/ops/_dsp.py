@@ -65,24 +65,18 @@ def rounding_powers(q: dict) -> list[ConstArray]:
                        "per-channel right shift - 2")]
 
 
-def zp_folded_requant(q: dict) -> tuple[list[ConstArray], dict] | None:
+def zp_folded_requant(q: dict) -> dict | None:
     """For the DSP depthwise kernels (tc_requant_1rz in tc_runtime.h): when every channel shifts
     right by e >= 2 and |2^(e-2) + out_zp 2^(e-1)| < 2^30, the rounding and the output zero point
-    folded into one constant kz per channel. Per channel: [C][2] int32 (multiplier, kz) and
-    e - 1 per channel; per tensor: template constants (mult_z, kz, e1). None otherwise."""
+    folded into one constant kz per channel: per channel `mult`, `kz` and `e1` (e - 1) lists.
+    None otherwise."""
     es = [-s for _, s in q["mults"]]
     if min(es) < 2:
         return None
     kz = [(1 << (e - 2)) + q["out_zp"] * (1 << (e - 1)) for e in es]
     if max(abs(k) for k in kz) >= 1 << 30:
         return None
-    if not q["per_channel"]:
-        return [], dict(kz=kz[0], e1=es[0] - 1)
-    mk = np.array([[m, k] for (m, _), k in zip(q["mults"], kz)], np.int64).reshape(-1)
-    return [ConstArray("mult_kz", "int32_t", mk.astype(np.int32),
-                       f"[{len(es)}][2] multiplier, 2^(e-2) + output zero point 2^(e-1)"),
-            ConstArray("rshift1", "int8_t", np.array([e - 1 for e in es], np.int8),
-                       "per-channel right shift - 1")], dict(kz=None, e1=None)
+    return dict(mult=[m for m, _ in q["mults"]], kz=kz, e1=[e - 1 for e in es])
 
 
 def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> ConstArray:

@@ -173,26 +173,56 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
 
 
 def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
-    """Depth multiplier 1, channels a multiple of four: the filter pre-widened to int16 pairs,
-    per group of four channels per tap the words (w0 | w2 << 16), (w1 | w3 << 16) that SMLABB /
-    SMLATT pair with SXTB16 / SXTB16 ROR #8 of the inputs (twice the flash of int8); with `w8`
-    the four int8 weights as one word in the same order (words_w8), unpacked in the loop."""
+    """Depth multiplier 1, channels a multiple of four: one stream of words per group of four
+    channels (dw_stream), the kernel's one pointer through the layer's constants; the taps read
+    from a ring of padded input rows when some position has taps in the padding."""
     cond = interior_condition(dw.ay, dw.ax)
-    groups = dw.filt.reshape(dw.taps, dw.n_in // 4, 4).transpose(1, 0, 2)
-    words = dw_tap_pairs(groups, w8)
-    form = "int8 words (DSP w8)" if w8 else "int16 pairs (DSP w16)"
-    consts = [ConstArray("weights", "int32_t", words,
-                         f"[{dw.n_in // 4}][{dw.k_h * dw.k_w * (1 if w8 else 2)}] filter, per "
-                         f"group of four channels taps paired by channel, {form}"),
-              wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out)]
     zq = zp_folded_requant(dw.q)
+    consts = [dw_stream(dw, w8, zq if zq and dw.q["per_channel"] else None)]
     if zq is None:
         consts += [*(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
                    *rounding_powers(dw.q)]
-    else:
-        consts += zq[0]
-    return dw.kernel(consts, dw.n_in if cond != "1" else 0, cond=cond, w8=w8,
-                     zq=zq[1] if zq else None)
+    tensor_zq = dict(kz=zq["kz"][0], e1=zq["e1"][0]) if zq and not dw.q["per_channel"] else None
+    ring = padded_ring(dw) if cond != "1" else None
+    scratch = (ring["slots"] + 1) * ring["row"] if ring else 0
+    return dw.kernel(consts, scratch, cond=cond, w8=w8, ring=ring, tensor_zq=tensor_zq,
+                     stream_zq=bool(zq and dw.q["per_channel"]))
+
+
+def dw_stream(dw: DwLayer, w8: bool, zq: dict | None) -> ConstArray:
+    """Per group of four channels: the four biases (bias + input offset * filter sums, mod 2^32,
+    as wrapped_bias), the weights as dw_tap_pairs lays them out (2 KH KW words, or KH KW with
+    `w8`), then with per-channel `zq` (zp_folded_requant) one word of the four channels' e - 1
+    as bytes (ASR by a register reads its low byte) and each channel's multiplier and kz."""
+    n_groups, taps = dw.n_in // 4, dw.taps
+    groups = dw.filt.reshape(taps, n_groups, 4).transpose(1, 0, 2)
+    weights = dw_tap_pairs(groups, w8).reshape(n_groups, -1)
+    bias = wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out).values.reshape(n_groups, 4)
+    parts = [bias.astype(np.int64), weights.astype(np.int64)]
+    if zq is not None:
+        mk = np.array([zq["mult"], zq["kz"]], np.int64).T.reshape(n_groups, 8)
+        e1 = np.array(zq["e1"], np.int64).reshape(n_groups, 4)
+        packed = e1[:, 0] | e1[:, 1] << 8 | e1[:, 2] << 16 | e1[:, 3] << 24
+        parts += [packed[:, None], mk]
+    words = np.concatenate(parts, axis=1).reshape(-1)
+    per = words.size // n_groups
+    return ConstArray("weights", "int32_t", ((words + 2**31) % 2**32 - 2**31).astype(np.int32),
+                      f"[{n_groups}][{per}] per group of four channels: bias + input offset "
+                      f"({dw.io}) * filter sums (mod 2^32), filter taps paired by channel as "
+                      f"{'int8 words' if w8 else 'int16 pairs'}"
+                      + (", e - 1 bytes, multiplier and kz per channel" if zq else ""))
+
+
+def padded_ring(dw: DwLayer) -> dict:
+    """The w16 kernel's ring of input rows padded with the input zero point left and right
+    (every output position then reads its taps at constant offsets): `slots` rows, the rows one
+    window spans ((KH - 1) * dilation + 1, each input row copied in once), of `row` bytes (the
+    padded width the positions read), `copied` bytes of each input row copied in; one more row of
+    the zero point stands for the rows above and below the input."""
+    ax, c = dw.ax, dw.n_in
+    width = (ax.out - 1) * ax.stride + (dw.k_w - 1) * ax.dilation + 1
+    return dict(slots=(dw.k_h - 1) * dw.ay.dilation + 1, row=width * c,
+                copied=max(0, min(ax.size, width - ax.pad)) * c)
 
 
 def _dsp_w8(dw: DwLayer, ctx: Context) -> Kernel:
