@@ -184,7 +184,7 @@ def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
                    *rounding_powers(dw.q)]
     tensor_zq = dict(kz=zq["kz"][0], e1=zq["e1"][0]) if zq and not dw.q["per_channel"] else None
     ring = padded_ring(dw) if cond != "1" else None
-    scratch = (ring["slots"] + 1) * ring["row"] if ring else 0
+    scratch = 2 * ring["slots"] * ring["row"] if ring else 0
     return dw.kernel(consts, scratch, cond=cond, w8=w8, ring=ring, tensor_zq=tensor_zq,
                      stream_zq=bool(zq and dw.q["per_channel"]))
 
@@ -214,11 +214,12 @@ def dw_stream(dw: DwLayer, w8: bool, zq: dict | None) -> ConstArray:
 
 
 def padded_ring(dw: DwLayer) -> dict:
-    """The w16 kernel's ring of input rows padded with the input zero point left and right
-    (every output position then reads its taps at constant offsets): `slots` rows, the rows one
-    window spans ((KH - 1) * dilation + 1, each input row copied in once), of `row` bytes (the
-    padded width the positions read), `copied` bytes of each input row copied in; one more row of
-    the zero point stands for the rows above and below the input."""
+    """The w16 kernel's ring of input rows padded with the input zero point (left, right, and
+    whole rows above and below), so that every output position reads its taps at constant
+    offsets from one pointer: `slots` rows, the rows one window spans ((KH - 1) * dilation + 1),
+    each written twice (slot and slot + `slots`: a window's rows are then contiguous from any
+    slot), of `row` bytes (the padded width the positions read), `copied` bytes of each input
+    row copied in."""
     ax, c = dw.ax, dw.n_in
     width = (ax.out - 1) * ax.stride + (dw.k_w - 1) * ax.dilation + 1
     return dict(slots=(dw.k_h - 1) * dw.ay.dilation + 1, row=width * c,
