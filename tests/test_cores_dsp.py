@@ -190,11 +190,32 @@ def test_fc_dsp_blocked(batch, depth, units, per_channel, blocked):
 
 @pytest.mark.parametrize("h,w,cin,k,stride,dil,padding", [
     (7, 6, 12, 3, 2, 1, "SAME"),     # stride 2, borders on both sides
-    (5, 6, 4, 3, 1, 2, "VALID"),     # dilation, interior only
-    (9, 7, 16, 5, 1, 1, "SAME"),     # 5x5
-    (1, 1, 8, 3, 1, 1, "SAME"),      # every tap but one in the padding, no interior
+    (5, 6, 4, 3, 1, 2, "VALID"),     # dilation, interior only: taps straight from the input
+    (9, 7, 16, 5, 1, 1, "SAME"),     # 5x5: twelve pairs of taps and a last single one
+    (1, 1, 8, 3, 1, 1, "SAME"),      # every tap but one in the padding (zero-point ring rows)
+    (9, 8, 8, 3, 1, 2, "SAME"),      # dilation with padding: a ring of 5 rows
+    (10, 9, 4, 3, 2, 2, "SAME"),     # stride 2 and dilation 2: rows skipped by the window
+    (6, 6, 8, 2, 1, 1, "SAME"),      # 2x2: pairs only, padding on one side
+    (4, 40, 64, 3, 1, 1, "SAME"),    # tap offsets past 4095 bytes: the pair asm's register form
+    (4, 40, 64, 3, 1, 1, "VALID"),   # the same from the input
 ])
 def test_depthwise_dsp_blocked(h, w, cin, k, stride, dil, padding, blocked):
     assert_blocked_bit_exact(dw_model(h, w, cin, 1, k, k, stride=(stride, stride),
                                       dilation=(dil, dil), padding=padding, act="NONE",
                                       in_zp=9, out_zp=-4, out_s=0.05, per_channel=True), blocked)
+
+
+@pytest.mark.parametrize("batch,kh,kw,out_s,out_zp,act,per_channel", [
+    (2, 3, 3, 0.05, -4, "RELU", True),       # batches: the ring refilled per batch, RELU clamp
+    (1, 1, 3, 0.05, 100, "NONE", False),     # 1x3 (KWS-like), per tensor: tc_requant_1rz_dsp
+    (1, 3, 1, 0.002, 7, "RELU6", True),      # 3x1, shifts of 1 or 2: conv_2d_s8_requant's path
+    (1, 3, 3, 0.05, -128, "NONE", True),     # zero point -128 folded into kz
+])
+def test_depthwise_dsp_blocked_requant_and_shapes(batch, kh, kw, out_s, out_zp, act, per_channel,
+                                                  blocked):
+    """The ring with batches and non-square filters, and each requantisation of the kernel: the
+    stream's multiplier and kz per channel, constants per tensor, the fallback when a channel
+    shifts right by less than 2."""
+    assert_blocked_bit_exact(dw_model(7, 6, 8, 1, kh, kw, padding="SAME", act=act, in_zp=-9,
+                                      out_zp=out_zp, out_s=out_s, per_channel=per_channel,
+                                      batch=batch), blocked)
