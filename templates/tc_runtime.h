@@ -119,17 +119,17 @@ TC_INLINE int32_t tc_requant_1r(int32_t x, int32_t m, int e2)
 /* ---- Depthwise requantisation with the output zero point folded in (the DSP
  * DEPTHWISE_CONV_2D kernels, templates/cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2) ---- */
 
-/* tc_requant_1r(x, m, e - 2) + zp for m in [0, 2^31) and 2 <= e <= 31, given kz = 2^(e-2) +
- * zp 2^(e-1) and e1 = e - 1, with |kz| < 2^30: one SMLAL and one shift. Exact: tc_requant_1r is
- * ((h >> (e-2)) + 1) >> 1 = floor((h + 2^(e-2)) / 2^(e-1)) (floors of floors nest), and adding
- * zp is adding zp 2^(e-1) inside the floor; h + kz is the high word of
- * x m + 2^30 - [x < 0] 2^31 + kz 2^32 and stays within int32 (|h| <= 2^30). The compiler checks
- * the bound on kz; tests/test_runtime_requant.py checks the identity. */
-TC_INLINE int32_t tc_requant_1rz(int32_t x, int32_t m, int32_t kz, int e1)
+/* tc_requant_dr_rshift(x, m, -e) + zp for |x| < 2^30, m in [0, 2^31) and 1 <= e <= 31, given
+ * kz = 2^(e-1) + zp 2^e with |kz| < 2^30 (the sum then stays within int32): one high multiply,
+ * one add and one shift. Exact: the rounding shift of x1 = tc_srdhm_m(x, m) is
+ * floor((x1 + 2^(e-1) - [x1 < 0]) / 2^e) (ties away from zero), adding zp is adding zp 2^e inside
+ * the floor, and [x1 < 0] may be taken as [x < 0] (they differ only when x1 = 0, where both give
+ * zp). The DSP kernels get x1 + kz - [x < 0] as one SMMLAR of 2x (floor((2 x m + 2^31) / 2^32)
+ * is tc_srdhm_m) accumulating kz - [x < 0]; the compiler checks both bounds, and
+ * tests/test_runtime_requant.py the identity. */
+TC_INLINE int32_t tc_requant_1rz(int32_t x, int32_t m, int32_t kz, int e)
 {
-    const int64_t v = (int64_t)((uint64_t)(int64_t)kz << 32) + INT64_C(0x40000000) -
-                      ((int64_t)(x < 0) << 31) + (int64_t)x * m;
-    return (int32_t)(v >> 32) >> e1;
+    return (tc_srdhm_m(x, m) + kz - (x < 0)) >> e;
 }
 
 /* TFLite MultiplyByQuantizedMultiplier as built with TFLITE_SINGLE_ROUNDING (the reference
@@ -682,21 +682,47 @@ static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, c
 }
 #endif
 
-/* ---- Cortex-M DSP depthwise: tc_requant_1rz as one block of five instructions (AND, RSBS,
- * SBC, SMLAL, ASR), so that gcc requantises one output after the other instead of interleaving
- * four and spilling their 64-bit sums. ---- */
+/* ---- Cortex-M DSP depthwise (templates/cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2) ----
+ * tc_requant_1rz in three instructions (ADD, SMMLAR, ASR) as one asm block, so that gcc
+ * requantises one output after the other instead of interleaving four. */
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x, int32_t m, int32_t kz, int32_t e1)
+/* tc_requant_1rz(x, m, kz, e & 255) given x2 = 2x (|x| < 2^30). */
+TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x2, int32_t m, int32_t kz, int32_t e)
 {
-    int32_t lo, hi;
-    __asm__("and %0, %2, #0x80000000\n\t"
-            "rsbs %0, %0, #0x40000000\n\t"
-            "sbc %1, %4, #0\n\t"
-            "smlal %0, %1, %2, %3\n\t"
+    int32_t ra, r;
+    __asm__("add %0, %2, %3, asr #31\n\t"
+            "smmlar %1, %3, %4, %0\n\t"
             "asr %1, %1, %5"
-            : "=&r"(lo), "=&r"(hi) : "r"(x), "r"(m), "r"(kz), "r"(e1) : "cc");
-    return hi;
+            : "=&r"(ra), "=&r"(r) : "r"(kz), "r"(x2), "r"(m), "r"(e));
+    return r;
 }
+
+/* A = tc_requant_1rz(A / 2, m, kz, E & 255) for A = 2x (|x| < 2^30), m and kz the two words at W
+ * (post-incremented). TC_DW_REQUANT_X2: the same for A = x (one LSL more). */
+#define TC_DW_REQUANT(A, W, E)                                                                 \
+    do {                                                                                       \
+        int32_t m_, kz_;                                                                       \
+        __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
+                "add %[kz], %[kz], %[a], asr #31\n\t"                                         \
+                "smmlar %[a], %[a], %[m], %[kz]\n\t"                                          \
+                "asr %[a], %[a], %[e]"                                                         \
+                : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_)                     \
+                : [e] "r"(E)                                                                   \
+                : "memory");                                                                   \
+    } while (0)
+
+#define TC_DW_REQUANT_X2(A, W, E)                                                              \
+    do {                                                                                       \
+        int32_t m_, kz_;                                                                       \
+        __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
+                "add %[kz], %[kz], %[a], asr #31\n\t"                                         \
+                "lsl %[a], %[a], #1\n\t"                                                      \
+                "smmlar %[a], %[a], %[m], %[kz]\n\t"                                          \
+                "asr %[a], %[a], %[e]"                                                         \
+                : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_)                     \
+                : [e] "r"(E)                                                                   \
+                : "memory");                                                                   \
+    } while (0)
 
 /* One pair of depthwise taps for four channels (ops/_dsp.py dw_tap_pairs): the taps' input
  * words at b0 + o0 and b1 + o1 (o0, o1 constants within +-4095 or registers) joined by PKHBT / PKHTB
@@ -726,21 +752,6 @@ TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x, int32_t m, int32_t kz, int32_t e
                   [wh] "=&r"(wh_)                                                              \
                 : [b0] "r"(B0), [o0] "rJ"(O0), [b1] "r"(B1), [o1] "rJ"(O1)                       \
                 : "memory");                                                                   \
-    } while (0)
-
-/* a = tc_requant_1rz(a, m, kz, e & 255) with m, kz the two words at w (post-incremented). */
-#define TC_DW_REQUANT(A, W, E)                                                                 \
-    do {                                                                                       \
-        int32_t m_, kz_, lo_;                                                                  \
-        __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
-                "and %[lo], %[a], #0x80000000\n\t"                                            \
-                "rsbs %[lo], %[lo], #0x40000000\n\t"                                          \
-                "sbc %[kz], %[kz], #0\n\t"                                                    \
-                "smlal %[lo], %[kz], %[a], %[m]\n\t"                                          \
-                "asr %[a], %[kz], %[e]"                                                        \
-                : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_), [lo] "=&r"(lo_)    \
-                : [e] "r"(E)                                                                   \
-                : "cc", "memory");                                                             \
     } while (0)
 
 #define TC_DW_ADDR(b, o) ((b) + (o)) /* a tap given as the pair macros take it */

@@ -208,14 +208,16 @@ def test_depthwise_dsp_blocked(h, w, cin, k, stride, dil, padding, blocked):
 @pytest.mark.parametrize("batch,kh,kw,out_s,out_zp,act,per_channel", [
     (2, 3, 3, 0.05, -4, "RELU", True),       # batches: the ring refilled per batch, RELU clamp
     (1, 1, 3, 0.05, 100, "NONE", False),     # 1x3 (KWS-like), per tensor: tc_requant_1rz_dsp
-    (1, 3, 1, 0.002, 7, "RELU6", True),      # 3x1, shifts of 1 or 2: conv_2d_s8_requant's path
+    (1, 3, 1, 0.002, 7, "RELU6", True),      # 3x1, right shifts of 1 to 3, RELU6 clamp
+    (1, 3, 3, 0.0008, 7, "NONE", True),      # a channel shifting by 0: conv_2d_s8_requant's path
     (1, 3, 3, 0.05, -128, "NONE", True),     # zero point -128 folded into kz
 ])
 def test_depthwise_dsp_blocked_requant_and_shapes(batch, kh, kw, out_s, out_zp, act, per_channel,
                                                   blocked):
     """The ring with batches and non-square filters, and each requantisation of the kernel: the
-    stream's multiplier and kz per channel, constants per tensor, the fallback when a channel
-    shifts right by less than 2."""
+    stream's multiplier and kz per channel (SMMLAR of the doubled accumulator with int16
+    weights, of the accumulator shifted left once with int8), constants per tensor, the
+    fallback when a channel does not shift right."""
     assert_blocked_bit_exact(dw_model(7, 6, 8, 1, kh, kw, padding="SAME", act=act, in_zp=-9,
                                       out_zp=out_zp, out_s=out_s, per_channel=per_channel,
                                       batch=batch), blocked)

@@ -29,15 +29,15 @@ int main(void)
 {
     long x, m, s, zp;
     while (scanf("%ld %ld %ld %ld", &x, &m, &s, &zp) == 4) {
-        const long kz = s <= -2 ? (1L << (-s - 2)) + zp * (1L << (-s - 1)) : 0;
+        const long kz = s <= -1 ? (1L << (-s - 1)) + zp * (1L << -s) : 0;
         printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
                tc_srdhm_m((int32_t)x, (int32_t)m), tc_requant_dr((int32_t)x, (int32_t)m, (int)s),
                s <= 0 ? tc_requant_dr_rshift((int32_t)x, (int32_t)m, (int)s) : 0,
                s <= -2 ? tc_rdbpot_p(tc_srdhm_m((int32_t)x, (int32_t)m), (int32_t)(1L << (32 + s)))
                        : 0,
                s <= -2 ? tc_requant_1r((int32_t)x, (int32_t)m, (int)(-s - 2)) : 0,
-               s <= -2 && labs(kz) < (1L << 30)
-                   ? tc_requant_1rz((int32_t)x, (int32_t)m, (int32_t)kz, (int)(-s - 1)) : 0);
+               s <= -1 && labs(kz) < (1L << 30)
+                   ? tc_requant_1rz((int32_t)x, (int32_t)m, (int32_t)kz, (int)-s) : 0);
     }
     return 0;
 }
@@ -96,7 +96,7 @@ def test_fast_requantisation_matches_gemmlowp():
         if s <= -2:
             assert drp == want, (x, m, s, drp, want)
             assert r1 == want, (x, m, s, r1, want)
-            if abs((1 << (-s - 2)) + int(z) * (1 << (-s - 1))) < 1 << 30:
-                assert r1z == want + z, (x, m, s, z, r1z, want)
-                checked_1rz += 1
+        if s <= -1 and abs((1 << (-s - 1)) + int(z) * (1 << -s)) < 1 << 30 and abs(x) < 1 << 30:
+            assert r1z == want + z, (x, m, s, z, r1z, want)
+            checked_1rz += 1
     assert checked_1rz > len(data) // 4

@@ -65,18 +65,19 @@ def rounding_powers(q: dict) -> list[ConstArray]:
                        "per-channel right shift - 2")]
 
 
-def zp_folded_requant(q: dict) -> dict | None:
-    """For the DSP depthwise kernels (tc_requant_1rz in tc_runtime.h): when every channel shifts
-    right by e >= 2 and |2^(e-2) + out_zp 2^(e-1)| < 2^30, the rounding and the output zero point
-    folded into one constant kz per channel: per channel `mult`, `kz` and `e1` (e - 1) lists.
-    None otherwise."""
+def zp_folded_requant(q: dict, max_abs_acc: int) -> dict | None:
+    """For the DSP depthwise kernels (tc_requant_1rz in tc_runtime.h, one SMMLAR of twice the
+    accumulator): when every channel shifts right by e >= 1, |2^(e-1) + out_zp 2^e| < 2^30 and
+    every accumulator stays below 2^30 in magnitude (`max_abs_acc` bounds it), the rounding and
+    the output zero point folded into one constant kz per channel: per channel `mult`, `kz` and
+    `e` lists. None otherwise."""
     es = [-s for _, s in q["mults"]]
-    if min(es) < 2:
+    if min(es) < 1 or max_abs_acc >= 1 << 30:
         return None
-    kz = [(1 << (e - 2)) + q["out_zp"] * (1 << (e - 1)) for e in es]
+    kz = [(1 << (e - 1)) + q["out_zp"] * (1 << e) for e in es]
     if max(abs(k) for k in kz) >= 1 << 30:
         return None
-    return dict(mult=[m for m, _ in q["mults"]], kz=kz, e1=[e - 1 for e in es])
+    return dict(mult=[m for m, _ in q["mults"]], kz=kz, e=es)
 
 
 def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> ConstArray:

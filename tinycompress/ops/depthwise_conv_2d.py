@@ -175,42 +175,49 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
 def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
     """Depth multiplier 1, channels a multiple of four: one stream of words per group of four
     channels (dw_stream), the kernel's one pointer through the layer's constants; the taps read
-    from a ring of padded input rows when some position has taps in the padding."""
+    from a ring of padded input rows when some position has taps in the padding. With int16
+    weights and tc_requant_1rz, weights and bias are doubled (the accumulator is then the 2x that
+    SMMLAR takes)."""
     cond = interior_condition(dw.ay, dw.ax)
-    zq = zp_folded_requant(dw.q)
-    consts = [dw_stream(dw, w8, zq if zq and dw.q["per_channel"] else None)]
+    # |bias + sum of w (x + input offset)|: |w| <= 128, |x + offset| <= 255
+    zq = zp_folded_requant(dw.q, int(np.abs(dw.bias).max(initial=0)) + dw.taps * 128 * 255)
+    doubled = bool(zq) and not w8
+    consts = [dw_stream(dw, w8, zq if zq and dw.q["per_channel"] else None, doubled)]
     if zq is None:
         consts += [*(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
                    *rounding_powers(dw.q)]
-    tensor_zq = dict(kz=zq["kz"][0], e1=zq["e1"][0]) if zq and not dw.q["per_channel"] else None
+    tensor_zq = dict(kz=zq["kz"][0], e=zq["e"][0]) if zq and not dw.q["per_channel"] else None
     ring = padded_ring(dw) if cond != "1" else None
     scratch = 2 * ring["slots"] * ring["row"] if ring else 0
     return dw.kernel(consts, scratch, cond=cond, w8=w8, ring=ring, tensor_zq=tensor_zq,
-                     stream_zq=bool(zq and dw.q["per_channel"]))
+                     stream_zq=bool(zq and dw.q["per_channel"]), doubled=doubled)
 
 
-def dw_stream(dw: DwLayer, w8: bool, zq: dict | None) -> ConstArray:
+def dw_stream(dw: DwLayer, w8: bool, zq: dict | None, doubled: bool = False) -> ConstArray:
     """Per group of four channels: the four biases (bias + input offset * filter sums, mod 2^32,
     as wrapped_bias), the weights as dw_tap_pairs lays them out (2 KH KW words, or KH KW with
-    `w8`), then with per-channel `zq` (zp_folded_requant) one word of the four channels' e - 1
-    as bytes (ASR by a register reads its low byte) and each channel's multiplier and kz."""
+    `w8`), then with per-channel `zq` (zp_folded_requant) one word of the four channels' right
+    shifts e as bytes (ASR by a register reads its low byte) and each channel's multiplier and
+    kz. `doubled` (int16 weights only): weights and biases times two."""
     n_groups, taps = dw.n_in // 4, dw.taps
-    groups = dw.filt.reshape(taps, n_groups, 4).transpose(1, 0, 2)
+    scale = 2 if doubled else 1
+    groups = dw.filt.reshape(taps, n_groups, 4).transpose(1, 0, 2).astype(np.int64) * scale
     weights = dw_tap_pairs(groups, w8).reshape(n_groups, -1)
     bias = wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out).values.reshape(n_groups, 4)
-    parts = [bias.astype(np.int64), weights.astype(np.int64)]
+    parts = [bias.astype(np.int64) * scale, weights.astype(np.int64)]
     if zq is not None:
         mk = np.array([zq["mult"], zq["kz"]], np.int64).T.reshape(n_groups, 8)
-        e1 = np.array(zq["e1"], np.int64).reshape(n_groups, 4)
-        packed = e1[:, 0] | e1[:, 1] << 8 | e1[:, 2] << 16 | e1[:, 3] << 24
+        e = np.array(zq["e"], np.int64).reshape(n_groups, 4)
+        packed = e[:, 0] | e[:, 1] << 8 | e[:, 2] << 16 | e[:, 3] << 24
         parts += [packed[:, None], mk]
     words = np.concatenate(parts, axis=1).reshape(-1)
     per = words.size // n_groups
     return ConstArray("weights", "int32_t", ((words + 2**31) % 2**32 - 2**31).astype(np.int32),
-                      f"[{n_groups}][{per}] per group of four channels: bias + input offset "
-                      f"({dw.io}) * filter sums (mod 2^32), filter taps paired by channel as "
+                      f"[{n_groups}][{per}] per group of four channels: {'twice ' * doubled}"
+                      f"bias + input offset ({dw.io}) * filter sums (mod 2^32), "
+                      f"{'twice ' * doubled}the filter taps paired by channel as "
                       f"{'int8 words' if w8 else 'int16 pairs'}"
-                      + (", e - 1 bytes, multiplier and kz per channel" if zq else ""))
+                      + (", right shifts as bytes, multiplier and kz per channel" if zq else ""))
 
 
 def padded_ring(dw: DwLayer) -> dict:
