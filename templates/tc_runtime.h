@@ -116,6 +116,22 @@ TC_INLINE int32_t tc_requant_1r(int32_t x, int32_t m, int e2)
     return (((int32_t)(v >> 32) >> e2) + 1) >> 1;
 }
 
+/* ---- Depthwise requantisation with the output zero point folded in (the DSP
+ * DEPTHWISE_CONV_2D kernels, templates/cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2) ---- */
+
+/* tc_requant_dr_rshift(x, m, -e) + zp for |x| < 2^30, m in [0, 2^31) and 1 <= e <= 31, given
+ * kz = 2^(e-1) + zp 2^e with |kz| < 2^30 (the sum then stays within int32): one high multiply,
+ * one add and one shift. Exact: the rounding shift of x1 = tc_srdhm_m(x, m) is
+ * floor((x1 + 2^(e-1) - [x1 < 0]) / 2^e) (ties away from zero), adding zp is adding zp 2^e inside
+ * the floor, and [x1 < 0] may be taken as [x < 0] (they differ only when x1 = 0, where both give
+ * zp). The DSP kernels get x1 + kz - [x < 0] as one SMMLAR of 2x (floor((2 x m + 2^31) / 2^32)
+ * is tc_srdhm_m) accumulating kz - [x < 0]; the compiler checks both bounds, and
+ * tests/test_runtime_requant.py the identity. */
+TC_INLINE int32_t tc_requant_1rz(int32_t x, int32_t m, int32_t kz, int e)
+{
+    return (tc_srdhm_m(x, m) + kz - (x < 0)) >> e;
+}
+
 /* TFLite MultiplyByQuantizedMultiplier as built with TFLITE_SINGLE_ROUNDING (the reference
  * interpreter's build): round(x * multiplier * 2^(shift - 31)) with one rounding, half up.
  * shift is in [-31, 30]. */
@@ -663,6 +679,144 @@ static __attribute__((noinline, unused)) int32_t tc_dot1_s8(const int32_t *xw, c
         acc = __smlad(tc_sxtb16_ror8(v), xw[1], acc);
     }
     return acc;
+}
+#endif
+
+/* ---- Cortex-M DSP depthwise (templates/cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2) ----
+ * tc_requant_1rz in three instructions (ADD, SMMLAR, ASR) as one asm block, so that gcc
+ * requantises one output after the other instead of interleaving four. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+/* tc_requant_1rz(x, m, kz, e & 255) given x2 = 2x (|x| < 2^30). */
+TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x2, int32_t m, int32_t kz, int32_t e)
+{
+    int32_t ra, r;
+    __asm__("add %0, %2, %3, asr #31\n\t"
+            "smmlar %1, %3, %4, %0\n\t"
+            "asr %1, %1, %5"
+            : "=&r"(ra), "=&r"(r) : "r"(kz), "r"(x2), "r"(m), "r"(e));
+    return r;
+}
+
+/* A = tc_requant_1rz(A / 2, m, kz, E & 255) for A = 2x (|x| < 2^30), m and kz the two words at W
+ * (post-incremented). TC_DW_REQUANT_X2: the same for A = x (one LSL more). */
+#define TC_DW_REQUANT(A, W, E)                                                                 \
+    do {                                                                                       \
+        int32_t m_, kz_;                                                                       \
+        __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
+                "add %[kz], %[kz], %[a], asr #31\n\t"                                         \
+                "smmlar %[a], %[a], %[m], %[kz]\n\t"                                          \
+                "asr %[a], %[a], %[e]"                                                         \
+                : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_)                     \
+                : [e] "r"(E)                                                                   \
+                : "memory");                                                                   \
+    } while (0)
+
+#define TC_DW_REQUANT_X2(A, W, E)                                                              \
+    do {                                                                                       \
+        int32_t m_, kz_;                                                                       \
+        __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
+                "add %[kz], %[kz], %[a], asr #31\n\t"                                         \
+                "lsl %[a], %[a], #1\n\t"                                                      \
+                "smmlar %[a], %[a], %[m], %[kz]\n\t"                                          \
+                "asr %[a], %[a], %[e]"                                                         \
+                : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_)                     \
+                : [e] "r"(E)                                                                   \
+                : "memory");                                                                   \
+    } while (0)
+
+/* One pair of depthwise taps for four channels (ops/_dsp.py dw_tap_pairs): the taps' input
+ * words at b0 + o0 and b1 + o1 (o0, o1 constants within +-4095 or registers) joined by PKHBT / PKHTB
+ * so that SXTB16 and SXTB16 ROR #8 give each channel's (tap, next tap) int16 pair, one SMLAD per
+ * channel against the weights at w (post-incremented): int16 pairs (TC_DW_PAIR_W16, two LDRD)
+ * or int8 words unpacked the same way (TC_DW_PAIR_W8, one LDRD). 8 MACs in 14 / 17
+ * instructions. One asm block, so that gcc keeps the four accumulators in registers. */
+#define TC_DW_PAIR_W16(B0, O0, B1, O1, W, A0, A1, A2, A3)                                     \
+    do {                                                                                       \
+        int32_t x0_, x1_, s_, wl_, wh_;                                                        \
+        __asm__("ldr %[x0], [%[b0], %[o0]]\n\t"                                               \
+                "ldr %[x1], [%[b1], %[o1]]\n\t"                                               \
+                "ldrd %[wl], %[wh], [%[w]], #8\n\t"                                           \
+                "pkhbt %[s], %[x0], %[x1], lsl #16\n\t"                                       \
+                "pkhtb %[x1], %[x1], %[x0], asr #16\n\t"                                      \
+                "sxtb16 %[x0], %[s]\n\t"                                                      \
+                "smlad %[a0], %[x0], %[wl], %[a0]\n\t"                                        \
+                "sxtb16 %[x0], %[s], ror #8\n\t"                                              \
+                "smlad %[a1], %[x0], %[wh], %[a1]\n\t"                                        \
+                "ldrd %[wl], %[wh], [%[w]], #8\n\t"                                           \
+                "sxtb16 %[x0], %[x1]\n\t"                                                     \
+                "smlad %[a2], %[x0], %[wl], %[a2]\n\t"                                        \
+                "sxtb16 %[x0], %[x1], ror #8\n\t"                                             \
+                "smlad %[a3], %[x0], %[wh], %[a3]"                                             \
+                : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3), [w] "+r"(W),     \
+                  [x0] "=&r"(x0_), [x1] "=&r"(x1_), [s] "=&r"(s_), [wl] "=&r"(wl_),            \
+                  [wh] "=&r"(wh_)                                                              \
+                : [b0] "r"(B0), [o0] "rJ"(O0), [b1] "r"(B1), [o1] "rJ"(O1)                       \
+                : "memory");                                                                   \
+    } while (0)
+
+#define TC_DW_ADDR(b, o) ((b) + (o)) /* a tap given as the pair macros take it */
+
+#define TC_DW_PAIR_W8(B0, O0, B1, O1, W, A0, A1, A2, A3)                                      \
+    do {                                                                                       \
+        int32_t x0_, x1_, s_, t_, wl_, wh_;                                                    \
+        __asm__("ldr %[x0], [%[b0], %[o0]]\n\t"                                               \
+                "ldr %[x1], [%[b1], %[o1]]\n\t"                                               \
+                "ldrd %[wl], %[wh], [%[w]], #8\n\t"                                           \
+                "pkhbt %[s], %[x0], %[x1], lsl #16\n\t"                                       \
+                "pkhtb %[x1], %[x1], %[x0], asr #16\n\t"                                      \
+                "sxtb16 %[x0], %[s]\n\t"                                                      \
+                "sxtb16 %[t], %[wl]\n\t"                                                      \
+                "smlad %[a0], %[x0], %[t], %[a0]\n\t"                                         \
+                "sxtb16 %[x0], %[s], ror #8\n\t"                                              \
+                "sxtb16 %[t], %[wl], ror #8\n\t"                                              \
+                "smlad %[a1], %[x0], %[t], %[a1]\n\t"                                         \
+                "sxtb16 %[x0], %[x1]\n\t"                                                     \
+                "sxtb16 %[t], %[wh]\n\t"                                                      \
+                "smlad %[a2], %[x0], %[t], %[a2]\n\t"                                         \
+                "sxtb16 %[x0], %[x1], ror #8\n\t"                                             \
+                "sxtb16 %[t], %[wh], ror #8\n\t"                                              \
+                "smlad %[a3], %[x0], %[t], %[a3]"                                              \
+                : [a0] "+r"(A0), [a1] "+r"(A1), [a2] "+r"(A2), [a3] "+r"(A3), [w] "+r"(W),     \
+                  [x0] "=&r"(x0_), [x1] "=&r"(x1_), [s] "=&r"(s_), [t] "=&r"(t_),              \
+                  [wl] "=&r"(wl_), [wh] "=&r"(wh_)                                             \
+                : [b0] "r"(B0), [o0] "rJ"(O0), [b1] "r"(B1), [o1] "rJ"(O1)                       \
+                : "memory");                                                                   \
+    } while (0)
+
+/* n4 words from src to dst, four a step (a row of the depthwise kernel's ring of padded input
+ * rows; any alignment: LDR / STR). */
+TC_INLINE void tc_dw_copy_row(int8_t *dst, const int8_t *src, int n4)
+{
+    for (; n4 >= 4; n4 -= 4, src += 16, dst += 16) {
+        const int32_t v0 = tc_ld32(src), v1 = tc_ld32(src + 4);
+        const int32_t v2 = tc_ld32(src + 8), v3 = tc_ld32(src + 12);
+        memcpy(dst, &v0, 4);
+        memcpy(dst + 4, &v1, 4);
+        memcpy(dst + 8, &v2, 4);
+        memcpy(dst + 12, &v3, 4);
+    }
+    for (; n4 > 0; --n4, src += 4, dst += 4) {
+        const int32_t v = tc_ld32(src);
+        memcpy(dst, &v, 4);
+    }
+}
+
+/* The low halves of a and b as one word (PKHBT): with a, b four int8 each, bytes a0 a1 b0 b1,
+ * whose SXTB16 is (a0, b0) and SXTB16 ROR #8 (a1, b1). */
+TC_INLINE int32_t tc_pkhbt16(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* The high halves of b and a as one word (PKHTB): bytes b2 b3 a2 a3, whose SXTB16 is (b2, a2)
+ * and SXTB16 ROR #8 (b3, a3). */
+TC_INLINE int32_t tc_pkhtb16(int32_t a, int32_t b)
+{
+    int32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
 }
 #endif
 

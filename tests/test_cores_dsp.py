@@ -125,6 +125,10 @@ def test_balanced_takes_w16_where_it_saves_enough_per_flash_byte():
     plain = SimpleNamespace(optimize=Context().optimize)
     assert wants_w16(plain, "CONV_2D", 48 * 48) and not wants_w16(plain, "CONV_2D", 6 * 6)
     assert wants_w16(plain, "DEPTHWISE_CONV_2D", 125)
+    # KWS's pointwise layers (125 positions, 26 instructions an extra byte measured) take int16;
+    # IC's 8x8 ones (12 a byte) and VWW's 6x6 depthwise ones (15 a byte) stay int8.
+    assert wants_w16(plain, "CONV_2D", 125) and not wants_w16(plain, "CONV_2D", 8 * 8)
+    assert not wants_w16(plain, "DEPTHWISE_CONV_2D", 6 * 6)
     assert not wants_w16(plain, "FULLY_CONNECTED", 1)
     assert wants_w16(SimpleNamespace(optimize="speed"), "FULLY_CONNECTED", 1)
     assert not wants_w16(SimpleNamespace(optimize="size"), "CONV_2D", 10**6)
@@ -186,9 +190,14 @@ def test_fc_dsp_blocked(batch, depth, units, per_channel, blocked):
 
 @pytest.mark.parametrize("h,w,cin,k,stride,dil,padding", [
     (7, 6, 12, 3, 2, 1, "SAME"),     # stride 2, borders on both sides
-    (5, 6, 4, 3, 1, 2, "VALID"),     # dilation, interior only
-    (9, 7, 16, 5, 1, 1, "SAME"),     # 5x5
-    (1, 1, 8, 3, 1, 1, "SAME"),      # every tap but one in the padding, no interior
+    (5, 6, 4, 3, 1, 2, "VALID"),     # dilation, interior only: taps straight from the input
+    (9, 7, 16, 5, 1, 1, "SAME"),     # 5x5: twelve pairs of taps and a last single one
+    (1, 1, 8, 3, 1, 1, "SAME"),      # every tap but one in the padding (zero-point ring rows)
+    (9, 8, 8, 3, 1, 2, "SAME"),      # dilation with padding: a ring of 5 rows
+    (10, 9, 4, 3, 2, 2, "SAME"),     # stride 2 and dilation 2: rows skipped by the window
+    (6, 6, 8, 2, 1, 1, "SAME"),      # 2x2: pairs only, padding on one side
+    (4, 40, 64, 3, 1, 1, "SAME"),    # tap offsets past 4095 bytes: the pair asm's register form
+    (4, 40, 64, 3, 1, 1, "VALID"),   # the same from the input
 ])
 def test_depthwise_dsp_blocked(h, w, cin, k, stride, dil, padding, blocked):
     assert_blocked_bit_exact(dw_model(h, w, cin, 1, k, k, stride=(stride, stride),
@@ -284,3 +293,20 @@ def test_fc_dsp_blocked_tails(batch, depth, units, act, blocked):
     assert_blocked_bit_exact(fc_model(batch, depth, units, act, in_zp=-3, out_zp=-10,
                                       in_s=0.05, w_s=0.01, out_s=0.006 * depth ** 0.5,
                                       per_channel=False), blocked)
+
+@pytest.mark.parametrize("batch,kh,kw,out_s,out_zp,act,per_channel", [
+    (2, 3, 3, 0.05, -4, "RELU", True),       # batches: the ring refilled per batch, RELU clamp
+    (1, 1, 3, 0.05, 100, "NONE", False),     # 1x3 (KWS-like), per tensor: tc_requant_1rz_dsp
+    (1, 3, 1, 0.002, 7, "RELU6", True),      # 3x1, right shifts of 1 to 3, RELU6 clamp
+    (1, 3, 3, 0.0008, 7, "NONE", True),      # a channel shifting by 0: conv_2d_s8_requant's path
+    (1, 3, 3, 0.05, -128, "NONE", True),     # zero point -128 folded into kz
+])
+def test_depthwise_dsp_blocked_requant_and_shapes(batch, kh, kw, out_s, out_zp, act, per_channel,
+                                                  blocked):
+    """The ring with batches and non-square filters, and each requantisation of the kernel: the
+    stream's multiplier and kz per channel (SMMLAR of the doubled accumulator with int16
+    weights, of the accumulator shifted left once with int8), constants per tensor, the
+    fallback when a channel does not shift right."""
+    assert_blocked_bit_exact(dw_model(7, 6, 8, 1, kh, kw, padding="SAME", act=act, in_zp=-9,
+                                      out_zp=out_zp, out_s=out_s, per_channel=per_channel,
+                                      batch=batch), blocked)

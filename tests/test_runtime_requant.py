@@ -1,5 +1,5 @@
 """The DSP kernels' fast double-rounding requantisation (tc_srdhm_m, tc_requant_dr,
-tc_requant_dr_rshift, tc_rdbpot_p, tc_requant_1r in tc_runtime.h) against tinycompress.quant's gemmlowp functions, compiled
+tc_requant_dr_rshift, tc_rdbpot_p, tc_requant_1r, tc_requant_1rz in tc_runtime.h) against tinycompress.quant's gemmlowp functions, compiled
 with the host gcc: every multiplier/shift the quantiser can produce is in [0, 2^31) x [-31, 30],
 and over random and adversarial accumulators (ties of both signs, INT32 extremes, wrapping left
 shifts) the C must give exactly the Python value."""
@@ -23,17 +23,21 @@ pytestmark = pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
 PROGRAM = r"""
 #include <stdio.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include "tc_runtime.h"
 int main(void)
 {
-    long x, m, s;
-    while (scanf("%ld %ld %ld", &x, &m, &s) == 3) {
-        printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
+    long x, m, s, zp;
+    while (scanf("%ld %ld %ld %ld", &x, &m, &s, &zp) == 4) {
+        const long kz = s <= -1 ? (1L << (-s - 1)) + zp * (1L << -s) : 0;
+        printf("%" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
                tc_srdhm_m((int32_t)x, (int32_t)m), tc_requant_dr((int32_t)x, (int32_t)m, (int)s),
                s <= 0 ? tc_requant_dr_rshift((int32_t)x, (int32_t)m, (int)s) : 0,
                s <= -2 ? tc_rdbpot_p(tc_srdhm_m((int32_t)x, (int32_t)m), (int32_t)(1L << (32 + s)))
                        : 0,
-               s <= -2 ? tc_requant_1r((int32_t)x, (int32_t)m, (int)(-s - 2)) : 0);
+               s <= -2 ? tc_requant_1r((int32_t)x, (int32_t)m, (int)(-s - 2)) : 0,
+               s <= -1 && labs(kz) < (1L << 30)
+                   ? tc_requant_1rz((int32_t)x, (int32_t)m, (int32_t)kz, (int)-s) : 0);
     }
     return 0;
 }
@@ -76,11 +80,14 @@ def test_fast_requantisation_matches_gemmlowp():
         src.write_text(PROGRAM)
         subprocess.run(["gcc", "-std=c99", "-O2", "-Wall", "-Wextra", "-Werror",
                         f"-I{templates_dir()}", str(src), "-o", str(exe)], check=True)
-        stdin = "".join(f"{x} {m} {s}\n" for x, m, s in data)
+        zps = np.random.default_rng(1).integers(-128, 128, len(data))
+        zps[:6] = [-128, 127, 0, -1, 1, -128]
+        stdin = "".join(f"{x} {m} {s} {z}\n" for (x, m, s), z in zip(data, zps))
         got = subprocess.run([str(exe)], input=stdin, capture_output=True, text=True,
                              check=True).stdout.split("\n")
-    for (x, m, s), line in zip(data, got):
-        hm, dr, drr, drp, r1 = (int(v) for v in line.split())
+    checked_1rz = 0
+    for (x, m, s), z, line in zip(data, zps, got):
+        hm, dr, drr, drp, r1, r1z = (int(v) for v in line.split())
         assert hm == saturating_rounding_doubling_high_mul(x, m), (x, m)
         want = multiply_by_quantized_multiplier_double_rounding(x, m, s)
         assert dr == want, (x, m, s, dr, want)
@@ -89,6 +96,10 @@ def test_fast_requantisation_matches_gemmlowp():
         if s <= -2:
             assert drp == want, (x, m, s, drp, want)
             assert r1 == want, (x, m, s, r1, want)
+        if s <= -1 and abs((1 << (-s - 1)) + int(z) * (1 << -s)) < 1 << 30 and abs(x) < 1 << 30:
+            assert r1z == want + z, (x, m, s, z, r1z, want)
+            checked_1rz += 1
+    assert checked_1rz > len(data) // 4
 
 
 def smmlar_requant_model(acc: np.ndarray, consts: list, zp_folded: bool, zp: int) -> np.ndarray:

@@ -65,6 +65,21 @@ def rounding_powers(q: dict) -> list[ConstArray]:
                        "per-channel right shift - 2")]
 
 
+def zp_folded_requant(q: dict, max_abs_acc: int) -> dict | None:
+    """For the DSP depthwise kernels (tc_requant_1rz in tc_runtime.h, one SMMLAR of twice the
+    accumulator): when every channel shifts right by e >= 1, |2^(e-1) + out_zp 2^e| < 2^30 and
+    every accumulator stays below 2^30 in magnitude (`max_abs_acc` bounds it), the rounding and
+    the output zero point folded into one constant kz per channel: per channel `mult`, `kz` and
+    `e` lists. None otherwise."""
+    es = [-s for _, s in q["mults"]]
+    if min(es) < 1 or max_abs_acc >= 1 << 30:
+        return None
+    kz = [(1 << (e - 1)) + q["out_zp"] * (1 << e) for e in es]
+    if max(abs(k) for k in kz) >= 1 << 30:
+        return None
+    return dict(mult=[m for m, _ in q["mults"]], kz=kz, e=es)
+
+
 def wrapped_bias(bias: np.ndarray, io: int, rows: np.ndarray, n_out: int) -> ConstArray:
     """The DSP and Helium convolutions' bias: bias + input offset * filter row sums, wrapped to
     int32 as the reference's accumulator wraps."""
@@ -117,16 +132,47 @@ def words_w8(groups: np.ndarray) -> np.ndarray:
     return ((words + 2**31) % 2**32 - 2**31).astype(np.int32)
 
 
+def dw_tap_pairs(groups: np.ndarray, w8: bool) -> np.ndarray:
+    """[G][T][4] int8 depthwise weights (G groups of four channels, T taps) -> the words the DSP
+    depthwise kernel reads per group: per pair of taps (t, t + 1) the weights paired by
+    channel, as SMLAD takes them against PKHBT / PKHTB of the two taps' input words (channel
+    k's int16 pair (tap t, tap t + 1)), then with T odd the last tap as pairs_w16 / words_w8
+    (channels (0, 2), (1, 3)). Per pair: int16 (w_t, w_t+1) for channels 0, 1, 2, 3 (four
+    words), or with `w8` the bytes w_t0 w_t1 w_t+1,0 w_t+1,1 and w_t2 w_t3 w_t+1,2 w_t+1,3
+    (two words, which SXTB16 and SXTB16 ROR #8 make the int16 pairs)."""
+    g = groups.astype(np.int64)
+    n_groups, taps, _ = g.shape
+    out = []
+    for i in range(n_groups):
+        for t in range(0, taps - 1, 2):
+            a, b = g[i, t], g[i, t + 1]
+            if w8:
+                out.append(words_w8(np.array([[a[0], a[1], b[0], b[1]], [a[2], a[3], b[2], b[3]]])))
+            else:
+                w = (a & 0xFFFF) | ((b & 0xFFFF) << 16)
+                out.append(((w + 2**31) % 2**32 - 2**31).astype(np.int32))
+        if taps % 2:
+            last = g[i, taps - 1:taps]
+            out.append(words_w8(last) if w8 else pairs_w16(last))
+    return np.concatenate(out).astype(np.int32)
+
+
 # The blocked kernels' choice between int16 weights (_w16) and int8 (_w8) per `ctx.optimize`:
 # "speed" takes _w16 everywhere, "size" _w8 everywhere, "balanced" (Context's default) _w16 for a
-# layer only when it saves at least
-# W16_MIN_SAVED_PER_BYTE instructions per extra flash byte (one a weight). Instructions _w16
-# saves per MAC, measured on Cortex-M4F (QEMU, the MLPerf Tiny models' layers, _w8 - _w16):
-# CONV_2D 0.18-0.22 (two SXTB16 a row's word, over two pixels), DEPTHWISE_CONV_2D 0.6-0.9
-# (two a word, one pixel), FULLY_CONNECTED 0.37. Each weight serves one MAC per output
-# position, so per extra byte _w16 saves about that times the layer's output positions.
-W16_SAVED_PER_MAC = {"CONV_2D": 0.18, "DEPTHWISE_CONV_2D": 0.6, "FULLY_CONNECTED": 0.37}
-W16_MIN_SAVED_PER_BYTE = 32
+# layer only when it saves at least W16_MIN_SAVED_PER_BYTE instructions per extra flash byte (one
+# a weight). Each weight serves one MAC per output position, so per extra byte _w16 saves its
+# instructions per MAC times the layer's output positions. Instructions _w16 saves per MAC,
+# measured on Cortex-M4F (QEMU, every layer of the four MLPerf Tiny models, _w8 - _w16):
+# CONV_2D 0.19-0.27 (two SXTB16 a row's word, over two pixels), DEPTHWISE_CONV_2D 0.39-0.48 (two
+# SXTB16 a pair of taps' word), FULLY_CONNECTED 0.38-0.75. Measured per extra byte the layers fall
+# into two groups with a gap between 15 and 26 instructions: KWS's pointwise convolutions save 26
+# to 28 (their 125 positions), VWW's 12x12 ones 29 to 33, while VWW's 6x6 depthwise layers save
+# 14 to 15, IC's 8x8 convolutions 12 to 15 and AD's layers 0.4. The threshold sits in the gap:
+# int16 for the first group (KWS all int16: 58.7 KB flash), int8 for the second (IC's 8x8 layers
+# in int16 would add 57 KB, past its flash target of 0.8x TFLM's; VWW's 6x6 ones 6 KB for 1.3% of
+# its instructions).
+W16_SAVED_PER_MAC = {"CONV_2D": 0.2, "DEPTHWISE_CONV_2D": 0.4, "FULLY_CONNECTED": 0.38}
+W16_MIN_SAVED_PER_BYTE = 20
 
 
 def wants_w16(ctx, op: str, positions: int) -> bool:

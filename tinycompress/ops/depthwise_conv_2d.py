@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import pairs_w16, rounding_powers, wants_w16, words_w8, wrapped_bias
+from ._dsp import (acc_bytes, dw_tap_pairs, rounding_powers, wants_w16, wrapped_bias,
+                   zp_folded_requant)
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -99,7 +100,7 @@ class DwLayer:
             batches=self.batches, ih=ay.size, iw=ax.size, ic=self.n_in, oh=ay.out, ow=ax.out,
             oc=self.n_out, dm=self.n_out // self.n_in, kh=self.k_h, kw=self.k_w, sh=ay.stride,
             sw=ax.stride, dh=ay.dilation, dw=ax.dilation, pt=ay.pad, pl=ax.pad, io=self.io,
-            interior=cond, border=cond != "1", fold_at_decode=False, gather=0,
+            interior=cond, border=cond != "1", mve16=False, fold_at_decode=False, gather=0,
             dense_unroll_max_taps=DENSE_UNROLL_MAX_TAPS,
             out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
             mult=q["mult"], shift=q["shift"],
@@ -158,60 +159,78 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
               wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out),
               *(c for c in dense if c.name in ("mult", "shift"))]
     scratch = (dw.n_in + 3) // 4 * 4 if dm1 and cond != "1" else 0  # the zero-point row
+    # Helium: sixteen channels a pass out of line (tc_mve_dw_acc_s8) pays per output position;
+    # measured on the MLPerf models it wins from 32 channels at stride 1.
+    mve16 = ("mve" in ctx.families and dm1 and dw.n_in >= 32
+             and dw.ay.stride == dw.ax.stride == 1)
+    if mve16:  # the accumulators, then the zero-point row
+        scratch = acc_bytes(dw.n_in) + scratch
     if "mve" not in ctx.families:
         consts += rounding_powers(dw.q)
-    return dw.kernel(consts, scratch, cond=cond)
-
-
-def even_odd(values: np.ndarray) -> np.ndarray:
-    """Per-channel values in the Helium depthwise kernel's order: zero-padded to groups of
-    eight channels, each group's even channels then its odd ones (the lanes VMULLB and VMULLT
-    fill)."""
-    groups = -(-len(values) // 8)
-    padded = np.zeros(groups * 8, values.dtype)
-    padded[:len(values)] = values
-    return padded.reshape(groups, 4, 2).transpose(0, 2, 1).ravel()
-
-
-def _mve(dw: DwLayer, ctx: Context) -> Kernel:
-    """Helium, depth multiplier 1: eight channels a vector in int16 lanes, the filter
-    tap-major, bias, multipliers and shifts in even/odd order (even_odd), padding read as the
-    input zero point; other depth multipliers take the DSP kernel's loops."""
-    if dw.n_out != dw.n_in:
-        return _dsp(dw, ctx)
-    cond = interior_condition(dw.ay, dw.ax)
-    bias = wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out)
-    consts = [ConstArray("weights", "int8_t", dw.filt.astype(np.int8),
-                         f"[{dw.k_h}][{dw.k_w}][{dw.n_out}] filter, tap-major"),
-              ConstArray("bias_eo", "int32_t", even_odd(bias.values),
-                         f"{bias.comment}; even/odd channels by groups of 8")]
-    if dw.q["per_channel"]:
-        mults = dw.q["mults"]
-        consts += [ConstArray("mult_eo", "int32_t", even_odd(np.array([m for m, _ in mults],
-                                                                       np.int32)),
-                              "per-channel multipliers, even/odd channels by groups of 8"),
-                   ConstArray("shift_eo", "int8_t", even_odd(np.array([s for _, s in mults],
-                                                                      np.int8)),
-                              "per-channel shifts, even/odd channels by groups of 8")]
-    return dw.kernel(consts, (dw.n_in + 3) // 4 * 4 if cond != "1" else 0, cond=cond)
+    k = dw.kernel(consts, scratch, cond=cond, mve16=mve16)
+    k.scratch_ctype = "int32_t" if mve16 else "int8_t"
+    return k
 
 
 def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
-    """Depth multiplier 1, channels a multiple of four: the filter pre-widened to int16 pairs,
-    per group of four channels per tap the words (w0 | w2 << 16), (w1 | w3 << 16) that SMLABB /
-    SMLATT pair with SXTB16 / SXTB16 ROR #8 of the inputs (twice the flash of int8); with `w8`
-    the four int8 weights as one word in the same order (words_w8), unpacked in the loop."""
+    """Depth multiplier 1, channels a multiple of four: one stream of words per group of four
+    channels (dw_stream), the kernel's one pointer through the layer's constants; the taps read
+    from a ring of padded input rows when some position has taps in the padding. With int16
+    weights and tc_requant_1rz, weights and bias are doubled (the accumulator is then the 2x that
+    SMMLAR takes)."""
     cond = interior_condition(dw.ay, dw.ax)
-    groups = dw.filt.reshape(dw.taps, dw.n_in // 4, 4).transpose(1, 0, 2)
-    words = words_w8(groups) if w8 else pairs_w16(groups)
-    form = "as int8 words (DSP w8)" if w8 else "as int16 pairs (DSP w16)"
-    consts = [ConstArray("weights", "int32_t", words,
-                         f"[{dw.n_in // 4}][{dw.k_h}][{dw.k_w}][{1 if w8 else 2}] filter, four "
-                         f"channels a tap {form}"),
-              wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out),
-              *(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
-              *rounding_powers(dw.q)]
-    return dw.kernel(consts, dw.n_in if cond != "1" else 0, cond=cond, w8=w8)
+    # |bias + sum of w (x + input offset)|: |w| <= 128, |x + offset| <= 255
+    zq = zp_folded_requant(dw.q, int(np.abs(dw.bias).max(initial=0)) + dw.taps * 128 * 255)
+    doubled = bool(zq) and not w8
+    consts = [dw_stream(dw, w8, zq if zq and dw.q["per_channel"] else None, doubled)]
+    if zq is None:
+        consts += [*(c for c in dw.dense_consts() if c.name in ("mult", "shift")),
+                   *rounding_powers(dw.q)]
+    tensor_zq = dict(kz=zq["kz"][0], e=zq["e"][0]) if zq and not dw.q["per_channel"] else None
+    ring = padded_ring(dw) if cond != "1" else None
+    scratch = 2 * ring["slots"] * ring["row"] if ring else 0
+    return dw.kernel(consts, scratch, cond=cond, w8=w8, ring=ring, tensor_zq=tensor_zq,
+                     stream_zq=bool(zq and dw.q["per_channel"]), doubled=doubled)
+
+
+def dw_stream(dw: DwLayer, w8: bool, zq: dict | None, doubled: bool = False) -> ConstArray:
+    """Per group of four channels: the four biases (bias + input offset * filter sums, mod 2^32,
+    as wrapped_bias), the weights as dw_tap_pairs lays them out (2 KH KW words, or KH KW with
+    `w8`), then with per-channel `zq` (zp_folded_requant) one word of the four channels' right
+    shifts e as bytes (ASR by a register reads its low byte) and each channel's multiplier and
+    kz. `doubled` (int16 weights only): weights and biases times two."""
+    n_groups, taps = dw.n_in // 4, dw.taps
+    scale = 2 if doubled else 1
+    groups = dw.filt.reshape(taps, n_groups, 4).transpose(1, 0, 2).astype(np.int64) * scale
+    weights = dw_tap_pairs(groups, w8).reshape(n_groups, -1)
+    bias = wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out).values.reshape(n_groups, 4)
+    parts = [bias.astype(np.int64) * scale, weights.astype(np.int64)]
+    if zq is not None:
+        mk = np.array([zq["mult"], zq["kz"]], np.int64).T.reshape(n_groups, 8)
+        e = np.array(zq["e"], np.int64).reshape(n_groups, 4)
+        packed = e[:, 0] | e[:, 1] << 8 | e[:, 2] << 16 | e[:, 3] << 24
+        parts += [packed[:, None], mk]
+    words = np.concatenate(parts, axis=1).reshape(-1)
+    per = words.size // n_groups
+    return ConstArray("weights", "int32_t", ((words + 2**31) % 2**32 - 2**31).astype(np.int32),
+                      f"[{n_groups}][{per}] per group of four channels: {'twice ' * doubled}"
+                      f"bias + input offset ({dw.io}) * filter sums (mod 2^32), "
+                      f"{'twice ' * doubled}the filter taps paired by channel as "
+                      f"{'int8 words' if w8 else 'int16 pairs'}"
+                      + (", right shifts as bytes, multiplier and kz per channel" if zq else ""))
+
+
+def padded_ring(dw: DwLayer) -> dict:
+    """The w16 kernel's ring of input rows padded with the input zero point (left, right, and
+    whole rows above and below), so that every output position reads its taps at constant
+    offsets from one pointer: `slots` rows, the rows one window spans ((KH - 1) * dilation + 1),
+    each written twice (slot and slot + `slots`: a window's rows are then contiguous from any
+    slot), of `row` bytes (the padded width the positions read), `copied` bytes of each input
+    row copied in."""
+    ax, c = dw.ax, dw.n_in
+    width = (ax.out - 1) * ax.stride + (dw.k_w - 1) * ax.dilation + 1
+    return dict(slots=(dw.k_h - 1) * dw.ay.dilation + 1, row=width * c,
+                copied=max(0, min(ax.size, width - ax.pad)) * c)
 
 
 def _dsp_w8(dw: DwLayer, ctx: Context) -> Kernel:
@@ -243,8 +262,8 @@ def _packed_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
 VARIANTS = (
     Variant("packed", "kernels/depthwise_conv_2d_s8_packed.c.j2", _packed,
             when=lambda dw, ctx: dw.enc is not None, cost=_packed_work),
-    # (the Helium kernel takes depth multiplier 1, the DSP loops the others)
-    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _mve, ("mve",),
+    # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
+    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",),
             cost=_dense_work),
     Variant("dsp_w16", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
             lambda dw, ctx: _w16_applies(dw, ctx) and wants_w16(
