@@ -99,8 +99,9 @@ def _dsp(fc: FcLayer, ctx: Context) -> Kernel:
 
 def _dsp_w16(fc: FcLayer, ctx: Context, w8: bool = False) -> Kernel:
     """Four rows a pass over weights pre-widened to int16 pairs (layout_w16: twice the flash of
-    int8), or with `w8` kept int8 as byte pairs of two rows (layout_w8p, _dsp_bytepairs.py). Scratch: the widened input row (8 bytes a group of four), then, when the depth is
-    not a multiple of four, the row copied with zeros to whole groups."""
+    int8), or with `w8` kept int8 as byte pairs of two rows (layout_w8p, _dsp_bytepairs.py).
+    Scratch: the widened input row (8 bytes a group of four), then, when the depth is not a
+    multiple of four, the row copied with zeros to whole groups."""
     groups = (fc.depth + 3) // 4
     rows = fc.weights.astype(np.int8)
     laid = layout_w8p(rows) if w8 else layout_w16(rows, 4)
