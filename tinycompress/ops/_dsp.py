@@ -163,16 +163,16 @@ def dw_tap_pairs(groups: np.ndarray, w8: bool) -> np.ndarray:
 # a weight). Each weight serves one MAC per output position, so per extra byte _w16 saves its
 # instructions per MAC times the layer's output positions. Instructions _w16 saves per MAC,
 # measured on Cortex-M4F (QEMU, every layer of the four MLPerf Tiny models, _w8 - _w16):
-# CONV_2D 0.19-0.27 (two SXTB16 a row's word, over two pixels), DEPTHWISE_CONV_2D 0.39-0.48 (two
-# SXTB16 a pair of taps' word), FULLY_CONNECTED 0.38-0.75. Measured per extra byte the layers fall
-# into two groups with a gap between 15 and 26 instructions: KWS's pointwise convolutions save 26
-# to 28 (their 125 positions), VWW's 12x12 ones 29 to 33, while VWW's 6x6 depthwise layers save
-# 14 to 15, IC's 8x8 convolutions 12 to 15 and AD's layers 0.4. The threshold sits in the gap:
-# int16 for the first group (KWS all int16: 58.7 KB flash), int8 for the second (IC's 8x8 layers
-# in int16 would add 57 KB, past its flash target of 0.8x TFLM's; VWW's 6x6 ones 6 KB for 1.3% of
-# its instructions).
-W16_SAVED_PER_MAC = {"CONV_2D": 0.2, "DEPTHWISE_CONV_2D": 0.4, "FULLY_CONNECTED": 0.38}
-W16_MIN_SAVED_PER_BYTE = 20
+# CONV_2D 0.19-0.27 (two SXTB16 a row's word, over two pixels), DEPTHWISE_CONV_2D 0.50-0.59
+# (two SXTB16 a pair of taps' word, and one LSL a requantisation), FULLY_CONNECTED 0.38-0.75.
+# Measured per extra byte the layers fall into two groups with a gap between 19 and 26
+# instructions: KWS's pointwise convolutions save 26 to 28 (their 125 positions) and its
+# depthwise ones 63, VWW's 12x12 convolutions 29 to 33, while VWW's 6x6 depthwise layers save 18
+# to 19, IC's 8x8 convolutions 12 to 15 and AD's layers 0.4. The threshold sits in the gap:
+# int16 for the first group (KWS all int16 but its FULLY_CONNECTED: 57.8 KB flash), int8 for the
+# second (IC's 8x8 layers in int16 would add 57 KB, past its flash target of 0.8x TFLM's).
+W16_SAVED_PER_MAC = {"CONV_2D": 0.2, "DEPTHWISE_CONV_2D": 0.5, "FULLY_CONNECTED": 0.38}
+W16_MIN_SAVED_PER_BYTE = 22
 
 
 def wants_w16(ctx, op: str, positions: int) -> bool:
