@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ir import Graph, Op
-from ._dsp import (acc_bytes, dw_tap_pairs, rounding_powers, wants_w16, wrapped_bias,
-                   zp_folded_requant)
+from ._dsp import dw_tap_pairs, rounding_powers, wants_w16, wrapped_bias, zp_folded_requant
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
@@ -100,7 +99,7 @@ class DwLayer:
             batches=self.batches, ih=ay.size, iw=ax.size, ic=self.n_in, oh=ay.out, ow=ax.out,
             oc=self.n_out, dm=self.n_out // self.n_in, kh=self.k_h, kw=self.k_w, sh=ay.stride,
             sw=ax.stride, dh=ay.dilation, dw=ax.dilation, pt=ay.pad, pl=ax.pad, io=self.io,
-            interior=cond, border=cond != "1", mve16=False, fold_at_decode=False, gather=0,
+            interior=cond, border=cond != "1", fold_at_decode=False, gather=0,
             dense_unroll_max_taps=DENSE_UNROLL_MAX_TAPS,
             out_zp=q["out_zp"], lo=q["lo"], hi=q["hi"], per_channel=q["per_channel"],
             mult=q["mult"], shift=q["shift"],
@@ -159,17 +158,45 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
               wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out),
               *(c for c in dense if c.name in ("mult", "shift"))]
     scratch = (dw.n_in + 3) // 4 * 4 if dm1 and cond != "1" else 0  # the zero-point row
-    # Helium: sixteen channels a pass out of line (tc_mve_dw_acc_s8) pays per output position;
-    # measured on the MLPerf models it wins from 32 channels at stride 1.
-    mve16 = ("mve" in ctx.families and dm1 and dw.n_in >= 32
-             and dw.ay.stride == dw.ax.stride == 1)
-    if mve16:  # the accumulators, then the zero-point row
-        scratch = acc_bytes(dw.n_in) + scratch
     if "mve" not in ctx.families:
         consts += rounding_powers(dw.q)
-    k = dw.kernel(consts, scratch, cond=cond, mve16=mve16)
-    k.scratch_ctype = "int32_t" if mve16 else "int8_t"
-    return k
+    return dw.kernel(consts, scratch, cond=cond)
+
+
+def even_odd(values: np.ndarray) -> np.ndarray:
+    """Per-channel values in the Helium depthwise kernel's order: zero-padded to groups of
+    eight channels, each group's even channels then its odd ones (the lanes VMULLB and VMULLT
+    fill); a last group of at most four channels (four int32 lanes) stays in natural order."""
+    groups = -(-len(values) // 8)
+    padded = np.zeros(groups * 8, values.dtype)
+    padded[:len(values)] = values
+    out = padded.reshape(groups, 4, 2).transpose(0, 2, 1).reshape(groups, 8)
+    if 0 < len(values) % 8 <= 4:
+        out[-1] = padded[-8:]
+    return out.ravel()
+
+
+def _mve(dw: DwLayer, ctx: Context) -> Kernel:
+    """Helium, depth multiplier 1: eight channels a vector in int16 lanes, the filter
+    tap-major, bias, multipliers and shifts in even/odd order (even_odd), padding read as the
+    input zero point; other depth multipliers take the DSP kernel's loops."""
+    if dw.n_out != dw.n_in:
+        return _dsp(dw, ctx)
+    cond = interior_condition(dw.ay, dw.ax)
+    bias = wrapped_bias(dw.bias, dw.io, dw.rows, dw.n_out)
+    consts = [ConstArray("weights", "int8_t", dw.filt.astype(np.int8),
+                         f"[{dw.k_h}][{dw.k_w}][{dw.n_out}] filter, tap-major"),
+              ConstArray("bias_eo", "int32_t", even_odd(bias.values),
+                         f"{bias.comment}; even/odd channels by groups of 8")]
+    if dw.q["per_channel"]:
+        mults = dw.q["mults"]
+        consts += [ConstArray("mult_eo", "int32_t", even_odd(np.array([m for m, _ in mults],
+                                                                       np.int32)),
+                              "per-channel multipliers, even/odd channels by groups of 8"),
+                   ConstArray("shift_eo", "int8_t", even_odd(np.array([s for _, s in mults],
+                                                                      np.int8)),
+                              "per-channel shifts, even/odd channels by groups of 8")]
+    return dw.kernel(consts, (dw.n_in + 3) // 4 * 4 if cond != "1" else 0, cond=cond)
 
 
 def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
@@ -262,8 +289,8 @@ def _packed_work(dw: DwLayer, ctx: Context, k: Kernel) -> Work:
 VARIANTS = (
     Variant("packed", "kernels/depthwise_conv_2d_s8_packed.c.j2", _packed,
             when=lambda dw, ctx: dw.enc is not None, cost=_packed_work),
-    # (the Helium kernel takes sixteen channels a pass where it pays, else the DSP loops)
-    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _dsp, ("mve",),
+    # (the Helium kernel takes depth multiplier 1, the DSP loops the others)
+    Variant("mve", "cores/mve/kernels/depthwise_conv_2d_s8.c.j2", _mve, ("mve",),
             cost=_dense_work),
     Variant("dsp_w16", "cores/dsp/kernels/depthwise_conv_2d_s8_w16.c.j2", _dsp_w16, ("dsp",),
             lambda dw, ctx: _w16_applies(dw, ctx) and wants_w16(
