@@ -166,11 +166,14 @@ def _dsp(dw: DwLayer, ctx: Context) -> Kernel:
 def even_odd(values: np.ndarray) -> np.ndarray:
     """Per-channel values in the Helium depthwise kernel's order: zero-padded to groups of
     eight channels, each group's even channels then its odd ones (the lanes VMULLB and VMULLT
-    fill)."""
+    fill); a last group of at most four channels (four int32 lanes) stays in natural order."""
     groups = -(-len(values) // 8)
     padded = np.zeros(groups * 8, values.dtype)
     padded[:len(values)] = values
-    return padded.reshape(groups, 4, 2).transpose(0, 2, 1).ravel()
+    out = padded.reshape(groups, 4, 2).transpose(0, 2, 1).reshape(groups, 8)
+    if 0 < len(values) % 8 <= 4:
+        out[-1] = padded[-8:]
+    return out.ravel()
 
 
 def _mve(dw: DwLayer, ctx: Context) -> Kernel:
