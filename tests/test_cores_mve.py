@@ -62,6 +62,8 @@ def test_conv_mve_huge_bias_wraps_like_the_reference():
     (5, 5, 3, 2, 3, 1, 1, "SAME", True, 0.1),       # depth multiplier 2: the scalar loops
     (5, 4, 38, 1, 3, 1, 1, "SAME", True, 0.1),      # sixteen-channel passes, 6-channel tail
     (4, 4, 32, 1, 3, 1, 1, "VALID", False, 0.002),  # sixteen-channel passes only, left shift
+    (6, 5, 12, 1, 3, 2, 1, "SAME", False, 0.002),   # a group of eight, then four int32 lanes
+    (5, 5, 4, 1, 5, 1, 1, "SAME", True, 0.1),       # four channels only: int32 lanes
 ])
 def test_depthwise_mve(h, w, cin, mult, k, stride, dil, padding, per_channel, out_s):
     on_m55(dw_model(h, w, cin, mult, k, k, stride=(stride, stride), dilation=(dil, dil),
