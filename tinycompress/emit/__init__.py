@@ -216,6 +216,27 @@ def _state_resets(g: Graph, p: Plan) -> list[dict]:
     return resets
 
 
+def apply_inplace(g: Graph, kernels: dict[int, Kernel], mem: Plan) -> None:
+    """Tell each kernel whose output the planner placed over an input (Plan.inplace) so: its
+    template's `inplace` and `ring_at` (where its extra scratch starts), its scratch grown by
+    the extra, and the aliased pointers' indices (the signature drops their `restrict`)."""
+    for pos, k in kernels.items():
+        k.params.setdefault("inplace", False)
+        k.params.setdefault("ring_at", 0)
+        k.params["_alias_in"], k.params["_alias_out"] = -1, -1
+        a = mem.inplace.get(pos)
+        if a is None:
+            continue
+        acts = [t for t in g.ops[pos].inputs
+                if t and not g.tensors[t].is_const and not g.tensors[t].variable]
+        if acts != k.act_inputs:
+            raise IRError(f"{g.ops[pos].describe()}: an in-place kernel's activation inputs "
+                          "must be the op's, in order")
+        k.params.update(inplace=True, ring_at=mem.scratch_bytes[pos] - a.extra_scratch,
+                        _alias_in=a.inp, _alias_out=a.out)
+        k.scratch_bytes = mem.scratch_bytes.get(pos, k.scratch_bytes)
+
+
 def emit(g: Graph, name: str = "model", ctx: Context | None = None,
          model_sha256: str = "") -> EmitResult:
     ctx = ctx or Context()
@@ -224,7 +245,9 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
     check_activations(g, kernels)
     mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
-               {pos: k.scratch_ctype for pos, k in kernels.items()})
+               {pos: k.scratch_ctype for pos, k in kernels.items()},
+               {pos: k.inplace for pos, k in kernels.items() if k.inplace})
+    apply_inplace(g, kernels, mem)
     env = _environment(ctx.families)
 
     io_names = {("input", k): f"input{k}" if len(g.inputs) > 1 else "input"
