@@ -251,14 +251,18 @@ def check_unary(op: Op, g: Graph, tensor_problems: Callable[[Tensor, Tensor], li
     return problems
 
 
-def table_kernel(op: Op, g: Graph, template: str, table: ConstArray) -> Kernel:
-    """The kernel of a unary op (see check_unary) computed by looking up one constant table."""
+def table_kernel(op: Op, g: Graph, template: str, table: ConstArray,
+                 inplace: bool = False) -> Kernel:
+    """The kernel of a unary op (see check_unary) computed by looking up one constant table;
+    `inplace`: the template reads element i before it writes element i, of the same width, so
+    the output may be written over the input."""
     return Kernel(
         template=template,
         params=dict(size=g.tensors[op.inputs[0]].size),
         consts=[table],
         act_inputs=[op.inputs[0]],
         act_outputs=[op.outputs[0]],
+        inplace=(Alias(0, 0),) if inplace else (),
     )
 
 

@@ -28,6 +28,7 @@ from ._dsp import (acc_bytes, layout_w8, layout_w16, matrix_layout, rounding_pow
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
+from ..planner import Alias
 from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
 from .cost import Work
 
@@ -240,7 +241,13 @@ def _dsp_w16(cv: ConvLayer, ctx: Context, w8: bool = False) -> Kernel:
               *(c for c in cv.dense_consts() if c.name in ("mult", "shift")),
               *rounding_powers(cv.q)]
     scratch = 16 * groups + (0 if direct else 8 * groups)
-    return cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8)
+    k = cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8)
+    # 1x1 stride 1 with no more output channels than input ones may write over its input: both
+    # pixels of a pass are widened into the scratch before their outputs are stored, and those
+    # end at byte 2 (p + 1) oc <= 2 (p + 1) ic, where the next pass's pixels begin.
+    if cv.pointwise and cv.n_out <= cv.n_in:
+        k.inplace = (Alias(0, 0),)
+    return k
 
 
 def _dsp_w8(cv: ConvLayer, ctx: Context) -> Kernel:
