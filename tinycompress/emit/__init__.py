@@ -232,7 +232,7 @@ def apply_inplace(g: Graph, kernels: dict[int, Kernel], mem: Plan) -> None:
         if acts != k.act_inputs:
             raise IRError(f"{g.ops[pos].describe()}: an in-place kernel's activation inputs "
                           "must be the op's, in order")
-        k.params.update(inplace=True, ring_at=mem.scratch_bytes[pos] - a.extra_scratch,
+        k.params.update(inplace=True, ring_at=mem.scratch_bytes.get(pos, 0) - a.extra_scratch,
                         _alias_in=a.inp, _alias_out=a.out)
         k.scratch_bytes = mem.scratch_bytes.get(pos, k.scratch_bytes)
 
