@@ -168,22 +168,24 @@ def on_qemu(test):
     return test
 
 
-def pw_chain(h, w, cin, cout, seed=0) -> bytes:
-    """x -> ADD (a) -> CONV_2D 1x1 (d) -> ADD (y)."""
+def conv_chain(h, w, cin, cout, k=1, stride=1, padding="SAME", seed=0) -> bytes:
+    """x -> ADD (a) -> CONV_2D (d) -> ADD (y)."""
     rng = np.random.default_rng(seed)
+    oh, ow = (-(-h // stride), -(-w // stride)) if padding == "SAME" else (
+        (h - k) // stride + 1, (w - k) // stride + 1)
     tensors = {
         "x": T((1, h, w, cin), scale=0.05, zero_point=-3),
         "c0": T((1, 1, 1, cin), scale=0.05, data=rng.integers(-60, 60, (1, 1, 1, cin))),
         "a": T((1, h, w, cin), scale=0.08, zero_point=2),
-        "f": T((cout, 1, 1, cin), scale=0.01, data=rng.integers(-127, 128, (cout, 1, 1, cin))),
+        "f": T((cout, k, k, cin), scale=0.01, data=rng.integers(-127, 128, (cout, k, k, cin))),
         "bias": T((cout,), "int32", scale=0.08 * 0.01, data=rng.integers(-900, 900, cout)),
-        "d": T((1, h, w, cout), scale=0.1, zero_point=-1),
-        "c1": T((1, 1, 1, cout), scale=0.1, data=rng.integers(-30, 30, (1, 1, 1, cout))),
-        "y": T((1, h, w, cout), scale=0.2, zero_point=1),
+        "d": T((1, oh, ow, cout), scale=0.1 * k, zero_point=-1),
+        "c1": T((1, 1, 1, cout), scale=0.1 * k, data=rng.integers(-30, 30, (1, 1, 1, cout))),
+        "y": T((1, oh, ow, cout), scale=0.2 * k, zero_point=1),
     }
     ops = [("ADD", ["x", "c0"], ["a"], {}),
            ("CONV_2D", ["a", "f", "bias"], ["d"],
-            dict(padding=_PADDING["SAME"], stride_h=1, stride_w=1)),
+            dict(padding=_PADDING[padding], stride_h=stride, stride_w=stride)),
            ("ADD", ["d", "c1"], ["y"], {})]
     return graph_model(tensors, ops, ["x"], ["y"])
 
@@ -197,11 +199,69 @@ def test_dsp_depthwise_in_place_on_m4(h, w, c, k, padding):
 
 
 @on_qemu
-@pytest.mark.parametrize("h,w,cin,cout", [(5, 5, 16, 16), (3, 3, 16, 8), (3, 5, 7, 5),
-                                          (4, 4, 8, 12)])
-def test_dsp_pointwise_in_place_on_m4(h, w, cin, cout):
-    """Cout <= Cin runs in place (pixel pairs and a last odd pixel, channel tails); more output
-    channels than input ones would overwrite pixels not yet read: refused."""
-    m = assert_bit_exact_on_qemu(pw_chain(h, w, cin, cout), "mps2-an386", count=3)
+@pytest.mark.parametrize("h,w,cin,cout,k,stride,padding,inplace", [
+    (5, 5, 16, 16, 1, 1, "SAME", True),    # pointwise: stored as computed
+    (3, 3, 16, 8, 1, 1, "SAME", True),     # a last odd pixel
+    (3, 5, 7, 5, 1, 1, "SAME", True),      # channel tails (the byte im2col)
+    (4, 4, 8, 12, 1, 1, "SAME", False),    # more output channels: would overwrite unread pixels
+    (8, 8, 8, 16, 1, 2, "VALID", True),    # a ResNet shortcut: 1x1 stride 2, twice the channels
+    (12, 10, 8, 8, 3, 1, "SAME", True),    # 3x3: through the ring of output pixels
+    (15, 9, 6, 5, 5, 1, "SAME", True),     # 5x5, fewer output channels, an odd pixel count
+    (6, 6, 8, 8, 3, 1, "SAME", False),     # a ring over a quarter of the output: refused
+])
+def test_dsp_conv_in_place_on_m4(h, w, cin, cout, k, stride, padding, inplace):
+    m = assert_bit_exact_on_qemu(conv_chain(h, w, cin, cout, k, stride, padding), "mps2-an386",
+                                 count=3)
     assert m["layers"][1]["variant"] in ("dsp_w16", "dsp_w8")
-    assert _dw_in_place(m) == (cout <= cin)
+    assert _dw_in_place(m) == inplace
+
+
+def _conv_layer(h, w, cin, cout, k, stride, dil, padding, batches):
+    from types import SimpleNamespace
+
+    from tinycompress.ops._conv_common import axes
+    eff = (k - 1) * dil + 1
+    oh, ow = ((-(-h // stride), -(-w // stride)) if padding == "SAME"
+              else ((h - eff) // stride + 1, (w - eff) // stride + 1))
+    ay, ax = axes((batches, h, w, cin), k, k, dict(stride_h=stride, stride_w=stride,
+                                                    dilation_h_factor=dil, dilation_w_factor=dil),
+                  (batches, oh, ow, cout))
+    return SimpleNamespace(ay=ay, ax=ax, batches=batches, n_in=cin, n_out=cout, k_h=k, k_w=k)
+
+
+@settings(max_examples=150, deadline=None)
+@given(h=st.integers(1, 9), w=st.integers(1, 9), cin=st.integers(1, 9), cout=st.integers(1, 9),
+       k=st.sampled_from([1, 2, 3, 5]), stride=st.sampled_from([1, 2, 3]),
+       dil=st.sampled_from([1, 2]), padding=st.sampled_from(["SAME", "VALID"]),
+       batches=st.integers(1, 2))
+def test_conv_in_place_delay_is_safe(h, w, cin, cout, k, stride, dil, padding, batches):
+    """Replay the DSP kernel's schedule byte by byte: two pixels a pass read, then with delay D
+    every pixel before n - D stored over the input; no pass may read a byte already stored
+    over."""
+    from tinycompress.ops.conv_2d import in_place_delay
+    if padding == "VALID" and min(h, w) < (k - 1) * dil + 1:
+        return
+    cv = _conv_layer(h, w, cin, cout, k, stride, dil, padding, batches)
+    delay = in_place_delay(cv)
+    if delay is None:
+        assert cout > cin  # only an output that outgrows its input is refused outright
+        return
+    ay, ax = cv.ay, cv.ax
+    n_pix = batches * ay.out * ax.out
+    clobbered = np.zeros(max(batches * h * w * cin, n_pix * cout), dtype=bool)
+    stored = 0
+    for p in range(0, n_pix, 2):
+        for q in range(p, min(p + 2, n_pix)):
+            b, r = divmod(q, ay.out * ax.out)
+            (oy, ox) = divmod(r, ax.out)
+            (y0, y1), (x0, x1) = ay.taps(oy), ax.taps(ox)
+            for ky in range(y0, y1):
+                for kx in range(x0, x1):
+                    iy = oy * ay.stride - ay.pad + ky * ay.dilation
+                    ix = ox * ax.stride - ax.pad + kx * ax.dilation
+                    at = ((b * h + iy) * w + ix) * cin
+                    assert not clobbered[at:at + cin].any(), (q, iy, ix)
+        n = min(p + 2, n_pix)
+        while stored < n - delay:
+            clobbered[stored * cout:(stored + 1) * cout] = True
+            stored += 1

@@ -262,7 +262,7 @@ def first_reads(cv: ConvLayer) -> np.ndarray:
     for a, pos in ((ay, oy), (ax, ox)):
         i0 = pos * a.stride - a.pad
         k = np.maximum(0, -(i0 // a.dilation))  # the first tap inside the input
-        first.append((i0 + k * a.dilation, (k < (cv.k_h if a is ay else cv.k_w))
+        first.append((i0 + k * a.dilation, (k < a.k)
                       & (i0 + k * a.dilation < a.size)))
     (iy, vy), (ix, vx) = first
     byte = ((b * ay.size + iy) * ax.size + ix) * cv.n_in
