@@ -234,12 +234,30 @@ def plan(g: Graph, scratch_bytes: dict[int, int] | None = None,
          scratch_ctypes: dict[int, str] | None = None,
          aliases: dict[int, tuple[Alias, ...]] | None = None) -> Plan:
     """The memory plan; `scratch_bytes` and `scratch_ctypes` (default int8_t) give each op's
-    scratch, `aliases` the outputs each op's kernel may write over an input (Alias)."""
+    scratch, `aliases` the outputs each op's kernel may write over an input (Alias). An alias
+    that costs its kernel work (extra scratch: rows or pixels copied back through a ring) is
+    kept only where it lowers the arena: each, in op order, is dropped when the plan without it
+    is no larger."""
+    aliases = dict(aliases or {})
+    best = _plan(g, scratch_bytes, scratch_ctypes, aliases)
+    for pos in sorted(best.inplace):
+        if not best.inplace[pos].extra_scratch:
+            continue
+        trial = {k: v for k, v in aliases.items() if k != pos}
+        without = _plan(g, scratch_bytes, scratch_ctypes, trial)
+        if without.arena_bytes <= best.arena_bytes:
+            aliases, best = trial, without
+    return best
+
+
+def _plan(g: Graph, scratch_bytes: dict[int, int] | None,
+          scratch_ctypes: dict[int, str] | None,
+          aliases: dict[int, tuple[Alias, ...]]) -> Plan:
     scratch_bytes = dict(scratch_bytes or {})
     scratch_ctypes = scratch_ctypes or {}
     root, fixed = _Roots(), _fixed(g)
     elided = _views(g, root, fixed)
-    taken = _inplace(g, root, fixed, elided, aliases or {})
+    taken = _inplace(g, root, fixed, elided, aliases)
     for pos, a in taken.items():
         if a.extra_scratch:
             scratch_bytes[pos] = _align4(scratch_bytes.get(pos, 0)) + a.extra_scratch
