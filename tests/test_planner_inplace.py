@@ -282,3 +282,25 @@ def test_a_costly_alias_is_dropped_where_it_does_not_lower_the_peak():
     p = plan(g, aliases={1: (Alias(0, 0, 32),), 3: ELEMENTWISE})
     assert p.inplace == {3: Alias(0, 0)}
     assert p.arena_bytes == _align(100) + _align(400)
+
+
+def add_chain(n=48) -> bytes:
+    """x -> ADD (a) -> ADD (b, over a) -> ADD (y): same-shape operands, one constant."""
+    rng = np.random.default_rng(3)
+    tensors = {"x": T((1, n), scale=0.05, zero_point=-3),
+               "k": T((1, n), scale=0.04, zero_point=1, data=rng.integers(-90, 90, (1, n))),
+               "a": T((1, n), scale=0.07, zero_point=2),
+               "b": T((1, n), scale=0.09, zero_point=-4),
+               "y": T((1, n), scale=0.1, zero_point=0)}
+    ops = [("ADD", ["x", "k"], ["a"], {}), ("ADD", ["a", "k"], ["b"], {}),
+           ("ADD", ["b", "k"], ["y"], {})]
+    return graph_model(tensors, ops, ["x"], ["y"])
+
+
+@on_qemu
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])  # DSP ADD, Helium ADD
+def test_add_in_place_on_cortex_m(board):
+    m = assert_bit_exact_on_qemu(add_chain(), board, count=4)
+    assert (m["layers"][1]["kernel"] == "kernels/add_s8_mve.c.j2") == (board == "mps3-an547")
+    (shared,) = [r for r in m["memory_plan"] if r["shares"]]
+    assert shared["tensor"] == "a" and shared["shares"] == ["b"]
