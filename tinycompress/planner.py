@@ -186,24 +186,24 @@ def _inplace(g: Graph, root: _Roots, fixed: dict, elided: set[int],
              aliases: dict[int, tuple[Alias, ...]]) -> dict[int, Alias]:
     """Take each op's first alias whose input dies at the op (in op order, so a chain of
     in-place ops shares one buffer): the output joins the input's root."""
-    last: dict[str, int] = {}  # tensor -> the last op reading it
+    last: dict[str, int] = {}  # storage root -> the last op reading any of its tensors
     for pos, op in enumerate(g.ops):
         for t in _activations(g, op.inputs):
-            last[t] = pos
+            last[root(t)] = pos
     taken: dict[int, Alias] = {}
     for pos, offers in sorted(aliases.items()):
         op = g.ops[pos]
         ins, outs = _activations(g, op.inputs), [t for t in op.outputs if t]
         for a in offers:
             src, dst = root(ins[a.inp]), outs[a.out]
-            members = [t for t in g.tensors if root(t) == src]
             if (pos in elided or src in fixed or dst in fixed or root(dst) != dst
                     or g.tensors[src].variable or g.tensors[src].intermediate
                     or part_of(g.tensors[src].ctype) != part_of(g.tensors[dst].ctype)
-                    or any(last.get(t, -1) > pos for t in members)
+                    or last.get(src, -1) > pos
                     or sum(root(t) == src for t in ins) > 1):
                 continue
             root.parent[dst] = src
+            last[src] = max(last.get(src, -1), last.get(dst, -1))
             taken[pos] = a
             break
     return taken
