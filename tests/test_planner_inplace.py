@@ -78,15 +78,15 @@ def test_extra_scratch_only_when_taken():
 
 # --- whole models, compiled and run on the host under ASan/UBSan ------------------------------
 
-def dw_chain(h, w, c, mult, k, stride, dil, padding, seed=0) -> bytes:
+def dw_chain(h, w, c, mult, k, stride, dil, padding, seed=0, batch=1) -> bytes:
     """x -> ADD (a) -> DEPTHWISE_CONV_2D (d) -> ADD (y): the depthwise conv's input is an
     activation that dies there, so only its shapes decide whether it runs in place."""
     rng = np.random.default_rng(seed)
     oc = c * mult
     tensors = {
-        "x": T((1, h, w, c), scale=0.05, zero_point=-3),
+        "x": T((batch, h, w, c), scale=0.05, zero_point=-3),
         "c0": T((1, 1, 1, c), scale=0.05, zero_point=0, data=rng.integers(-60, 60, (1, 1, 1, c))),
-        "a": T((1, h, w, c), scale=0.08, zero_point=2),
+        "a": T((batch, h, w, c), scale=0.08, zero_point=2),
         "f": T((1, k, k, oc), scale=0.02, data=rng.integers(-127, 128, (1, k, k, oc))),
         "bias": T((oc,), "int32", scale=0.08 * 0.02, data=rng.integers(-900, 900, oc)),
         "d": T((1, 0, 0, oc), scale=0.15, zero_point=-1),
@@ -97,7 +97,7 @@ def dw_chain(h, w, c, mult, k, stride, dil, padding, seed=0) -> bytes:
     oh = h if padding == "SAME" else h - dil * (k - 1)
     ow = w if padding == "SAME" else w - dil * (k - 1)
     oh, ow = -(-oh // stride), -(-ow // stride)
-    tensors["d"].shape = tensors["y"].shape = (1, oh, ow, oc)
+    tensors["d"].shape = tensors["y"].shape = (batch, oh, ow, oc)
     ops = [("ADD", ["x", "c0"], ["a"], {}),
            ("DEPTHWISE_CONV_2D", ["a", "f", "bias"], ["d"],
             dict(padding=_PADDING[padding], stride_h=stride, stride_w=stride, depth_multiplier=mult,
@@ -118,6 +118,11 @@ def test_depthwise_in_place_is_bit_exact_and_shrinks_the_arena():
     # a and d share one buffer; the scratch is the ring of two output rows.
     assert m["arena_bytes"] == _align(h * w * c) + _align(2 * w * c)
     assert m["arena_bytes"] < 2 * h * w * c
+
+
+def test_depthwise_in_place_over_batches():
+    m = assert_bit_exact(dw_chain(7, 5, 8, 1, 3, 1, 1, "SAME", batch=2), count=3)
+    assert _dw_in_place(m)
 
 
 @pytest.mark.parametrize("mult,stride,padding", [(1, 2, "SAME"), (1, 1, "VALID"), (2, 1, "SAME")])
