@@ -18,6 +18,7 @@ from graph_builder import graph_model
 from lstm_models import lstm_model
 from optest import random_inputs
 from test_op_svdf import svdf_model
+from test_planner_inplace import add_chain, conv_chain, dw_chain
 from tflite_builder import T, conv_model, dw_model, model
 from tinycompress.compiler import compile_tflite, write_outdir
 from tinycompress.reference import Reference
@@ -75,6 +76,11 @@ MODELS = {
     "dw": (lambda: dw_model(6, 6, 32, 1, 3, 3), "dense"),
     "dw_sparse": (lambda: dw_model(6, 6, 8, 1, 3, 3), "sparse"),
     "fc": (_fc_model, "dense"),
+    # in place (planner.Alias): depthwise through its row ring, a 3x3 conv through its pixel
+    # ring (DSP), ADD over its operand
+    "inplace_dw": (lambda: dw_chain(9, 6, 8, 1, 3, 1, 1, "SAME"), "dense"),
+    "inplace_conv": (lambda: conv_chain(12, 10, 8, 8, 3), "dense"),
+    "inplace_add": (add_chain, "dense"),
 }
 
 
@@ -185,7 +191,7 @@ int main(void)
 """
 
 
-@pytest.mark.parametrize("key", ["mixed", "lstm"])
+@pytest.mark.parametrize("key", ["mixed", "lstm", "inplace_dw"])
 def test_caller_supplied_arena_is_bit_exact(key, tmp_path):
     """With M_EXTERNAL_ARENA the caller's M_ARENA_DEFINE'd arena is used (sanitizers on); a NULL
     or misaligned one, and NULL or overlapping buffers, are refused with their status."""

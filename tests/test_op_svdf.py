@@ -193,7 +193,7 @@ def test_state_is_a_separate_buffer():
     assert len(states) == 1
     assert result.plan.storage[states[0]] == ("state", 0)
     assert result.manifest["state_bytes"] == 8 * 10 * 2 == result.plan.state_bytes
-    assert all(not b.key.startswith("in4") for b in result.plan.buffers)
+    assert all(not b.tensor.startswith("in4") for b in result.plan.buffers)
     assert result.manifest["arena_bytes"] == 0  # input and output are the caller's buffers
     c = result.files["m.c"]
     # The int16 state in the state struct's int16_t part; no arena object at all.

@@ -133,7 +133,7 @@ def test_keyword_model_states_match_the_reference(tmp_path):
                    for t, (kind, off) in storage.items() if kind == "state")
     assert len(slots) == 7 and slots[-1][1] == plan.state_bytes == 5120
     assert all(a[1] <= b[0] for a, b in zip(slots, slots[1:]))  # disjoint
-    assert not {b.key for b in plan.buffers} & {t for *_, t in slots}  # none in the arena
+    assert not {b.tensor for b in plan.buffers} & {t for *_, t in slots}  # none in the arena
     # The int8 activations' part: the largest two live ones, 96 + 64 bytes (the typed arena keeps
     # the int16 data in a part of its own).
     assert plan.arena_parts["i32"] == 160 and plan.arena_bytes == sum(plan.arena_parts.values())

@@ -23,6 +23,7 @@ from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
 from ..ops.table import Refused
 from ..planner import CHAR_CTYPES, PARTS, Plan, part_of, plan
+from ..schedule import best_order, reordered
 from .records import memory_plan, weight_stats
 
 C_KEYWORDS = {
@@ -216,6 +217,38 @@ def _state_resets(g: Graph, p: Plan) -> list[dict]:
     return resets
 
 
+def order_for_memory(g: Graph, kernels: dict[int, Kernel]) -> tuple[Graph, dict[int, Kernel]]:
+    """The graph with its ops in the order that plans the smaller arena (schedule.best_order),
+    and the kernels by their ops' new positions."""
+    order = best_order(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
+                       {pos: k.scratch_ctype for pos, k in kernels.items()},
+                       {pos: k.inplace for pos, k in kernels.items() if k.inplace})
+    if order == list(range(len(g.ops))):
+        return g, kernels
+    return reordered(g, order), {new: kernels[old] for new, old in enumerate(order)}
+
+
+def apply_inplace(g: Graph, kernels: dict[int, Kernel], mem: Plan) -> None:
+    """Tell each kernel whose output the planner placed over an input (Plan.inplace) so: its
+    template's `inplace` and `ring_at` (where its extra scratch starts), its scratch grown by
+    the extra, and the aliased pointers' indices (the signature drops their `restrict`)."""
+    for pos, k in kernels.items():
+        k.params.setdefault("inplace", False)
+        k.params.setdefault("ring_at", 0)
+        k.params["_alias_in"], k.params["_alias_out"] = -1, -1
+        a = mem.inplace.get(pos)
+        if a is None:
+            continue
+        acts = [t for t in g.ops[pos].inputs
+                if t and not g.tensors[t].is_const and not g.tensors[t].variable]
+        if acts != k.act_inputs:
+            raise IRError(f"{g.ops[pos].describe()}: an in-place kernel's activation inputs "
+                          "must be the op's, in order")
+        k.params.update(inplace=True, ring_at=mem.scratch_bytes.get(pos, 0) - a.extra_scratch,
+                        _alias_in=a.inp, _alias_out=a.out)
+        k.scratch_bytes = mem.scratch_bytes.get(pos, k.scratch_bytes)
+
+
 def emit(g: Graph, name: str = "model", ctx: Context | None = None,
          model_sha256: str = "") -> EmitResult:
     ctx = ctx or Context()
@@ -223,8 +256,11 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     check_supported(g)
     kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
     check_activations(g, kernels)
+    g, kernels = order_for_memory(g, kernels)
     mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
-               {pos: k.scratch_ctype for pos, k in kernels.items()})
+               {pos: k.scratch_ctype for pos, k in kernels.items()},
+               {pos: k.inplace for pos, k in kernels.items() if k.inplace})
+    apply_inplace(g, kernels, mem)
     env = _environment(ctx.families)
 
     io_names = {("input", k): f"input{k}" if len(g.inputs) > 1 else "input"
@@ -324,6 +360,8 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         "layers": [
             {
                 "index": layer.index, "name": layer.name, "op": layer.kind,
+                # the op's position in the source model (the layers may run in another order)
+                "op_index": g.ops[layer.op_pos].index,
                 "macs": layer.kernel.macs, "kernel": layer.kernel.template,
                 "variant": layer.kernel.variant,
                 "weight_format": layer.kernel.weight_format,

@@ -32,9 +32,10 @@ def part_bases(mem: Plan) -> dict[str, int]:
 
 
 def memory_plan(mem: Plan, op_positions: list[int]) -> list[dict]:
-    """The arena's buffers in offset order: tensor (or None for an op's scratch), the arena part
-    of its C type, its byte offset in the whole arena, bytes
-    and the first and last emitted layer that use it. `op_positions[i]` is layer i's position
+    """The arena's buffers in offset order: tensor (or None for an op's scratch), the other
+    tensors that share its storage (`shares`: views, and outputs written in place over it), the
+    arena part of its C type, its byte offset in the whole arena, bytes and the first and last
+    emitted layer that use it. `op_positions[i]` is layer i's position
     in the graph's ops (ascending)."""
     def first_layer(pos: int) -> int:
         return min(bisect.bisect_left(op_positions, pos), len(op_positions) - 1)
@@ -47,10 +48,11 @@ def memory_plan(mem: Plan, op_positions: list[int]) -> list[dict]:
     base = part_bases(mem)
     rows = []
     for b in mem.buffers:
-        scratch = b.key.startswith("scratch:")
+        scratch = b.kind == "scratch"
         first = first_layer(b.first)
         rows.append({"kind": "scratch" if scratch else "activation",
-                     "tensor": None if scratch else b.key, "part": b.part,
+                     "tensor": None if scratch else b.tensor, "shares": list(b.shares),
+                     "part": b.part,
                      "offset": base.get(b.part, 0) + b.offset, "bytes": b.size,
                      "first_layer": first, "last_layer": max(first, last_layer(b.last))})
     return sorted(rows, key=lambda r: (r["offset"], r["first_layer"], r["bytes"]))

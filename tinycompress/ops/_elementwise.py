@@ -15,6 +15,7 @@ import numpy as np
 
 from ..ir import DTYPES, Graph, Op
 from ..quant import activation_range, quantize_multiplier
+from ..planner import Alias
 from ._dsp import uses_mve
 from .base import (ConstArray, Context, Kernel, activation_of, check_activation, need_quantised,
                    per_tensor)
@@ -125,6 +126,16 @@ def loop_params(op: Op, g: Graph) -> tuple[dict, list[ConstArray], list[str]]:
     return params, consts, act
 
 
+def same_shape_aliases(op: Op, g: Graph, act: list[str]) -> tuple[Alias, ...]:
+    """The in-place offers of a binary op's loop nest (kernels/add_mul_loops.c.j2 and the Helium
+    ADD): each element is read before the element at the same index is written, so the output
+    may be written over an activation input of its own shape and type (not over a broadcast
+    one)."""
+    y = g.tensors[op.outputs[0]]
+    return tuple(Alias(0, k) for k, t in enumerate(act)
+                 if tuple(g.tensors[t].shape) == tuple(y.shape) and g.tensors[t].dtype == y.dtype)
+
+
 # --- ADD and SUB (reference_integer_ops::Add, reference_ops::Sub for int8) ----------------------
 
 ADD_LEFT_SHIFT = 20
@@ -173,4 +184,5 @@ def add_kernel(op: Op, g: Graph, ctx: Context, subtract: bool = False) -> Kernel
         act_inputs=act,
         act_outputs=[op.outputs[0]],
         macs=0,
+        inplace=same_shape_aliases(op, g, act),
     )

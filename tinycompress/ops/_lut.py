@@ -96,4 +96,4 @@ def lut_kernel(op: Op, g: Graph, table: np.ndarray, comment: str) -> Kernel:
     """A kernel out[i] = table[in[i] + 128] over the whole tensor."""
     assert table.shape == (256,) and table.dtype == np.int8
     return table_kernel(op, g, "kernels/lut_s8.c.j2", ConstArray(
-        "lut", "int8_t", table, f"[256] {comment}, indexed by input + 128"))
+        "lut", "int8_t", table, f"[256] {comment}, indexed by input + 128"), inplace=True)

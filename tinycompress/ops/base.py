@@ -10,7 +10,13 @@ The generated function has the signature
                      V0 *restrict state0, ... [, S *restrict scratch])
 with one pointer per activation input/output of the op (constants are referenced by name) and one
 per variable (state) tensor it reads and updates in place, so the planner alone decides where
-activations and state live. The scratch's element type S is the kernel's `scratch_ctype`
+activations and state live. A kernel that can write an output over an input says so in
+`inplace` (planner.Alias: which output over which input, and the extra scratch it then needs);
+the indices count the op's activation inputs in the op's order, which must be `act_inputs`. When
+the planner takes the alias, the emitter sets the kernel's `inplace` parameter (and `ring_at`,
+the byte offset of the extra scratch) and drops `restrict` from the two pointers, which then
+point into the same buffer: the template must then read every input element before it writes
+an output element over it. The scratch's element type S is the kernel's `scratch_ctype`
 (int8_t, int32_t, int16_t or uint16_t): the planner keeps it in the arena part of that type, so
 the kernel accesses it as S (or as int8_t, a character type) and never casts it to another
 multi-byte type (C's aliasing rule). A per-core or compressed-weight variant of a kernel is
@@ -25,6 +31,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 
 from ..ir import Graph, Op, Tensor
+from ..planner import Alias
 
 
 @dataclass
@@ -58,6 +65,7 @@ class Kernel:
     variant: str = ""  # the name of the Variant that built it, when the op has a variant table
     instructions: int | None = None  # the cost model's estimate per inference (ops/cost.py)
     work: Any = None  # what that estimate counts (ops/cost.py Work), None without a model
+    inplace: tuple[Alias, ...] = ()  # outputs it may write over inputs, see the docstring
 
 
 @dataclass
@@ -243,14 +251,18 @@ def check_unary(op: Op, g: Graph, tensor_problems: Callable[[Tensor, Tensor], li
     return problems
 
 
-def table_kernel(op: Op, g: Graph, template: str, table: ConstArray) -> Kernel:
-    """The kernel of a unary op (see check_unary) computed by looking up one constant table."""
+def table_kernel(op: Op, g: Graph, template: str, table: ConstArray,
+                 inplace: bool = False) -> Kernel:
+    """The kernel of a unary op (see check_unary) computed by looking up one constant table;
+    `inplace`: the template reads element i before it writes element i, of the same width, so
+    the output may be written over the input."""
     return Kernel(
         template=template,
         params=dict(size=g.tensors[op.inputs[0]].size),
         consts=[table],
         act_inputs=[op.inputs[0]],
         act_outputs=[op.outputs[0]],
+        inplace=(Alias(0, 0),) if inplace else (),
     )
 
 

@@ -29,6 +29,7 @@ from ._dsp_requant import requant_mr
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
+from ..planner import Alias
 from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
 from .cost import Work
 
@@ -256,8 +257,49 @@ def _dsp_w16(cv: ConvLayer, ctx: Context, w8: bool = False) -> Kernel:
         consts += [*(c for c in cv.dense_consts() if c.name in ("mult", "shift")),
                    *rounding_powers(cv.q)]
     scratch = 16 * groups + (0 if direct else 8 * groups)
-    return cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8,
-                     x2=bool(mr) and w8, mr_zp_folded=bool(mr) and mr["zp_folded"])
+    delay = in_place_delay(cv)
+    ring = 0 if not delay else (delay + 3) // 2 * 2  # (even: a pass's two pixels adjoin)
+    k = cv.kernel(consts, scratch, cond=cond, pointwise=direct, w8=w8,
+                  x2=bool(mr) and w8, mr_zp_folded=bool(mr) and mr["zp_folded"],
+                  ring_delay=delay or 0, ring_pixels=ring)
+    out_bytes = cv.batches * cv.ay.out * cv.ax.out * cv.n_out
+    if delay is not None and 4 * ring * cv.n_out <= out_bytes:
+        k.inplace = (Alias(0, 0, ring * cv.n_out),)
+    return k
+
+
+def first_reads(cv: ConvLayer) -> np.ndarray:
+    """Per output pixel (batches, rows, columns flattened), the lowest input byte its patch
+    reads (a huge number when every tap is in the padding)."""
+    ay, ax = cv.ay, cv.ax
+    o = np.arange(cv.batches * ay.out * ax.out)
+    b, r = np.divmod(o, ay.out * ax.out)
+    oy, ox = np.divmod(r, ax.out)
+    first = []
+    for a, pos in ((ay, oy), (ax, ox)):
+        i0 = pos * a.stride - a.pad
+        k = np.maximum(0, -(i0 // a.dilation))  # the first tap inside the input
+        first.append((i0 + k * a.dilation, (k < a.k)
+                      & (i0 + k * a.dilation < a.size)))
+    (iy, vy), (ix, vx) = first
+    byte = ((b * ay.size + iy) * ax.size + ix) * cv.n_in
+    return np.where(vy & vx, byte, np.iinfo(np.int64).max).astype(np.int64)
+
+
+def in_place_delay(cv: ConvLayer) -> int | None:
+    """How many output pixels the DSP kernel (two pixels a pass, both read before either is
+    stored) must hold back for its output to be written over its input: after the pass that
+    ends at pixel n, the pixels before n - delay are stored, so their bytes, below
+    (n - delay) oc, must lie under every byte a later pixel reads (0: stored as computed,
+    None: the output grows faster than the reads advance)."""
+    first = first_reads(cv)
+    n_pix = len(first)
+    later = np.minimum.accumulate(first[::-1])[::-1]  # later[n]: the lowest byte pixels >= n read
+    ends = np.arange(2, n_pix, 2)
+    if not len(ends):
+        return 0
+    delay = int(np.max(ends - later[ends] // cv.n_out))
+    return max(delay, 0) if delay < n_pix else None
 
 
 def _dsp_w8(cv: ConvLayer, ctx: Context) -> Kernel:

@@ -31,6 +31,7 @@ from ._dsp import dw_tap_pairs, rounding_powers, wants_w16, wrapped_bias, zp_fol
 from ._weight_formats import Encoding, encode, packed_bias
 from ._conv_common import (axes, bias_and_requant_consts, bias_of, check_common, fold_bias,
                            requant, well_formed)
+from ..planner import Alias
 from .base import ConstArray, Context, Kernel, Variant, VariantLowering, register
 from .conv_2d import (interior_condition, packed_work, patch_max_offset, positions,
                       requant_template, tap_lists)
@@ -112,8 +113,21 @@ class DwLayer:
                       macs=self.batches * ay.out * ax.out * self.n_out * self.taps)
 
 
+def in_place(dw: DwLayer) -> tuple[Alias, ...]:
+    """The portable and DSP (w16, w8) kernels write over their input when the output is shaped
+    as the input at stride 1 (depth multiplier 1), through a ring of pad-top + 1 output rows
+    in the scratch (templates/kernels/_inplace_rows.c.j2)."""
+    ay, ax = dw.ay, dw.ax
+    if not (ay.stride == ax.stride == 1 and ay.out == ay.size and ax.out == ax.size
+            and dw.n_out == dw.n_in):
+        return ()
+    return (Alias(0, 0, (ay.pad + 1) * ax.out * dw.n_out),)
+
+
 def _portable(dw: DwLayer, ctx: Context) -> Kernel:
-    return dw.kernel(dw.dense_consts(), cond=dw.cond, requant=requant_template(ctx))
+    k = dw.kernel(dw.dense_consts(), cond=dw.cond, requant=requant_template(ctx))
+    k.inplace = in_place(dw)
+    return k
 
 
 def _packed(dw: DwLayer, ctx: Context) -> Kernel:
@@ -216,8 +230,10 @@ def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
     tensor_zq = dict(kz=zq["kz"][0], e=zq["e"][0]) if zq and not dw.q["per_channel"] else None
     ring = padded_ring(dw) if cond != "1" else None
     scratch = 2 * ring["slots"] * ring["row"] if ring else 0
-    return dw.kernel(consts, scratch, cond=cond, w8=w8, ring=ring, tensor_zq=tensor_zq,
-                     stream_zq=bool(zq and dw.q["per_channel"]), doubled=doubled)
+    k = dw.kernel(consts, scratch, cond=cond, w8=w8, ring=ring, tensor_zq=tensor_zq,
+                  stream_zq=bool(zq and dw.q["per_channel"]), doubled=doubled)
+    k.inplace = in_place(dw)
+    return k
 
 
 def dw_stream(dw: DwLayer, w8: bool, zq: dict | None, doubled: bool = False) -> ConstArray:

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import Graph, Op
 from ..quant import activation_range, quantize_multiplier
-from ._elementwise import check_binary, loop_params
+from ._elementwise import check_binary, loop_params, same_shape_aliases
 from .base import Context, Kernel, Lowering, activation_of, register
 
 
@@ -59,4 +59,5 @@ class Mul(Lowering):
             act_inputs=act,
             act_outputs=[op.outputs[0]],
             macs=y.size,
+            inplace=same_shape_aliases(op, g, act),
         )

@@ -131,7 +131,7 @@ class Quantize(Lowering):
                 return lut_kernel(op, g, table, "requantisation")
             return table_kernel(op, g, "kernels/lut_s8.c.j2", ConstArray(
                 "lut", y.ctype, table,
-                f"[256] requantisation to {y.dtype}, indexed by input + 128"))
+                f"[256] requantisation to {y.dtype}, indexed by input + 128"), inplace=True)
         multiplier, shift = requantize_multiplier(x.quant.s, y.quant.s)
         lo, hi = _LIMITS[y.dtype]
         return Kernel(

@@ -97,6 +97,8 @@ def buffer_rows(manifest: dict) -> list[BufferRow]:
     rows = []
     for b in manifest.get("memory_plan") or []:
         what = "scratch" if b["kind"] == "scratch" else "out"
+        if b.get("shares"):  # views and in-place outputs in the same bytes
+            what += f" +{len(b['shares'])} shared"
         rows.append(BufferRow(label=f"L{b['first_layer']} {what}", kind=b["kind"],
                               offset=int(b["offset"]), bytes=int(b["bytes"]),
                               first_layer=int(b["first_layer"]), last_layer=int(b["last_layer"])))
