@@ -133,9 +133,10 @@ def _pack_lsb(codes: list[tuple[int, int]]) -> np.ndarray:
     return out
 
 
-def hcsr(w: np.ndarray):
+def hcsr(w: np.ndarray, raw_bias: bool = False):
     """The hcsr Encoding of `w` (rows x cols int8 values) with the cap and code lengths that take
-    the fewest bytes."""
+    the fewest bytes; `raw_bias` (label hcsr+raw): the kernel takes the narrowest bias, raw or
+    folded (fully_connected.py `_hcsr`)."""
     from ._weight_formats import Encoding
 
     rows, cols = w.shape
@@ -167,9 +168,9 @@ def hcsr(w: np.ndarray):
                    f"[{1 << v_peek}] next {v_peek} bits -> code length << 16 | value"),
     ]
     fillers = len(vals) - int(np.count_nonzero(w))
-    return Encoding("hcsr", "hcsr", consts,
+    return Encoding("hcsr", "hcsr+raw" if raw_bias else "hcsr", consts,
                     dict(n_entries=len(vals), n_fillers=fillers, cap=cap, gap_peek=g_peek,
-                         val_peek=v_peek))
+                         val_peek=v_peek, raw_bias=raw_bias))
 
 
 def decode(enc, rows: int, cols: int) -> np.ndarray:
