@@ -1,7 +1,8 @@
 """Benchmark: re-measure the cost model's constants (tinycompress/ops/cost.py COEFFS).
 
     python benchmarks/cost_fit.py [--boards mps2-an385,mps2-an386,mps3-an547]
-                                  [--ops fc,conv,dw] [--formats dense,lut,sparse,huffman,int4,csr,hcsr,hcsr+raw]
+                                  [--ops fc,conv,dw]
+                                  [--formats dense,lut,sparse,huffman,int4,csr,hcsr,hcsr+raw]
                                   [--optimize balanced,size,speed] [--json F] [--reuse F]
                                   [--write]
 

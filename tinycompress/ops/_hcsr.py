@@ -20,7 +20,8 @@ input load and a multiply-add: no bit-serial loop, no refill, no branch but the 
 lengths are chosen per layer (peek 1..MAX_PEEK bits for each code) to minimise the bytes of the
 stream and both tables together. The bias is the folded one (bias + input offset * row sums)
 in the narrowest integer type that holds it (fully_connected.py `_hcsr`), so the kernel
-multiplies the raw int8 inputs.
+multiplies the raw int8 inputs; ``hcsr+raw`` (`raw_bias`) is the same encoding with the narrowest
+of the raw and the folded bias, the kernel then adding the input offset to each input.
 """
 
 from __future__ import annotations
