@@ -1,7 +1,8 @@
 """Benchmark: re-measure the cost model's constants (tinycompress/ops/cost.py COEFFS).
 
     python benchmarks/cost_fit.py [--boards mps2-an385,mps2-an386,mps3-an547]
-                                  [--ops fc,conv,dw] [--formats dense,lut,sparse,huffman,int4,csr,hcsr]
+                                  [--ops fc,conv,dw]
+                                  [--formats dense,lut,sparse,huffman,int4,csr,hcsr,hcsr+raw]
                                   [--optimize balanced,size,speed] [--json F] [--reuse F]
                                   [--write]
 
@@ -59,9 +60,14 @@ def cases(nibbles: bool = False) -> dict[str, list[tuple[str, bytes]]]:
     dws = [(h, c, k, sp, cl, pad) for h, c, k, sp, cl, pad in
            ((16, 16, 3, 0.5, 16, "SAME"), (12, 8, 3, 0.8, 16, "SAME"), (10, 12, 5, 0.7, 16, "SAME"),
             (8, 24, 3, 0.0, 8, "VALID"), (14, 4, 5, 0.3, 32, "SAME"), (9, 32, 3, 0.9, 4, "SAME"))]
+    # input offset 128 and int8 biases: the raw bias is the narrower (hcsr+raw adds the offset)
+    raw = [(u, d, sp, cl) for u, d, sp, cl in ((100, 300, 0.92, 40), (64, 256, 0.9, 16))]
     return {
         "fc": [(f"FC {u}x{d} {sp:.0%} sparse {cl} clusters", fc(structured(u, d, sp, cl)))
-               for u, d, sp, cl in fcs],
+               for u, d, sp, cl in fcs]
+        + [(f"FC {u}x{d} {sp:.0%} sparse {cl} clusters, input offset 128, int8 bias",
+            fc(structured(u, d, sp, cl, 5), in_zp=-128, bias_range=(-100, 100)))
+           for u, d, sp, cl in raw],
         "conv": [(f"CONV {k}x{k} {cin}->{cout} on {h}x{h} {pad} {sp:.0%}",
                   conv(cw(cout, k, cin, sp, cl), h=h, wd=h, padding=pad))
                  for h, cin, cout, k, sp, cl, pad in convs],
@@ -141,7 +147,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--boards", default=",".join(BOARDS.values()))
     ap.add_argument("--ops", default="fc,conv,dw")
-    ap.add_argument("--formats", default="dense,lut,sparse,huffman,int4,csr,hcsr")
+    ap.add_argument("--formats", default="dense,lut,sparse,huffman,int4,csr,hcsr,hcsr+raw")
     ap.add_argument("--optimize", default="balanced",
                     help="Comma-separated --optimize modes to compile with (size: the DSP cores' "
                          "w8 kernels, speed: their w16 ones).")
@@ -160,7 +166,7 @@ def main(argv=None) -> int:
             for op in args.ops.split(","):
                 for (title, tfl8), (_, tfl4) in zip(table[op], table4[op]):
                     for fmt in args.formats.split(","):
-                        if fmt in ("csr", "hcsr") and op != "fc":
+                        if fmt in ("csr", "hcsr", "hcsr+raw") and op != "fc":
                             continue  # csr and hcsr mean sparse outside FULLY_CONNECTED
                         tfl = tfl4 if fmt == "int4" else tfl8
                         for mode in args.optimize.split(","):

@@ -4,7 +4,8 @@ them), compiled for a board (its core's kernels: the dense layers on the DSP/Hel
 --weights format: parameter bytes, instructions per inference and per layer under QEMU, the ratio
 to dense, bit-exact against the reference interpreter on a few input vectors.
 
-    python benchmarks/sparse_fc.py [--board mps2-an386] [--formats dense,csr,hcsr,sparse,lut,huffman,auto]
+    python benchmarks/sparse_fc.py [--board mps2-an386]
+                                   [--formats dense,csr,hcsr,hcsr+raw,sparse,lut,huffman,auto]
                                    [--density 0.08] [--clusters 64] [--json F]
 
 Synthetic weights (no training, no data): Gaussian float weights, the largest `density` of each
@@ -75,7 +76,7 @@ def lenet300(density: float, clusters: int, seed: int = 0) -> tuple[bytes, int]:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--board", default="mps2-an386")
-    ap.add_argument("--formats", default="dense,csr,hcsr,sparse,lut,huffman,auto")
+    ap.add_argument("--formats", default="dense,csr,hcsr,hcsr+raw,sparse,lut,huffman,auto")
     ap.add_argument("--density", type=float, default=0.08)
     ap.add_argument("--clusters", type=int, default=64)
     ap.add_argument("--vectors", type=int, default=4)

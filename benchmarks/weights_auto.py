@@ -31,6 +31,7 @@ from _table import finish, print_table, run, yes_no
 RUNS = [("no flags", {}), ("dense", {"weights": "dense"}), ("lut", {"weights": "lut"}),
         ("sparse", {"weights": "sparse"}), ("huffman", {"weights": "huffman"}),
         ("csr", {"weights": "csr"}), ("hcsr", {"weights": "hcsr"}),
+        ("hcsr+raw", {"weights": "hcsr+raw"}),
         ("auto size", {"weights": "auto", "optimize": "size"}),
         ("auto speed", {"weights": "auto", "optimize": "speed"}),
         ("auto balanced", {"weights": "auto", "optimize": "balanced"})]

@@ -795,17 +795,18 @@ HCSR_CASES = dict(CSR_CASES, **{  # name: (weights, per_channel, batch)
 })
 
 
+@pytest.mark.parametrize("fmt", ["hcsr", "hcsr+raw"])
 @pytest.mark.parametrize("case", sorted(HCSR_CASES))
-def test_fc_hcsr_bit_exact(case):
+def test_fc_hcsr_bit_exact(case, fmt):
     """Outputs spread over the int8 range (as csr's test) unless the layer has at most one
-    nonzero value a row or no weights."""
+    nonzero value a row or no weights; hcsr+raw with the raw bias (in_zp -3: the narrower)."""
     w, per_channel, batch = HCSR_CASES[case]
     varied = (w != 0).sum(axis=1).max() > 1 and len(np.unique(w)) > 2
     filled = int(w.any(axis=1).sum())
     spread = dict(min_distinct=min(32, filled * batch * 8 // 4)) if varied else None
     m = assert_bit_exact(fc(w, per_channel, batch, out_s=spread_scale(w)), count=8,
-                         weights="hcsr", spread=spread)
-    assert layer(m)["weight_format"] == "hcsr" and layer(m)["variant"] == "hcsr"
+                         weights=fmt, spread=spread)
+    assert layer(m)["weight_format"] == fmt and layer(m)["variant"] == "hcsr"
 
 
 @settings(max_examples=60, deadline=None)
@@ -892,3 +893,17 @@ def test_hcsr_output_is_byte_reproducible():
     first, _ = compile_tflite(tfl, name="m", weights="hcsr")
     again, _ = compile_tflite(tfl, name="m", weights="hcsr")
     assert first == again and b"hcsr" in first["src/m.c"]
+
+
+@pytest.mark.parametrize("case", ["lenet-fc1-like-8pct-64", "784-cols-long-gaps", "counts-0-to-19"])
+def test_fc_hcsr_raw_bias(case):
+    """hcsr+raw on a layer whose raw bias is narrower (int8 raw, input offset 128: the folded one
+    needs int32): the kernel adds the input offset to each input, bit-exact, fewer bytes than
+    hcsr's folded bias."""
+    w, per_channel, batch = HCSR_CASES[case]
+    tfl = fc(w, per_channel, batch, in_zp=-128, bias_range=(-100, 100), out_s=spread_scale(w))
+    m = assert_bit_exact(tfl, count=8, weights="hcsr+raw")
+    files, folded = compile_tflite(tfl, name="m", weights="hcsr")
+    raw_files, _ = compile_tflite(tfl, name="m", weights="hcsr+raw")
+    assert b"raw bias" in raw_files["src/m.c"] and b"raw bias" not in files["src/m.c"]
+    assert layer(m)["weights_bytes"] < layer(folded)["weights_bytes"]

@@ -153,3 +153,13 @@ def test_fc_hcsr(case):
     w, per_channel, batch = HCSR_CASES[case]
     m = on_m4(fc(w, per_channel, batch, out_s=spread_scale(w)), "hcsr", portable=False)
     assert m["layers"][0]["variant"] == "hcsr"
+
+
+@pytest.mark.parametrize("case", ["lenet-fc1-like-8pct-64", "counts-0-to-19"])
+def test_fc_hcsr_raw_bias(case):
+    """hcsr+raw with the raw (int8) bias on the board: the input offset 128 added per input."""
+    from test_weight_formats import HCSR_CASES, spread_scale
+    w, per_channel, batch = HCSR_CASES[case]
+    m = on_m4(fc(w, per_channel, batch, in_zp=-128, bias_range=(-100, 100),
+                 out_s=spread_scale(w)), "hcsr+raw", portable=False)
+    assert m["layers"][0]["weight_format"] == "hcsr+raw"

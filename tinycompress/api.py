@@ -99,7 +99,7 @@ def compile(model, outdir, *, calibration=None, board: str | None = None, name: 
     calibration: float input samples that quantise a float model to INT8: an array x, or an
     .npz path with array x (needed unless the model is already INT8). board: a board name
     (``tinycompress boards``) whose core's kernels to use. name: prefix of every C identifier.
-    weights: dense, lut, sparse, huffman, int4, csr, hcsr or auto (per layer, by the cost model).
+    weights: dense, lut, sparse, huffman, int4, csr, hcsr, hcsr+raw or auto (per layer, by the cost model).
     per_channel=False: one scale per weight tensor. weights and per_channel None (the default):
     as the model's marker says (a model compress, qat or distill saved: auto for a pruned or
     weight-shared model, the scales QAT simulated or the per-tensor grid compress shared on),

@@ -82,7 +82,7 @@ def _kernels(g, ctx: Context) -> list[Kernel]:
 
 def estimate_graph(g, ctx: Context, formats: tuple[str, ...] = FORMATS + ("auto",)) -> Estimate:
     """Per layer of the (passes-run) graph `g`, an Option for every format of `formats`
-    (dense, lut, sparse, huffman, int4, csr, hcsr, auto) on ctx's core (ctx.optimize ranks auto)."""
+    (dense, lut, sparse, huffman, int4, csr, hcsr, hcsr+raw, auto) on ctx's core (ctx.optimize ranks auto)."""
     from .emit import check_supported
 
     check_supported(g)

@@ -214,7 +214,7 @@ class CompileResult(Result):
     src_dir: Path = doc("The generated C (outdir/src): add it to the include path and compile "
                         "its .c files.")
     weights: str = doc("The --weights choice (auto, dense, lut, sparse, huffman, int4, csr, "
-                       "hcsr), "
+                       "hcsr, hcsr+raw), "
                        "given or recognised.")
     optimize: str | None = doc("What --weights auto ranked by: balanced, size or speed (None: "
                                "weights not auto).")

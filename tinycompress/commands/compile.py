@@ -24,8 +24,9 @@ from ..ops.cost import OPTIMIZE
               help="Storage of FULLY_CONNECTED / CONV_2D / DEPTHWISE_CONV_2D weights in flash: "
                    "dense int8, lut (codebook + b-bit indices), sparse (nonzeros + gaps), huffman "
                    "(coded sparse streams), int4 (signed nibbles: weights in -8..7), csr "
-                   "(FULLY_CONNECTED rows laid out for speed), hcsr (FULLY_CONNECTED rows Huffman coded, "
-                   "decoded by table lookup), or auto (per layer, by --optimize). "
+                   "(FULLY_CONNECTED rows laid out for speed), hcsr (FULLY_CONNECTED rows "
+                   "Huffman coded, decoded by table lookup; hcsr+raw: with the narrowest bias), "
+                   "or auto (per layer, by --optimize). "
                    "Default: auto for a model 'compress' pruned or weight-shared, else dense.")
 @click.option("--optimize", type=click.Choice(OPTIMIZE), default="balanced", show_default=True,
               help="What --weights auto ranks by for the --board's core: size (fewest bytes), "

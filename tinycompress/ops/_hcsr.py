@@ -20,7 +20,8 @@ input load and a multiply-add: no bit-serial loop, no refill, no branch but the 
 lengths are chosen per layer (peek 1..MAX_PEEK bits for each code) to minimise the bytes of the
 stream and both tables together. The bias is the folded one (bias + input offset * row sums)
 in the narrowest integer type that holds it (fully_connected.py `_hcsr`), so the kernel
-multiplies the raw int8 inputs.
+multiplies the raw int8 inputs; ``hcsr+raw`` (`raw_bias`) is the same encoding with the narrowest
+of the raw and the folded bias, the kernel then adding the input offset to each input.
 """
 
 from __future__ import annotations
@@ -133,9 +134,10 @@ def _pack_lsb(codes: list[tuple[int, int]]) -> np.ndarray:
     return out
 
 
-def hcsr(w: np.ndarray):
+def hcsr(w: np.ndarray, raw_bias: bool = False):
     """The hcsr Encoding of `w` (rows x cols int8 values) with the cap and code lengths that take
-    the fewest bytes."""
+    the fewest bytes; `raw_bias` (label hcsr+raw): the kernel takes the narrowest bias, raw or
+    folded (fully_connected.py `_hcsr`)."""
     from ._weight_formats import Encoding
 
     rows, cols = w.shape
@@ -167,9 +169,9 @@ def hcsr(w: np.ndarray):
                    f"[{1 << v_peek}] next {v_peek} bits -> code length << 16 | value"),
     ]
     fillers = len(vals) - int(np.count_nonzero(w))
-    return Encoding("hcsr", "hcsr", consts,
+    return Encoding("hcsr", "hcsr+raw" if raw_bias else "hcsr", consts,
                     dict(n_entries=len(vals), n_fillers=fillers, cap=cap, gap_peek=g_peek,
-                         val_peek=v_peek))
+                         val_peek=v_peek, raw_bias=raw_bias))
 
 
 def decode(enc, rows: int, cols: int) -> np.ndarray:

@@ -54,7 +54,10 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
               length-limited codes written LSB first, so that the kernel decodes an entry with
               one 32-bit load and one lookup per code (gap_table: gap << 8 | length, uint16;
               val_table: length << 16 | value, int32), no bit-serial fallback; gaps past the
-              cap (16..128) take filler entries of value 0. The bias is the folded one, narrow.
+              cap (16..128) take filler entries of value 0. The bias is the folded one, narrow;
+              ``hcsr+raw`` is the same encoding with the narrowest of the raw and the folded
+              bias (`packed_bias`): with the raw one the kernel adds the input offset to each
+              input it multiplies (one add an entry), fewer bytes on a small layer.
               Within a few percent of huffman's bytes, at about 15 instructions an entry on a
               Cortex-M4: measured (benchmarks/weights_auto.py, the trained LeNet-300-100 92%
               pruned, 64 clusters, M4) 34,451 B, 341k instructions against huffman's 32,355 B and
@@ -164,7 +167,7 @@ from ._hcsr import decode as hcsr_decode
 from ._hcsr import hcsr
 from .base import ConstArray
 
-FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr", "hcsr")
+FORMATS = ("dense", "lut", "sparse", "huffman", "int4", "csr", "hcsr", "hcsr+raw")
 CHOICES = ("auto",) + FORMATS
 INT4_MIN, INT4_MAX = -8, 7
 INT4_GROUP = 8  # weights (4 bytes) an int4 kernel unpacks a loop iteration
@@ -497,8 +500,8 @@ def csr(w: np.ndarray) -> Encoding:
 
 
 ENCODERS = {"dense": dense, "lut": lut, "sparse": sparse, "huffman": huffman, "int4": int4,
-            "csr": csr, "hcsr": hcsr}
-ROW_FORMATS = ("csr", "hcsr")  # formats only the FULLY_CONNECTED kernels execute
+            "csr": csr, "hcsr": hcsr, "hcsr+raw": lambda w: hcsr(w, raw_bias=True)}
+ROW_FORMATS = ("csr", "hcsr", "hcsr+raw")  # formats only FULLY_CONNECTED kernels execute
 
 
 def encode(w: np.ndarray, wanted: str, what: str = "layer", rows_format: bool = False) -> Encoding:

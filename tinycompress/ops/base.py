@@ -78,7 +78,7 @@ class Context:
 
     core: str = "generic"
     families: tuple[str, ...] = ()
-    weights: str = "dense"  # auto|dense|lut|sparse|huffman|int4|csr|hcsr, see _weight_formats.py
+    weights: str = "dense"  # auto|dense|lut|sparse|huffman|int4|csr|hcsr|hcsr+raw, see _weight_formats.py
     # what --weights auto ranks by (ops/cost.py) and the DSP kernels' int16-weight choice
     # (_dsp.wants_w16): balanced|size|speed
     optimize: str = "balanced"

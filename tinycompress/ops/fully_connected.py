@@ -197,11 +197,18 @@ def _hcsr(fc: FcLayer, ctx: Context) -> Kernel:
     the folded one in the narrowest type that holds it: the raw one would cost an add per entry
     (or an int16 copy of the input, whose scratch address gcc re-adds at every load), measured
     more than its bytes save (LeNet-300-100 8%/64 trained, M4, two entries a pass: raw
-    358,780 instructions 33,183 B, folded 352,800 and 34,003 B)."""
+    358,780 instructions 33,183 B, folded 352,800 and 34,003 B). hcsr+raw takes the narrowest,
+    the raw one adding the input offset to each input multiplied."""
     enc, n_out = fc.enc, fc.n_out
-    ctype, vals = narrowest_int(fc.folded)
-    bias_c = ConstArray("bias", ctype, vals, f"[{n_out}] bias + input offset * row sums")
-    k = fc.kernel([*enc.consts, bias_c], U=HCSR_UNROLL,
+    folded = f"[{n_out}] bias + input offset * row sums"
+    if enc.params["raw_bias"]:  # hcsr+raw: the narrowest bias
+        bias_c, bias_raw = packed_bias(
+            fc.raw_bias, fc.folded,
+            f"[{n_out}] bias (the kernel adds the input offset {-fc.in_zp} to x)", folded)
+    else:
+        ctype, vals = narrowest_int(fc.folded)
+        bias_c, bias_raw = ConstArray("bias", ctype, vals, folded), False
+    k = fc.kernel([*enc.consts, bias_c], U=HCSR_UNROLL, bias_raw=bias_raw,
                   wf=dict(enc.params, format=enc.format, label=enc.label))
     k.weight_format = enc.label
     k.dense_weights_bytes = (sum(c.nbytes for c in k.consts) - enc.nbytes - bias_c.nbytes
@@ -211,9 +218,10 @@ def _hcsr(fc: FcLayer, ctx: Context) -> Kernel:
 
 def _hcsr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
     """hcsr (fully_connected_s8_hcsr.c.j2): per stored entry (fillers too) a load, two lookups
-    and a multiply-add; per output its count and requant."""
-    b = fc.batches
-    return Work(stored=b * fc.enc.params["n_entries"], outputs=b * fc.n_out)
+    and a multiply-add; per output its count and requant; with the raw bias (`macs`) the input
+    offset added to each input multiplied."""
+    b, n = fc.batches, fc.enc.params["n_entries"]
+    return Work(macs=b * n if k.params["bias_raw"] else 0, stored=b * n, outputs=b * fc.n_out)
 
 
 VARIANTS = (
