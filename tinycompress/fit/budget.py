@@ -2,9 +2,10 @@
 
 A sampled candidate says how the layers share the pruning (their sparsities relative to one
 another) and their bits; its absolute level is set here: every large layer's kept fraction is
-scaled by one factor (a small layer keeps its sampled sparsity: it costs few bytes, and pruning it
-as hard as the large ones would cost accuracy for nothing) until the probe's flash is just under the budget (weights cost about the same bytes
-each, so flash is close to linear in the factor; a few probes settle it). Keeping as many weights
+scaled by one factor (a small layer keeps its sampled sparsity: it costs few bytes, and pruning
+it as hard as the large ones would cost accuracy for nothing) until the probe's flash is just
+under the budget (weights cost about the same bytes each, so flash is close to linear in the
+factor; a few probes settle it). Keeping as many weights
 as the budget allows loses the least accuracy; the search then spends fine-tuning only on
 candidates that fit.
 
