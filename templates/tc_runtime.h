@@ -820,6 +820,28 @@ TC_INLINE int32_t tc_pkhtb16(int32_t a, int32_t b)
 }
 #endif
 
+/* A four-row dot product out of line (noinline: one copy however many layers call it): `n4`
+ * groups of STEP (a statement macro that consumes one group of inputs xw and weights w into
+ * a0..a3), one first when n4 is odd, then two a pass; acc[0..3] in and out. */
+#define TC_DEFINE_DOT4X1(name, STEP)                                                            \
+    static __attribute__((noinline, unused)) void name(const int8_t *xw, const int32_t *w,      \
+                                                       int n4, int32_t *acc)                    \
+    {                                                                                            \
+        int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];                             \
+        const int8_t *end = xw + 8 * n4;                                                         \
+        if (n4 & 1) {                                                                            \
+            STEP;                                                                                \
+        }                                                                                        \
+        while (xw != end) {                                                                      \
+            STEP;                                                                                \
+            STEP;                                                                                \
+        }                                                                                        \
+        acc[0] = a0;                                                                             \
+        acc[1] = a1;                                                                             \
+        acc[2] = a2;                                                                             \
+        acc[3] = a3;                                                                             \
+    }
+
 /* ---- Cortex-M DSP, int16 weights (the templates/cores/dsp kernels named _w16) ----
  * The weights are widened to int16 pairs at compile time (tinycompress/ops/_dsp.py,
  * layout_w16), so the inner loops only load and multiply: two words a load (LDRD with
@@ -904,23 +926,7 @@ static __attribute__((noinline, unused)) void tc_dot2x2_w16(const int8_t *xw, co
         a3 = __smlad(w1, xh, a3);                                                              \
     } while (0)
 
-static __attribute__((noinline, unused)) void tc_dot4x1_w16(const int8_t *xw, const int32_t *w,
-                                                           int n4, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t *end = xw + 8 * n4;
-    if (n4 & 1) {
-        TC_DOT4X1_W16_STEP;
-    }
-    while (xw != end) {
-        TC_DOT4X1_W16_STEP;
-        TC_DOT4X1_W16_STEP;
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
+TC_DEFINE_DOT4X1(tc_dot4x1_w16, TC_DOT4X1_W16_STEP)
 #endif
 
 /* ---- Cortex-M DSP, int8 weights in the w16 blocking (the templates/cores/dsp kernels named _w8)
@@ -993,23 +999,7 @@ static __attribute__((noinline, unused)) void tc_dot2x2_w8(const int8_t *xw, con
     } while (0)
 
 /* tc_dot4x1_w16's contract with int8 weight words: per group, rows 0..3's words. */
-static __attribute__((noinline, unused)) void tc_dot4x1_w8(const int8_t *xw, const int32_t *w,
-                                                          int n4, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t *end = xw + 8 * n4;
-    if (n4 & 1) {
-        TC_DOT4X1_W8_STEP;
-    }
-    while (xw != end) {
-        TC_DOT4X1_W8_STEP;
-        TC_DOT4X1_W8_STEP;
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
+TC_DEFINE_DOT4X1(tc_dot4x1_w8, TC_DOT4X1_W8_STEP)
 #endif
 
 /* ---- Cortex-M DSP convolutions: requantisation in one SMMLAR, doubled inputs ----
@@ -1077,23 +1067,7 @@ TC_INLINE int32_t tc_widen_w16_sum(const int8_t *x, int8_t *xw, int n4, int stri
         a3 = __smlad(tc_sxtb16_ror8(r1), xh, a3);                                              \
     } while (0)
 
-static __attribute__((noinline, unused)) void tc_dot4x1_w8p(const int8_t *xw, const int32_t *w,
-                                                           int n4, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
-    const int8_t *end = xw + 8 * n4;
-    if (n4 & 1) {
-        TC_DOT4X1_W8P_STEP;
-    }
-    while (xw != end) {
-        TC_DOT4X1_W8P_STEP;
-        TC_DOT4X1_W8P_STEP;
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-}
+TC_DEFINE_DOT4X1(tc_dot4x1_w8p, TC_DOT4X1_W8P_STEP)
 
 /* The even row's sum from the packed accumulator p (row n + 256 row n + 1) and the odd row's
  * q, modulo 2^32. */
