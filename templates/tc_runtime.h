@@ -699,30 +699,20 @@ TC_INLINE int32_t tc_requant_1rz_dsp(int32_t x2, int32_t m, int32_t kz, int32_t 
 
 /* A = tc_requant_1rz(A / 2, m, kz, E & 255) for A = 2x (|x| < 2^30), m and kz the two words at W
  * (post-incremented). TC_DW_REQUANT_X2: the same for A = x (one LSL more). */
-#define TC_DW_REQUANT(A, W, E)                                                                 \
+#define TC_DW_REQUANT_(A, W, E, DOUBLE)                                                        \
     do {                                                                                       \
         int32_t m_, kz_;                                                                       \
         __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
                 "add %[kz], %[kz], %[a], asr #31\n\t"                                         \
+                DOUBLE                                                                         \
                 "smmlar %[a], %[a], %[m], %[kz]\n\t"                                          \
                 "asr %[a], %[a], %[e]"                                                         \
                 : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_)                     \
                 : [e] "r"(E)                                                                   \
                 : "memory");                                                                   \
     } while (0)
-
-#define TC_DW_REQUANT_X2(A, W, E)                                                              \
-    do {                                                                                       \
-        int32_t m_, kz_;                                                                       \
-        __asm__("ldrd %[m], %[kz], [%[w]], #8\n\t"                                            \
-                "add %[kz], %[kz], %[a], asr #31\n\t"                                         \
-                "lsl %[a], %[a], #1\n\t"                                                      \
-                "smmlar %[a], %[a], %[m], %[kz]\n\t"                                          \
-                "asr %[a], %[a], %[e]"                                                         \
-                : [a] "+r"(A), [w] "+r"(W), [m] "=&r"(m_), [kz] "=&r"(kz_)                     \
-                : [e] "r"(E)                                                                   \
-                : "memory");                                                                   \
-    } while (0)
+#define TC_DW_REQUANT(A, W, E) TC_DW_REQUANT_(A, W, E, "")
+#define TC_DW_REQUANT_X2(A, W, E) TC_DW_REQUANT_(A, W, E, "lsl %[a], %[a], #1\n\t")
 
 /* One pair of depthwise taps for four channels (ops/_dsp.py dw_tap_pairs): the taps' input
  * words at b0 + o0 and b1 + o1 (o0, o1 constants within +-4095 or registers) joined by PKHBT / PKHTB
