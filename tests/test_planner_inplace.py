@@ -203,6 +203,8 @@ def conv_chain(h, w, cin, cout, k=1, stride=1, padding="SAME", seed=0) -> bytes:
 def test_dsp_depthwise_in_place_on_m4(h, w, c, k, padding):
     m = assert_bit_exact_on_qemu(dw_chain(h, w, c, 1, k, 1, 1, padding), "mps2-an386", count=3)
     assert m["layers"][1]["variant"].startswith("dsp_w") and _dw_in_place(m)
+    if padding == "SAME":  # straight over the input: the scratch is the padded input ring alone
+        assert m["arena_bytes"] == _align(h * w * c) + _align(2 * k * (w + k - 1) * c)
 
 
 @on_qemu

@@ -113,15 +113,18 @@ class DwLayer:
                       macs=self.batches * ay.out * ax.out * self.n_out * self.taps)
 
 
-def in_place(dw: DwLayer) -> tuple[Alias, ...]:
+def in_place(dw: DwLayer, padded_ring: bool = False) -> tuple[Alias, ...]:
     """The portable and DSP (w16, w8) kernels write over their input when the output is shaped
     as the input at stride 1 (depth multiplier 1), through a ring of pad-top + 1 output rows
-    in the scratch (templates/kernels/_inplace_rows.c.j2)."""
+    in the scratch (templates/kernels/_inplace_rows.c.j2). With `padded_ring` (the DSP kernels
+    reading every tap from their ring of padded input rows) output row oy goes straight over
+    input row oy: the ring holds input rows up to oy - pad-top + KH - 1 >= oy before row oy is
+    computed, and no input row is read from the buffer twice."""
     ay, ax = dw.ay, dw.ax
     if not (ay.stride == ax.stride == 1 and ay.out == ay.size and ax.out == ax.size
             and dw.n_out == dw.n_in):
         return ()
-    return (Alias(0, 0, (ay.pad + 1) * ax.out * dw.n_out),)
+    return (Alias(0, 0, 0 if padded_ring else (ay.pad + 1) * ax.out * dw.n_out),)
 
 
 def _portable(dw: DwLayer, ctx: Context) -> Kernel:
@@ -232,7 +235,7 @@ def _dsp_w16(dw: DwLayer, ctx: Context, w8: bool = False) -> Kernel:
     scratch = 2 * ring["slots"] * ring["row"] if ring else 0
     k = dw.kernel(consts, scratch, cond=cond, w8=w8, ring=ring, tensor_zq=tensor_zq,
                   stream_zq=bool(zq and dw.q["per_channel"]), doubled=doubled)
-    k.inplace = in_place(dw)
+    k.inplace = in_place(dw, padded_ring=ring is not None)
     return k
 
 
