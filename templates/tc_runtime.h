@@ -810,26 +810,27 @@ TC_INLINE int32_t tc_pkhtb16(int32_t a, int32_t b)
 }
 #endif
 
-/* A four-row dot product out of line (noinline: one copy however many layers call it): `n4`
- * groups of STEP (a statement macro that consumes one group of inputs xw and weights w into
- * a0..a3), one first when n4 is odd, then two a pass; acc[0..3] in and out. */
-#define TC_DEFINE_DOT4X1(name, STEP)                                                            \
+/* A dot product out of line (noinline: one copy however many layers call it): `n4` groups of
+ * STEP (a statement macro that consumes one group of inputs xw, `bytes` of them, and weights w
+ * into a0..a3), one first when n4 is odd, then two a pass; acc[0..3] in and out. Four rows
+ * times one vector (8 input bytes a group), or two rows times two vectors (16). */
+#define TC_DEFINE_DOT(name, STEP, bytes)                                                        \
     static __attribute__((noinline, unused)) void name(const int8_t *xw, const int32_t *w,      \
                                                        int n4, int32_t *acc)                    \
-    {                                                                                            \
+    {                                                                                           \
         int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];                             \
-        const int8_t *end = xw + 8 * n4;                                                         \
-        if (n4 & 1) {                                                                            \
-            STEP;                                                                                \
-        }                                                                                        \
-        while (xw != end) {                                                                      \
-            STEP;                                                                                \
-            STEP;                                                                                \
-        }                                                                                        \
-        acc[0] = a0;                                                                             \
-        acc[1] = a1;                                                                             \
-        acc[2] = a2;                                                                             \
-        acc[3] = a3;                                                                             \
+        const int8_t *end = xw + (bytes) * n4;                                                  \
+        if (n4 & 1) {                                                                           \
+            STEP;                                                                               \
+        }                                                                                       \
+        while (xw != end) {                                                                     \
+            STEP;                                                                               \
+            STEP;                                                                               \
+        }                                                                                       \
+        acc[0] = a0;                                                                            \
+        acc[1] = a1;                                                                            \
+        acc[2] = a2;                                                                            \
+        acc[3] = a3;                                                                            \
     }
 
 /* ---- Cortex-M DSP, int16 weights (the templates/cores/dsp kernels named _w16) ----
@@ -867,34 +868,18 @@ TC_INLINE void tc_widen_w16(const int8_t *x, int8_t *xw, int n4, int stride)
         TC_LDRD_PI(xw, al, ah);                                                                \
         TC_LDRD_PI(xw, bl, bh);                                                                \
         TC_LDRD_PI(w, w0, w1);                                                                 \
-        a00 = __smlad(w0, al, a00);                                                            \
-        a00 = __smlad(w1, ah, a00);                                                            \
-        a01 = __smlad(w0, bl, a01);                                                            \
-        a01 = __smlad(w1, bh, a01);                                                            \
+        a0 = __smlad(w0, al, a0);                                                              \
+        a0 = __smlad(w1, ah, a0);                                                              \
+        a1 = __smlad(w0, bl, a1);                                                              \
+        a1 = __smlad(w1, bh, a1);                                                              \
         TC_LDRD_PI(w, w0, w1);                                                                 \
-        a10 = __smlad(w0, al, a10);                                                            \
-        a10 = __smlad(w1, ah, a10);                                                            \
-        a11 = __smlad(w0, bl, a11);                                                            \
-        a11 = __smlad(w1, bh, a11);                                                            \
+        a2 = __smlad(w0, al, a2);                                                              \
+        a2 = __smlad(w1, ah, a2);                                                              \
+        a3 = __smlad(w0, bl, a3);                                                              \
+        a3 = __smlad(w1, bh, a3);                                                              \
     } while (0)
 
-static __attribute__((noinline, unused)) void tc_dot2x2_w16(const int8_t *xw, const int32_t *w,
-                                                           int n4, int32_t *acc)
-{
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    const int8_t *end = xw + 16 * n4;
-    if (n4 & 1) {
-        TC_DOT2X2_W16_STEP;
-    }
-    while (xw != end) { /* two groups a pass: the loop's compare and branch halved */
-        TC_DOT2X2_W16_STEP;
-        TC_DOT2X2_W16_STEP;
-    }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-}
+TC_DEFINE_DOT(tc_dot2x2_w16, TC_DOT2X2_W16_STEP, 16)
 
 /* Four weight rows times one vector: acc[r] += row r . x. Per group of four values: xw holds
  * x's two words, w rows 0..3's two words each. 16 MACs in 14 instructions. */
@@ -916,7 +901,7 @@ static __attribute__((noinline, unused)) void tc_dot2x2_w16(const int8_t *xw, co
         a3 = __smlad(w1, xh, a3);                                                              \
     } while (0)
 
-TC_DEFINE_DOT4X1(tc_dot4x1_w16, TC_DOT4X1_W16_STEP)
+TC_DEFINE_DOT(tc_dot4x1_w16, TC_DOT4X1_W16_STEP, 8)
 #endif
 
 /* ---- Cortex-M DSP, int8 weights in the w16 blocking (the templates/cores/dsp kernels named _w8)
@@ -936,37 +921,21 @@ TC_DEFINE_DOT4X1(tc_dot4x1_w16, TC_DOT4X1_W16_STEP)
         TC_LDRD_PI(xw, bl, bh);                                                                \
         TC_LDRD_PI(w, r0, r1);                                                                 \
         u = __sxtb16(r0);                                                                      \
-        a00 = __smlad(u, al, a00);                                                             \
-        a01 = __smlad(u, bl, a01);                                                             \
+        a0 = __smlad(u, al, a0);                                                               \
+        a1 = __smlad(u, bl, a1);                                                               \
         u = tc_sxtb16_ror8(r0);                                                                \
-        a00 = __smlad(u, ah, a00);                                                             \
-        a01 = __smlad(u, bh, a01);                                                             \
+        a0 = __smlad(u, ah, a0);                                                               \
+        a1 = __smlad(u, bh, a1);                                                               \
         u = __sxtb16(r1);                                                                      \
-        a10 = __smlad(u, al, a10);                                                             \
-        a11 = __smlad(u, bl, a11);                                                             \
+        a2 = __smlad(u, al, a2);                                                               \
+        a3 = __smlad(u, bl, a3);                                                               \
         u = tc_sxtb16_ror8(r1);                                                                \
-        a10 = __smlad(u, ah, a10);                                                             \
-        a11 = __smlad(u, bh, a11);                                                             \
+        a2 = __smlad(u, ah, a2);                                                               \
+        a3 = __smlad(u, bh, a3);                                                               \
     } while (0)
 
 /* tc_dot2x2_w16's contract with int8 weight words: per group, r0's word then r1's. */
-static __attribute__((noinline, unused)) void tc_dot2x2_w8(const int8_t *xw, const int32_t *w,
-                                                          int n4, int32_t *acc)
-{
-    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
-    const int8_t *end = xw + 16 * n4;
-    if (n4 & 1) {
-        TC_DOT2X2_W8_STEP;
-    }
-    while (xw != end) {
-        TC_DOT2X2_W8_STEP;
-        TC_DOT2X2_W8_STEP;
-    }
-    acc[0] = a00;
-    acc[1] = a01;
-    acc[2] = a10;
-    acc[3] = a11;
-}
+TC_DEFINE_DOT(tc_dot2x2_w8, TC_DOT2X2_W8_STEP, 16)
 
 /* One row's word unpacked and multiplied into a. */
 #define TC_W8_ROW(a, r)                                                                        \
@@ -989,7 +958,7 @@ static __attribute__((noinline, unused)) void tc_dot2x2_w8(const int8_t *xw, con
     } while (0)
 
 /* tc_dot4x1_w16's contract with int8 weight words: per group, rows 0..3's words. */
-TC_DEFINE_DOT4X1(tc_dot4x1_w8, TC_DOT4X1_W8_STEP)
+TC_DEFINE_DOT(tc_dot4x1_w8, TC_DOT4X1_W8_STEP, 8)
 #endif
 
 /* ---- Cortex-M DSP convolutions: requantisation in one SMMLAR, doubled inputs ----
@@ -1057,7 +1026,7 @@ TC_INLINE int32_t tc_widen_w16_sum(const int8_t *x, int8_t *xw, int n4, int stri
         a3 = __smlad(tc_sxtb16_ror8(r1), xh, a3);                                              \
     } while (0)
 
-TC_DEFINE_DOT4X1(tc_dot4x1_w8p, TC_DOT4X1_W8P_STEP)
+TC_DEFINE_DOT(tc_dot4x1_w8p, TC_DOT4X1_W8P_STEP, 8)
 
 /* The even row's sum from the packed accumulator p (row n + 256 row n + 1) and the odd row's
  * q, modulo 2^32. */

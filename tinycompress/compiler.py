@@ -38,6 +38,12 @@ class CompileResult:
     manifest: dict
 
 
+def _first_error(stderr: str) -> str:
+    """The compiler's first error line (not its "In file included from" preamble)."""
+    lines = stderr.strip().splitlines()
+    return next((ln for ln in lines if "error" in ln), lines[0] if lines else "")
+
+
 def context_for(board: str | None, weights: str = "dense", optimize: str = "balanced") -> Context:
     """The lowering context for a board (its core's kernel families), or the portable one, with
     the weight format to store layers in (auto|dense|lut|sparse|huffman) and what auto ranks
@@ -136,8 +142,7 @@ def code_size(files: dict[str, bytes], manifest: dict, board: str | None = None)
                 cwd=tmp, capture_output=True, text=True, stdin=subprocess.DEVNULL,
             )
             if proc.returncode != 0:
-                raise UserError(f"arm-none-eabi-gcc failed on generated {src}: "
-                                f"{proc.stderr.strip().splitlines()[0] if proc.stderr else ''}")
+                raise UserError(f"arm-none-eabi-gcc failed on generated {src}: {_first_error(proc.stderr)}")
             with open(obj, "rb") as f:
                 for sec in ELFFile(f).iter_sections():
                     flags = sec["sh_flags"]
