@@ -1127,6 +1127,59 @@ static __attribute__((noinline, unused)) void tc_mve_matvec_s8(const int8_t *x, 
     }
 }
 
+/* a + sum over j < k of w[j] * x[c[j]]: one csr row (templates/cores/mve/kernels/
+ * fully_connected_s8_csr_mve.c.j2), its columns `c` uint16 (8 lanes) or uint8 (16 lanes). A
+ * tail-predicated low-overhead loop (WLSTP/LETP: the last k % lanes under the hardware's tail
+ * predicate, inactive lanes neither loaded nor summed, k = 0 skips the loop): per vector a
+ * column load, a value load, the inputs gathered at the columns and one VMLADAVA, five
+ * instructions. Inline asm: gcc 12 emits neither loop form from intrinsics (its VCTP predicates
+ * cost three more instructions a row); "Te" is gcc's even core register, which VMLADAVA's
+ * accumulator must be, "l" a low one (r0-r7), which the widening loads' base must be. Other
+ * compilers take the intrinsics. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TC_MVE_CSR_DOT(name, ctype, lanes, esz, cld, vld, gld, step)                              \
+    TC_INLINE int32_t name(int32_t a, const int8_t *x, const ctype *c, const int8_t *w,          \
+                           uint32_t k)                                                           \
+    {                                                                                            \
+        __asm__("wlstp." #esz " lr, %[k], 2f\n"                                                  \
+                "1:\n\t"                                                                        \
+                cld " q0, [%[c]], #" #step "\n\t"                                               \
+                vld " q1, [%[w]], #" #lanes "\n\t"                                              \
+                gld " q2, [%[x], q0]\n\t"                                                       \
+                "vmlava.s" #esz " %[a], q2, q1\n\t"                                             \
+                "letp lr, 1b\n"                                                                 \
+                "2:"                                                                             \
+                : [a] "+Te"(a), [c] "+l"(c), [w] "+l"(w)                                         \
+                : [k] "r"(k), [x] "r"(x)                                                         \
+                : "lr", "q0", "q1", "q2", "memory");                                             \
+        return a;                                                                                \
+    }
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u16, uint16_t, 8, 16, "vldrh.u16", "vldrb.s16", "vldrb.s16", 16)
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u8, uint8_t, 16, 8, "vldrb.u8", "vldrb.s8", "vldrb.u8", 16)
+#else
+TC_INLINE int32_t tc_mve_csr_dot_u16(int32_t a, const int8_t *x, const uint16_t *c,
+                                     const int8_t *w, uint32_t k)
+{
+    for (; (int32_t)k > 0; k -= 8, c += 8, w += 8) {
+        const mve_pred16_t p = vctp16q(k);
+        a = vmladavaq_s16(a, vldrbq_gather_offset_z_s16(x, vldrhq_z_u16(c, p), p),
+                          vldrbq_z_s16(w, p));
+    }
+    return a;
+}
+
+TC_INLINE int32_t tc_mve_csr_dot_u8(int32_t a, const int8_t *x, const uint8_t *c,
+                                    const int8_t *w, uint32_t k)
+{
+    for (; (int32_t)k > 0; k -= 16, c += 16, w += 16) {
+        const mve_pred16_t p = vctp8q(k);
+        a = vmladavaq_s8(a, vldrbq_gather_offset_z_s8(x, vldrbq_z_u8(c, p), p),
+                         vldrbq_z_s8(w, p));
+    }
+    return a;
+}
+#endif
+
 /* gemmlowp's double-rounding requantisation of four lanes, as tc_srdhm / tc_rdbpot: v shifted
  * left by max(s, 0) (wrapping), VQRDMULH (= SaturatingRoundingDoublingHighMul, ties included),
  * then RoundingDivideByPOT by max(-s, 0) as gemmlowp's own NEON code does it: VRSHL rounds half
