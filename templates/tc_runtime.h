@@ -1204,6 +1204,45 @@ TC_INLINE int32x4_t tc_mve_requant_dr_right(int32x4_t v, int32x4_t m, int32x4_t 
     return vrshlq_s32(v, s);
 }
 
+/* TFLite's single rounding (tc_mul_by_qm, FULLY_CONNECTED) of four lanes for shifts <= -1:
+ * with t = 31 - shift >= 32 the rounding constant 2^(t-1) is a whole multiple of 2^31, so the
+ * floors nest, floor((x m + 2^(t-1)) / 2^t) = floor((floor(x m / 2^31) + 2^(t-32)) / 2^(t-31)):
+ * VQDMULH (floor(2 x m / 2^32), saturating only for m = x = INT32_MIN, and m >= 0), then VRSHL
+ * by the negative shift (round half up, the sum taken without overflow). For shift 0 it is
+ * VQRDMULH, floor((x m + 2^30) / 2^31). Then + zp, clamped, stored. mult/shift: per channel
+ * (tc_mve_requant_sr_pc_s8, every shift <= -1) or one (tc_mve_requant_sr_pt_s8, shift <= 0). */
+static __attribute__((noinline, unused)) void tc_mve_requant_sr_pc_s8(const int32_t *acc,
+                                                                     int8_t *y, int n,
+                                                                     const int32_t *mult,
+                                                                     const int8_t *shift,
+                                                                     int32_t zp, int32_t lo,
+                                                                     int32_t hi)
+{
+    for (; n > 0; n -= 4, acc += 4, y += 4, mult += 4, shift += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)n);
+        int32x4_t v = vrshlq_s32(vqdmulhq_s32(vldrwq_z_s32(acc, p), vldrwq_z_s32(mult, p)),
+                                 vldrbq_z_s32(shift, p));
+        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+        vstrbq_p_s32(y, v, p);
+    }
+}
+
+static __attribute__((noinline, unused)) void tc_mve_requant_sr_pt_s8(const int32_t *acc,
+                                                                     int8_t *y, int n,
+                                                                     int32_t mult, int shift,
+                                                                     int32_t zp, int32_t lo,
+                                                                     int32_t hi)
+{
+    for (; n > 0; n -= 4, acc += 4, y += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)n);
+        const int32x4_t a = vldrwq_z_s32(acc, p);
+        int32x4_t v = shift ? vrshlq_n_s32(vqdmulhq_n_s32(a, mult), shift)
+                            : vqrdmulhq_n_s32(a, mult);
+        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+        vstrbq_p_s32(y, v, p);
+    }
+}
+
 /* y[i] = clamp(requant(acc[i], mult[i], shift[i]) + zp, lo, hi) for i < n, four at a time. */
 static __attribute__((noinline, unused)) void tc_mve_requant_pc_s8(const int32_t *acc, int8_t *y,
                                                                   int n, const int32_t *mult,

@@ -185,8 +185,12 @@ def _mve_csr(fc: FcLayer, ctx: Context) -> Kernel:
     """csr weights on a Helium core (cores/mve/kernels/fully_connected_s8_csr_mve.c.j2): the
     same arrays, bytes and folded bias as `_csr`; a row's columns 16 a load (uint8) or 8
     (uint16), the inputs gathered at them, one VMLADAVA a load; the int32 accumulators of one
-    batch row in scratch for the vectorised requantisation."""
+    batch row in scratch, requantised four at a time (`sr_vec`: VQDMULH and VRSHL are TFLite's
+    single rounding when every shift is <= -1, VQRDMULH when the one shift is 0; else one at a
+    time, tc_mul_by_qm)."""
     k = _csr(fc, ctx)
+    shifts = {s for _, s in fc.mults}
+    k.params["sr_vec"] = max(shifts) <= -1 or shifts == {0}
     k.scratch_bytes = acc_bytes(fc.n_out)
     k.scratch_ctype = "int32_t"
     return k
