@@ -5,8 +5,10 @@
 
 The input offset is folded into the bias at compile time (bias + input_offset * row sums), so
 every kernel multiplies raw int8 inputs. The kernels are a variant table (`VARIANTS`), most
-specific first: csr and hcsr weights take their row kernels (fully_connected_s8_csr.c.j2,
-fully_connected_s8_hcsr.c.j2, any core); other
+specific first: csr weights take the Helium row kernel on an MVE core (mve_csr: the inputs
+gathered at 8 or 16 columns a load, one tail-predicated loop a row), csr and hcsr weights
+their portable row kernels elsewhere (fully_connected_s8_csr.c.j2, fully_connected_s8_hcsr.c.j2,
+hcsr on any core); other
 compressed weights (`--weights`, _weight_formats.py) take the portable packed kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
 interleaved rows a pass with SMLAD, _dsp.py) on a DSP core, else the portable loops, which also
 take int16 weights (a nonzero filter zero point, folded into the weights).
