@@ -1,7 +1,8 @@
 """Compressed weight formats under QEMU (Cortex-M4): the lut (every index width 1..8 bits, rows
 on and off byte boundaries), sparse, sparse+lut and table-driven huffman kernels, FULLY_CONNECTED,
-CONV_2D and DEPTHWISE_CONV_2D (filter rows decoded into the scratch), cross-compiled with the
-core's flags and compared bit for bit with the reference interpreter."""
+CONV_2D and DEPTHWISE_CONV_2D (filter rows decoded into the scratch), the csr and hcsr row
+kernels, and csr on the Cortex-M55's Helium kernel (mps3-an547), cross-compiled with the core's
+flags and compared bit for bit with the reference interpreter."""
 
 from __future__ import annotations
 

@@ -191,11 +191,17 @@ def _mve_csr(fc: FcLayer, ctx: Context) -> Kernel:
     single rounding when every shift is <= -1, VQRDMULH when the one shift is 0; else one at a
     time, tc_mul_by_qm)."""
     k = _csr(fc, ctx)
-    shifts = {s for _, s in fc.mults}
-    k.params["sr_vec"] = max(shifts) <= -1 or shifts == {0}
+    k.params["sr_vec"] = mve_single_rounding(fc.mults, fc.per_channel)
     k.scratch_bytes = acc_bytes(fc.n_out)
     k.scratch_ctype = "int32_t"
     return k
+
+
+def mve_single_rounding(mults: list[tuple[int, int]], per_channel: bool) -> bool:
+    """Whether tc_mve_requant_sr_pc_s8 / _pt_s8 requantise these multipliers exactly: every
+    shift <= -1 (VQDMULH, VRSHL), or one per-tensor shift 0 (VQRDMULH)."""
+    shifts = {s for _, s in mults}
+    return max(shifts) <= -1 or (shifts == {0} and not per_channel)
 
 
 def _csr_lanes(fc: FcLayer) -> int:
