@@ -1157,27 +1157,20 @@ static __attribute__((noinline, unused)) void tc_mve_matvec_s8(const int8_t *x, 
 TC_MVE_CSR_DOT(tc_mve_csr_dot_u16, uint16_t, 8, 16, "vldrh.u16", "vldrb.s16", "vldrb.s16", 16)
 TC_MVE_CSR_DOT(tc_mve_csr_dot_u8, uint8_t, 16, 8, "vldrb.u8", "vldrb.s8", "vldrb.u8", 16)
 #else
-TC_INLINE int32_t tc_mve_csr_dot_u16(int32_t a, const int8_t *x, const uint16_t *c,
-                                     const int8_t *w, uint32_t k)
-{
-    for (; (int32_t)k > 0; k -= 8, c += 8, w += 8) {
-        const mve_pred16_t p = vctp16q(k);
-        a = vmladavaq_s16(a, vldrbq_gather_offset_z_s16(x, vldrhq_z_u16(c, p), p),
-                          vldrbq_z_s16(w, p));
+#define TC_MVE_CSR_DOT(name, ctype, lanes, vctp, cld, vld, gld, mla)                              \
+    TC_INLINE int32_t name(int32_t a, const int8_t *x, const ctype *c, const int8_t *w,          \
+                           uint32_t k)                                                           \
+    {                                                                                            \
+        for (; (int32_t)k > 0; k -= lanes, c += lanes, w += lanes) {                             \
+            const mve_pred16_t p = vctp(k);                                                      \
+            a = mla(a, gld(x, cld(c, p), p), vld(w, p));                                         \
+        }                                                                                        \
+        return a;                                                                                \
     }
-    return a;
-}
-
-TC_INLINE int32_t tc_mve_csr_dot_u8(int32_t a, const int8_t *x, const uint8_t *c,
-                                    const int8_t *w, uint32_t k)
-{
-    for (; (int32_t)k > 0; k -= 16, c += 16, w += 16) {
-        const mve_pred16_t p = vctp8q(k);
-        a = vmladavaq_s8(a, vldrbq_gather_offset_z_s8(x, vldrbq_z_u8(c, p), p),
-                         vldrbq_z_s8(w, p));
-    }
-    return a;
-}
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u16, uint16_t, 8, vctp16q, vldrhq_z_u16, vldrbq_z_s16,
+               vldrbq_gather_offset_z_s16, vmladavaq_s16)
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u8, uint8_t, 16, vctp8q, vldrbq_z_u8, vldrbq_z_s8,
+               vldrbq_gather_offset_z_s8, vmladavaq_s8)
 #endif
 
 /* gemmlowp's double-rounding requantisation of four lanes, as tc_srdhm / tc_rdbpot: v shifted
