@@ -1132,10 +1132,12 @@ static __attribute__((noinline, unused)) void tc_mve_matvec_s8(const int8_t *x, 
  * tail-predicated low-overhead loop (WLSTP/LETP: the last k % lanes under the hardware's tail
  * predicate, inactive lanes neither loaded nor summed, k = 0 skips the loop): per vector a
  * column load, a value load, the inputs gathered at the columns and one VMLADAVA, five
- * instructions. Inline asm: gcc 12 emits neither loop form from intrinsics (its VCTP predicates
- * cost three more instructions a row); "Te" is gcc's even core register, which VMLADAVA's
- * accumulator must be, "l" a low one (r0-r7), which the widening loads' base must be. Other
- * compilers take the intrinsics. */
+ * instructions; LETP's exit resets LTPSIZE to 4 (WLSTP leaves it when k = 0), so code after it
+ * is not predicated. Inline asm: gcc 12 emits neither loop form from intrinsics (a counted loop
+ * and a VCTP-predicated tail: 26,398 instructions against 20,646 on benchmarks/sparse_fc.py's
+ * M55 LeNet-300-100); "Te" is gcc's even core register, which VMLADAVA's accumulator must be,
+ * "l" a low one (r0-r7), which the widening loads' base must be. Other compilers take the
+ * intrinsics (fully predicated loops). */
 #if defined(__GNUC__) && !defined(__clang__)
 #define TC_MVE_CSR_DOT(name, ctype, lanes, esz, cld, vld, gld, step)                              \
     TC_INLINE int32_t name(int32_t a, const int8_t *x, const ctype *c, const int8_t *w,          \
