@@ -1096,6 +1096,54 @@ static __attribute__((noinline, unused)) void tc_mve_matvec_s8(const int8_t *x, 
     }
 }
 
+/* a + sum over j < k of w[j] * x[c[j]]: one csr row (templates/cores/mve/kernels/
+ * fully_connected_s8_csr_mve.c.j2), its columns `c` uint16 (8 lanes) or uint8 (16 lanes). A
+ * tail-predicated low-overhead loop (WLSTP/LETP: the last k % lanes under the hardware's tail
+ * predicate, inactive lanes neither loaded nor summed, k = 0 skips the loop): per vector a
+ * column load, a value load, the inputs gathered at the columns and one VMLADAVA, five
+ * instructions; LETP's exit resets LTPSIZE to 4 (WLSTP leaves it when k = 0), so code after it
+ * is not predicated. Inline asm: gcc 12 emits neither loop form from intrinsics (a counted loop
+ * and a VCTP-predicated tail: 26,398 instructions against 20,646 on benchmarks/sparse_fc.py's
+ * M55 LeNet-300-100); "Te" is gcc's even core register, which VMLADAVA's accumulator must be,
+ * "l" a low one (r0-r7), which the widening loads' base must be. Other compilers take the
+ * intrinsics (fully predicated loops). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TC_MVE_CSR_DOT(name, ctype, lanes, esz, cld, vld, gld, step)                              \
+    TC_INLINE int32_t name(int32_t a, const int8_t *x, const ctype *c, const int8_t *w,          \
+                           uint32_t k)                                                           \
+    {                                                                                            \
+        __asm__("wlstp." #esz " lr, %[k], 2f\n"                                                  \
+                "1:\n\t"                                                                        \
+                cld " q0, [%[c]], #" #step "\n\t"                                               \
+                vld " q1, [%[w]], #" #lanes "\n\t"                                              \
+                gld " q2, [%[x], q0]\n\t"                                                       \
+                "vmlava.s" #esz " %[a], q2, q1\n\t"                                             \
+                "letp lr, 1b\n"                                                                 \
+                "2:"                                                                             \
+                : [a] "+Te"(a), [c] "+l"(c), [w] "+l"(w)                                         \
+                : [k] "r"(k), [x] "r"(x)                                                         \
+                : "lr", "q0", "q1", "q2", "memory");                                             \
+        return a;                                                                                \
+    }
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u16, uint16_t, 8, 16, "vldrh.u16", "vldrb.s16", "vldrb.s16", 16)
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u8, uint8_t, 16, 8, "vldrb.u8", "vldrb.s8", "vldrb.u8", 16)
+#else
+#define TC_MVE_CSR_DOT(name, ctype, lanes, vctp, cld, vld, gld, mla)                              \
+    TC_INLINE int32_t name(int32_t a, const int8_t *x, const ctype *c, const int8_t *w,          \
+                           uint32_t k)                                                           \
+    {                                                                                            \
+        for (; (int32_t)k > 0; k -= lanes, c += lanes, w += lanes) {                             \
+            const mve_pred16_t p = vctp(k);                                                      \
+            a = mla(a, gld(x, cld(c, p), p), vld(w, p));                                         \
+        }                                                                                        \
+        return a;                                                                                \
+    }
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u16, uint16_t, 8, vctp16q, vldrhq_z_u16, vldrbq_z_s16,
+               vldrbq_gather_offset_z_s16, vmladavaq_s16)
+TC_MVE_CSR_DOT(tc_mve_csr_dot_u8, uint8_t, 16, vctp8q, vldrbq_z_u8, vldrbq_z_s8,
+               vldrbq_gather_offset_z_s8, vmladavaq_s8)
+#endif
+
 /* gemmlowp's double-rounding requantisation of four lanes, as tc_srdhm / tc_rdbpot: v shifted
  * left by max(s, 0) (wrapping), VQRDMULH (= SaturatingRoundingDoublingHighMul, ties included),
  * then RoundingDivideByPOT by max(-s, 0) as gemmlowp's own NEON code does it: VRSHL rounds half
@@ -1118,6 +1166,45 @@ TC_INLINE int32x4_t tc_mve_requant_dr_right(int32x4_t v, int32x4_t m, int32x4_t 
     v = vqrdmulhq_s32(v, m);
     v = vqaddq_s32(v, vshrq_n_s32(vandq_s32(v, s), 31));
     return vrshlq_s32(v, s);
+}
+
+/* TFLite's single rounding (tc_mul_by_qm, FULLY_CONNECTED) of four lanes for shifts <= -1:
+ * with t = 31 - shift >= 32 the rounding constant 2^(t-1) is a whole multiple of 2^31, so the
+ * floors nest, floor((x m + 2^(t-1)) / 2^t) = floor((floor(x m / 2^31) + 2^(t-32)) / 2^(t-31)):
+ * VQDMULH (floor(2 x m / 2^32), saturating only for m = x = INT32_MIN, and m >= 0), then VRSHL
+ * by the negative shift (round half up, the sum taken without overflow). For shift 0 it is
+ * VQRDMULH, floor((x m + 2^30) / 2^31). Then + zp, clamped, stored. mult/shift: per channel
+ * (tc_mve_requant_sr_pc_s8, every shift <= -1) or one (tc_mve_requant_sr_pt_s8, shift <= 0). */
+static __attribute__((noinline, unused)) void tc_mve_requant_sr_pc_s8(const int32_t *acc,
+                                                                     int8_t *y, int n,
+                                                                     const int32_t *mult,
+                                                                     const int8_t *shift,
+                                                                     int32_t zp, int32_t lo,
+                                                                     int32_t hi)
+{
+    for (; n > 0; n -= 4, acc += 4, y += 4, mult += 4, shift += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)n);
+        int32x4_t v = vrshlq_s32(vqdmulhq_s32(vldrwq_z_s32(acc, p), vldrwq_z_s32(mult, p)),
+                                 vldrbq_z_s32(shift, p));
+        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+        vstrbq_p_s32(y, v, p);
+    }
+}
+
+static __attribute__((noinline, unused)) void tc_mve_requant_sr_pt_s8(const int32_t *acc,
+                                                                     int8_t *y, int n,
+                                                                     int32_t mult, int shift,
+                                                                     int32_t zp, int32_t lo,
+                                                                     int32_t hi)
+{
+    for (; n > 0; n -= 4, acc += 4, y += 4) {
+        const mve_pred16_t p = vctp32q((uint32_t)n);
+        const int32x4_t a = vldrwq_z_s32(acc, p);
+        int32x4_t v = shift ? vrshlq_n_s32(vqdmulhq_n_s32(a, mult), shift)
+                            : vqrdmulhq_n_s32(a, mult);
+        v = vminq_s32(vmaxq_s32(vaddq_n_s32(v, zp), vdupq_n_s32(lo)), vdupq_n_s32(hi));
+        vstrbq_p_s32(y, v, p);
+    }
 }
 
 /* y[i] = clamp(requant(acc[i], mult[i], shift[i]) + zp, lo, hi) for i < n, four at a time. */

@@ -42,12 +42,16 @@ def random_inputs(manifest: dict, count: int, rng: np.random.Generator) -> list[
     return xs
 
 
-def assert_spread(outputs: np.ndarray, min_distinct: int = 32, max_clamped: float = 0.25) -> None:
-    """Outputs that test rounding: at least `min_distinct` distinct values, and at most
-    `max_clamped` of the elements at the type's extremes (int8/int16 only)."""
+def assert_spread(outputs: np.ndarray, min_distinct: int = 32, max_clamped: float = 0.25,
+                  min_span: int = 0) -> None:
+    """Outputs that test rounding: at least `min_distinct` distinct values, at most
+    `max_clamped` of the elements at the type's extremes (int8/int16 only), and max - min at
+    least `min_span`."""
     outputs = np.asarray(outputs)
     distinct = np.unique(outputs).size
     assert distinct >= min_distinct, f"outputs take only {distinct} distinct values"
+    span = int(outputs.max()) - int(outputs.min()) if outputs.size else 0
+    assert span >= min_span, f"outputs span only {span} (min {outputs.min()}, max {outputs.max()})"
     if outputs.dtype.kind == "i":
         info = np.iinfo(outputs.dtype)
         clamped = float(np.mean((outputs == info.min) | (outputs == info.max)))
@@ -135,16 +139,20 @@ def assert_random_conv_bit_exact(build, channels, h, w, cin, kh, kw, sh, sw, dh,
 
 def assert_bit_exact_on_qemu(tflite: bytes, board: str, weights: str = "dense", count: int = 6,
                              seed: int = 0, portable: bool = False,
-                             inputs: np.ndarray | None = None) -> dict:
+                             inputs: np.ndarray | None = None, spread: dict | None = None) -> dict:
     """Compile for `board` (its core's kernels; with `portable`, the portable C, as without
     --board), layer weights stored as `weights`; run `count` random vectors (or `inputs`, one
     row per vector, in sequence) under QEMU on `board` and compare with the reference; on
-    mismatch, fail naming the first differing element. One-input, one-output models."""
+    mismatch, fail naming the first differing element. With `spread` (assert_spread's
+    arguments) the reference outputs must also span the output type's range. One-input,
+    one-output models."""
     files, manifest = compile_tflite(tflite, name="m", board=None if portable else board,
                                      weights=weights)
     rng = np.random.default_rng(seed)
     x = inputs if inputs is not None else random_inputs(manifest, count, rng)[0]
     expected = np.asarray(Reference(tflite).run_batch(x))
+    if spread is not None:
+        assert_spread(expected, **spread)
     with tempfile.TemporaryDirectory(prefix="tc-qemutest-") as tmp:
         out = Path(tmp) / "out"
         files["manifest.json"] = (json.dumps(manifest) + "\n").encode()

@@ -51,12 +51,12 @@ def _mixed_model() -> bytes:
     return graph_model(tensors, ops, ["x"], ["y"])
 
 
-def _fc_model() -> bytes:
+def _fc_model(depth: int = 24) -> bytes:
     rng = np.random.default_rng(0)
     return model("FULLY_CONNECTED",
-                 [T((2, 24), scale=0.05, zero_point=-3),
-                  T((10, 24), scale=0.01, zero_point=0,
-                    data=rng.integers(-127, 128, (10, 24)).astype(np.int8)),
+                 [T((2, depth), scale=0.05, zero_point=-3),
+                  T((10, depth), scale=0.01, zero_point=0,
+                    data=rng.integers(-127, 128, (10, depth)).astype(np.int8)),
                   T((10,), "int32", scale=0.0005, data=rng.integers(-900, 900, 10).astype(np.int32))],
                  [T((2, 10), scale=0.08, zero_point=4)])
 
@@ -76,6 +76,10 @@ MODELS = {
     "dw": (lambda: dw_model(6, 6, 32, 1, 3, 3), "dense"),
     "dw_sparse": (lambda: dw_model(6, 6, 8, 1, 3, 3), "sparse"),
     "fc": (_fc_model, "dense"),
+    # csr (the Helium kernel's inline asm and single-rounding requant on the M55): uint8 and
+    # uint16 columns
+    "fc_csr": (_fc_model, "csr"),
+    "fc_csr_wide": (lambda: _fc_model(300), "csr"),
     # in place (planner.Alias): depthwise through its row ring, a 3x3 conv through its pixel
     # ring (DSP), ADD over its operand
     "inplace_dw": (lambda: dw_chain(9, 6, 8, 1, 3, 1, 1, "SAME"), "dense"),

@@ -755,6 +755,17 @@ def test_fc_csr_bit_exact(case):
     assert layer(m)["weight_format"] == "csr" and layer(m)["variant"] == "csr"
 
 
+def test_mve_csr_requantises_four_at_a_time_only_where_exact():
+    """The Helium csr kernel's vector single rounding: shifts <= -1, or one per-tensor 0."""
+    from tinycompress.ops.fully_connected import mve_single_rounding
+    m = 1 << 30
+    assert mve_single_rounding([(m, -1), (m + 5, -9)], True)
+    assert mve_single_rounding([(m, 0)], False) and mve_single_rounding([(m, -31)], False)
+    assert not mve_single_rounding([(m, 0), (m + 5, 0)], True)  # VQDMULH + VRSHL 0 floors
+    assert not mve_single_rounding([(m, 0), (m + 5, -1)], True)
+    assert not mve_single_rounding([(m, 1)], False)
+
+
 def test_csr_layout_and_bytes():
     """Narrow arrays where they fit, wide ones where needed; every array counted."""
     small = encode(structured(4, 256, 0.5, 9), "csr", rows_format=True)

@@ -1,15 +1,18 @@
 """Compressed weight formats under QEMU (Cortex-M4): the lut (every index width 1..8 bits, rows
 on and off byte boundaries), sparse, sparse+lut and table-driven huffman kernels, FULLY_CONNECTED,
-CONV_2D and DEPTHWISE_CONV_2D (filter rows decoded into the scratch), cross-compiled with the
-core's flags and compared bit for bit with the reference interpreter."""
+CONV_2D and DEPTHWISE_CONV_2D (filter rows decoded into the scratch), the csr and hcsr row
+kernels, and csr on the Cortex-M55's Helium kernel (mps3-an547), cross-compiled with the core's
+flags and compared bit for bit with the reference interpreter."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from test_weight_formats import (BIAS_CASES, CONV_CASES, DW_CASES, FC_CASES, conv, dw,
-                                 dw_scratch, fc, structured)
+from test_weight_formats import (BIAS_CASES, CONV_CASES, CSR_CASES, DW_CASES, FC_CASES, conv,
+                                 dw, dw_scratch, fc, spread_scale, structured)
 from optest import QEMU_MARKS, assert_bit_exact_on_qemu
+from tinycompress.compiler import compile_tflite
 
 pytestmark = QEMU_MARKS
 
@@ -142,6 +145,77 @@ def test_fc_csr(case):
     w, per_channel, batch = CSR_CASES[case]
     m = on_m4(fc(w, per_channel, batch, out_s=spread_scale(w)), "csr", portable=False)
     assert m["layers"][0]["variant"] == "csr"
+
+
+def counted_rows(counts, cols, seed=0):
+    """One row per count, holding that many nonzero weights (40 clusters) at random columns."""
+    rng = np.random.default_rng(seed)
+    rows = structured(len(counts), cols, 0.0, 40, seed=seed)
+    return np.stack([np.where(np.isin(np.arange(cols), rng.permutation(cols)[:k]), r, 0)
+                     for k, r in zip(counts, rows)]).astype(np.int8)
+
+
+def few_per_row(rows, cols, seed, most=2, values=(-2, -1, 1, 2)):
+    """0..most small nonzero weights a row: accumulators small enough for scales near 1."""
+    rng = np.random.default_rng(seed)
+    w = np.zeros((rows, cols), np.int8)
+    for r in range(rows):
+        k = int(rng.integers(0, most + 1))
+        w[r, rng.choice(cols, k, replace=False)] = rng.choice(values, k)
+    return w
+
+
+SHAPES = dict(min_distinct=20, max_clamped=0.1, min_span=140)  # outputs over the int8 range
+NEAR_ONE = dict(min_distinct=40, max_clamped=0.2, min_span=250)
+# name: (weights, per_channel, batch, fc()'s quantisation or None for spread_scale(w) / 2,
+#        the requantisation the kernel takes, the outputs' spread); uint16 columns: 8 lanes,
+#        uint8: 16. Shifts (scale 5e-4 x per-channel 0.5..1.5 / out_s): <= -1 take VQDMULH and
+#        VRSHL, one 0 VQRDMULH, others tc_mul_by_qm one output at a time.
+MVE_CSR_CASES = {
+    "784-cols-8pct-64-clusters": (*CSR_CASES["784-cols-8pct-64-clusters"], None, "sr_pc", SHAPES),
+    "300-cols-full-rows": (*CSR_CASES["300-cols-full-rows"], None, "sr_pt", SHAPES),
+    "counts-0-to-19": (*CSR_CASES["counts-0-to-19"], None, "sr_pt", SHAPES),
+    "empty-rows-start-middle-end": (*CSR_CASES["empty-rows-start-middle-end"], None, "sr_pc",
+                                    SHAPES),
+    # uint16 columns, rows of 0..17 and 40, 41 weights: every remainder of 8 lanes, empty rows
+    "300-cols-counts-0-to-17": (counted_rows(list(range(18)) + [0, 40, 41], 300, 3), True, 1,
+                                None, "sr_pc", SHAPES),
+    # shifts -1 and -2: gemmlowp's double rounding would round 30-50 of the 144 outputs the
+    # other way (a rounding tie every other value after its first step)
+    "shifts-minus-2-and-minus-1": (few_per_row(24, 300, 0, 3), True, 2,
+                                   dict(out_s=0.0015, bias_range=(-60, 60)), "sr_pc", NEAR_ONE),
+    "shift-minus-1": (few_per_row(24, 300, 0, 3), False, 2,
+                      dict(out_s=0.0015, bias_range=(-60, 60)), "sr_pt", NEAR_ONE),
+    "shift-0": (few_per_row(24, 300, 1), False, 2, dict(out_s=0.0007, bias_range=(-60, 60)),
+                "sr_pt", NEAR_ONE),
+    "shifts-0-and-1": (few_per_row(24, 40, 2, 1, (-1, 1)), True, 2,
+                       dict(out_s=0.0004, bias_range=(-30, 30)), "tc_mul_by_qm", NEAR_ONE),
+    "shifts-minus-1-and-0": (few_per_row(24, 300, 3), True, 2,
+                             dict(out_s=0.00075, bias_range=(-60, 60)), "tc_mul_by_qm",
+                             NEAR_ONE),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MVE_CSR_CASES))
+def test_fc_csr_mve(case):
+    """csr on the Cortex-M55 (mps3-an547) takes the Helium kernel (mve_csr): uint16 columns (8
+    lanes) and uint8 (16 lanes), counts uint8 and uint16, row counts of every remainder of the
+    vector and shorter than one, empty rows at the start, middle and end, per-channel and
+    per-tensor, batches of 1 to 3, each requantisation path; the outputs span most of the int8
+    range. Its weight arrays are the csr ones, byte for byte (the M4's kernel reads the same
+    file)."""
+    w, per_channel, batch, quant, requant, spread = MVE_CSR_CASES[case]
+    tfl = fc(w, per_channel, batch, **(quant or dict(out_s=spread_scale(w) / 2)))
+    m = assert_bit_exact_on_qemu(tfl, "mps3-an547", weights="csr", count=3, spread=spread)
+    lay = m["layers"][0]
+    assert lay["variant"] == "mve_csr" and lay["weight_format"] == "csr"
+    assert lay["instructions_estimate"] is not None
+    on_m55, _ = compile_tflite(tfl, name="m", board="mps3-an547", weights="csr")
+    assert requant in on_m55["src/m.c"].decode()
+    on_m4, m4 = compile_tflite(tfl, name="m", board=BOARD, weights="csr")
+    assert m4["layers"][0]["variant"] == "csr"
+    assert on_m55["src/m_weights.c"] == on_m4["src/m_weights.c"]
+    assert m["weights_bytes"] == m4["weights_bytes"]
 
 
 @pytest.mark.parametrize("case", ["lenet-fc1-like-8pct-64", "784-cols-long-gaps", "counts-0-to-19",

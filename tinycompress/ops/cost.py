@@ -20,7 +20,7 @@ portable convolution's border positions (each tap checked against the input's ed
 then counts the interior's). A kernel is keyed by
 (operator, key, family): the key is the variant's name for dense kernels and
 "packed-<format>" for compressed ones the portable packed kernels run (format: lut, sparse,
-huffman, int4), the variant's name for the others (csr, hcsr, dsp_s4, dsp_w8, dsp_w16); the family is the most
+huffman, int4), the variant's name for the others (csr, mve_csr, hcsr, dsp_s4, dsp_w8, dsp_w16); the family is the most
 specific of the core's kernel families (mve, dsp) or "portable". A new weight format or kernel is
 one `COEFFS` entry per operator and family; a key without one has no estimate (None), and
 `choose` then ranks the layer by bytes alone.
@@ -98,7 +98,6 @@ COEFFS: dict[tuple[str, str, str], tuple[float, ...]] = {
     ('DEPTHWISE_CONV_2D', 'packed-sparse', 'portable'): (1386.0, 0.0, 0.0, 75.89, 0.0, 10.52),
     ('DEPTHWISE_CONV_2D', 'portable', 'portable'): (0.0, 0.2813, 0.0, 122.8, 0.0, 10.45),
     ('FULLY_CONNECTED', 'csr', 'dsp'): (0.0, 3.662, 0.0, 84.53, 0.0, 0.0),
-    ('FULLY_CONNECTED', 'csr', 'mve'): (0.0, 3.723, 0.0, 77.77, 0.0, 0.0),
     ('FULLY_CONNECTED', 'csr', 'portable'): (0.0, 3.692, 0.0, 80.11, 0.0, 0.0),
     ('FULLY_CONNECTED', 'dsp', 'dsp'): (0.0, 1.5, 0.0, 22.37, 1.755, 0.0),
     ('FULLY_CONNECTED', 'dsp_s4', 'dsp'): (9.143, 1.892, 0.0, 27.37, 2.792, 0.0),
@@ -109,6 +108,7 @@ COEFFS: dict[tuple[str, str, str], tuple[float, ...]] = {
     ('FULLY_CONNECTED', 'hcsr', 'mve'): (0.0, 2.773, 13.81, 93.14, 0.0, 0.0),
     ('FULLY_CONNECTED', 'hcsr', 'portable'): (0.0, 1.853, 15.03, 85.96, 0.0, 0.0),
     ('FULLY_CONNECTED', 'mve', 'mve'): (37.22, 0.2217, 0.0, 17.36, 0.0, 0.0),
+    ('FULLY_CONNECTED', 'mve_csr', 'mve'): (17.27, 0.0, 4.963, 14.19, 0.0, 0.0),
     ('FULLY_CONNECTED', 'packed-huffman', 'dsp'): (0.0, 0.0, 41.11, 0.0, 0.0, 0.0),
     ('FULLY_CONNECTED', 'packed-huffman', 'mve'): (0.0, 0.0, 32.65, 339.2, 0.0, 0.0),
     ('FULLY_CONNECTED', 'packed-huffman', 'portable'): (0.0, 0.0, 41.39, 0.0, 0.0, 0.0),

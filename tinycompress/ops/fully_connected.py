@@ -5,8 +5,10 @@
 
 The input offset is folded into the bias at compile time (bias + input_offset * row sums), so
 every kernel multiplies raw int8 inputs. The kernels are a variant table (`VARIANTS`), most
-specific first: csr and hcsr weights take their row kernels (fully_connected_s8_csr.c.j2,
-fully_connected_s8_hcsr.c.j2, any core); other
+specific first: csr weights take the Helium row kernel on an MVE core (mve_csr: the inputs
+gathered at 8 or 16 columns a load, one tail-predicated loop a row), csr and hcsr weights
+their portable row kernels elsewhere (fully_connected_s8_csr.c.j2, fully_connected_s8_hcsr.c.j2,
+hcsr on any core); other
 compressed weights (`--weights`, _weight_formats.py) take the portable packed kernel on every core; int8 weights take the Helium kernel on an MVE core, the DSP kernel (four
 interleaved rows a pass with SMLAD, _dsp.py) on a DSP core, else the portable loops, which also
 take int16 weights (a nonzero filter zero point, folded into the weights).
@@ -181,6 +183,42 @@ def _csr(fc: FcLayer, ctx: Context) -> Kernel:
     return k
 
 
+def _mve_csr(fc: FcLayer, ctx: Context) -> Kernel:
+    """csr weights on a Helium core (cores/mve/kernels/fully_connected_s8_csr_mve.c.j2): the
+    same arrays, bytes and folded bias as `_csr`; a row's columns 16 a load (uint8) or 8
+    (uint16), the inputs gathered at them, one VMLADAVA a load; the int32 accumulators of one
+    batch row in scratch, requantised four at a time (`sr_vec`: VQDMULH and VRSHL are TFLite's
+    single rounding when every shift is <= -1, VQRDMULH when the one shift is 0; else one at a
+    time, tc_mul_by_qm)."""
+    k = _csr(fc, ctx)
+    k.params["sr_vec"] = mve_single_rounding(fc.mults, fc.per_channel)
+    k.scratch_bytes = acc_bytes(fc.n_out)
+    k.scratch_ctype = "int32_t"
+    return k
+
+
+def mve_single_rounding(mults: list[tuple[int, int]], per_channel: bool) -> bool:
+    """Whether tc_mve_requant_sr_pc_s8 / _pt_s8 requantise these multipliers exactly: every
+    shift <= -1 (VQDMULH, VRSHL), or one per-tensor shift 0 (VQRDMULH)."""
+    shifts = {s for _, s in mults}
+    return max(shifts) <= -1 or (shifts == {0} and not per_channel)
+
+
+def _csr_lanes(fc: FcLayer) -> int:
+    """The MVE csr kernel's lanes: 16 with uint8 columns, 8 with uint16."""
+    return 16 if fc.enc.consts[1].ctype == "uint8_t" else 8
+
+
+def _mve_csr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
+    """The MVE csr kernel: per vector of columns (`stored`: full loads, the row's tail one more)
+    a column load, a gather, a value load and a VMLADAVA; per output its count, bias, tail test
+    and requant."""
+    lanes = _csr_lanes(fc)
+    counts = np.count_nonzero(fc.weights, axis=1)
+    b = fc.batches
+    return Work(stored=b * int(((counts + lanes - 1) // lanes).sum()), outputs=b * fc.n_out)
+
+
 def _csr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
     """csr (fully_connected_s8_csr.c.j2): per nonzero weight a column load, an input load, a
     value load and a multiply-add (CSR_UNROLL a pass); per output its row count and requant."""
@@ -227,6 +265,9 @@ def _hcsr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
 VARIANTS = (
     Variant("dsp_s4", "cores/dsp/kernels/fully_connected_s4.c.j2", _dsp_s4, needs=("dsp",),
             when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth), cost=_dense_work),
+    Variant("mve_csr", "cores/mve/kernels/fully_connected_s8_csr_mve.c.j2", _mve_csr,
+            needs=("mve",), when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr",
+            cost=_mve_csr_work),
     Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr,
             when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr", cost=_csr_work),
     Variant("hcsr", "kernels/fully_connected_s8_hcsr.c.j2", _hcsr,

@@ -68,9 +68,11 @@ OPERATORS: dict[str, Supported | Refused] = {
                                               "cores/dsp/kernels/fully_connected_s8.c.j2",
                                               "cores/dsp/kernels/fully_connected_s8_w16.c.j2",
                                               "cores/mve/kernels/fully_connected_s8.c.j2",
+                                              "cores/mve/kernels/fully_connected_s8_csr_mve.c.j2",
                                               "cores/dsp/kernels/fully_connected_s4.c.j2"),
                           ("test_op_fully_connected.py", "test_cores_dsp.py",
-                           "test_weight_formats.py", "test_int4.py"), "per-tensor and per-channel weights"),
+                           "test_weight_formats.py", "test_weight_formats_qemu.py",
+                           "test_int4.py"), "per-tensor and per-channel weights"),
 
     # --- pooling, reductions
     "AVERAGE_POOL_2D": op("average_pool_2d", "avg_pool_s8", "test_op_pool.py"),
