@@ -191,6 +191,7 @@ def _mve_csr(fc: FcLayer, ctx: Context) -> Kernel:
     single rounding when every shift is <= -1, VQRDMULH when the one shift is 0; else one at a
     time, tc_mul_by_qm)."""
     k = _csr(fc, ctx)
+    k.params["lanes"] = _csr_lanes(fc)
     k.params["sr_vec"] = mve_single_rounding(fc.mults, fc.per_channel)
     k.scratch_bytes = acc_bytes(fc.n_out)
     k.scratch_ctype = "int32_t"
@@ -202,6 +203,10 @@ def mve_single_rounding(mults: list[tuple[int, int]], per_channel: bool) -> bool
     shift <= -1 (VQDMULH, VRSHL), or one per-tensor shift 0 (VQRDMULH)."""
     shifts = {s for _, s in mults}
     return max(shifts) <= -1 or (shifts == {0} and not per_channel)
+
+
+def _is_csr(fc: FcLayer, ctx: Context) -> bool:
+    return fc.enc is not None and fc.enc.format == "csr"
 
 
 def _csr_lanes(fc: FcLayer) -> int:
@@ -266,10 +271,8 @@ VARIANTS = (
     Variant("dsp_s4", "cores/dsp/kernels/fully_connected_s4.c.j2", _dsp_s4, needs=("dsp",),
             when=lambda fc, ctx: s4_dsp_fits(fc.enc, fc.depth), cost=_dense_work),
     Variant("mve_csr", "cores/mve/kernels/fully_connected_s8_csr_mve.c.j2", _mve_csr,
-            needs=("mve",), when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr",
-            cost=_mve_csr_work),
-    Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr,
-            when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "csr", cost=_csr_work),
+            needs=("mve",), when=_is_csr, cost=_mve_csr_work),
+    Variant("csr", "kernels/fully_connected_s8_csr.c.j2", _csr, when=_is_csr, cost=_csr_work),
     Variant("hcsr", "kernels/fully_connected_s8_hcsr.c.j2", _hcsr,
             when=lambda fc, ctx: fc.enc is not None and fc.enc.format == "hcsr", cost=_hcsr_work),
     Variant("packed", "kernels/fully_connected_s8_packed.c.j2", _packed,
