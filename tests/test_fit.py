@@ -154,6 +154,32 @@ def test_best_front_and_closest():
     assert not ok and best.number == 4                               # 20% over beats 50% over
 
 
+def test_a_rebuilt_polish_fine_tunes_as_long_as_it_did(tmp_path, monkeypatch):
+    """The best trial's files are on another machine: it is rebuilt with the plan it ran with
+    (a polish's is longer than the study's), not the study's."""
+    from types import SimpleNamespace
+
+    from tinycompress.fit import output, search
+
+    polished = {**vars(measure.TrainPlan()), "prune_epochs": 16.0, "cluster_epochs": 4.0}
+    best = _rec(7, 0.1, 90, 1.0, True)
+    best.candidate, best.params, best.plan = {"sparsity": {"fc1": 0.9}, "bits": {"fc1": 4}, "distill": 0.5}, {}, polished
+    result = SimpleNamespace(best=best, ranges=[], baseline_accuracy=0.9)
+    config = {"model": "m.keras", "board": "nucleo-f446re", "budgets": vars(measure.Budgets()),
+              "plan": vars(measure.TrainPlan()), "workdir": str(tmp_path)}
+    seen = {}
+
+    def run_candidate(trial, setup, data, log=None, fixed=None):
+        seen["plan"], seen["candidate"] = setup.plan, fixed
+        trial.set_user_attr("artifacts", str(tmp_path / "rebuilt"))
+
+    monkeypatch.setattr(search, "load_split", lambda config: None)
+    monkeypatch.setattr(st, "run_candidate", run_candidate)
+    assert output._artifacts(result, config, lambda s: None) == tmp_path / "rebuilt"
+    assert seen["plan"] == measure.TrainPlan(**polished) and seen["plan"] != measure.TrainPlan()
+    assert seen["candidate"] == Candidate({"fc1": 0.9}, {"fc1": 4}, 0.5)
+
+
 def test_storage_spec_errors(tmp_path):
     with pytest.raises(UserError, match="journal:PATH or a database URL"):
         st.open_storage("fit.db")

@@ -584,6 +584,9 @@ class FitTrial(Result):
     artifacts: str | None = doc("Its directory (model.tflite, model.keras, the C).")
     params: dict[str, Any] = doc("The sampler's parameters.")
     polish_of: int | None = doc("The trial whose candidate this one fine-tuned longer (None: sampled).")
+    plan: dict[str, Any] | None = doc(
+        "The fine-tuning it had (TrainPlan: epochs, learning rates, batch size, seed; a polish's is longer; "
+        "None: not fine-tuned yet).")
 
 
 @dataclass(frozen=True)

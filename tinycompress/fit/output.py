@@ -26,8 +26,9 @@ def _artifacts(result, config: dict, log) -> Path:
         return where
     log(f"rebuilding trial {best.number} from its settings (its files are not on this machine)")
     data = load_split(config)
+    plan = measure.TrainPlan(**(best.plan or config["plan"]))   # a polished trial's is longer
     setup = st.Setup(Path(config["model"]), config["board"], measure.Budgets(**config["budgets"]),
-                     measure.TrainPlan(**config["plan"]), Path(config["workdir"]) / "rebuilt",
+                     plan, Path(config["workdir"]) / "rebuilt",
                      ranges_from_json(result.ranges), result.baseline_accuracy)
     trial = FixedTrial(best.params, best.number)
     c = best.candidate

@@ -14,7 +14,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +159,7 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     plan = setup.plan if polish is None else replace(
         setup.plan, prune_epochs=setup.plan.prune_epochs * POLISH_SCALE,
         cluster_epochs=setup.plan.cluster_epochs * POLISH_SCALE)
+    trial.set_user_attr("plan", asdict(plan))   # what a rebuild on another machine fine-tunes with
     cand = fixed if fixed is not None else space.suggest(trial, setup.ranges)
     b = setup.budgets
     if fixed is None and (b.max_flash, b.max_ram, b.max_latency_ms) != (None, None, None):
@@ -212,6 +213,7 @@ class TrialRecord:
     params: dict = field(default_factory=dict)
     polish_of: int | None = None   # the trial whose candidate this one fine-tuned longer
     drop_upper_pp: float | None = None   # drop + margin: what the accuracy budget is checked on
+    plan: dict | None = None             # the TrainPlan it was fine-tuned with (a polish: longer)
 
     @property
     def upper(self) -> float:
@@ -233,7 +235,8 @@ def records(trials) -> list[TrialRecord]:
             figures=a.get("figures"), accuracy=a.get("accuracy"), drop_pp=a.get("drop_pp"), excess=excess,
             feasible=complete and a.get("stage") == "full" and all(v <= 0 for v in excess.values()),
             seconds=a.get("seconds"), worker=a.get("worker"), artifacts=a.get("artifacts"),
-            params=dict(t.params), polish_of=a.get("polish_of"), drop_upper_pp=a.get("drop_upper_pp")))
+            params=dict(t.params), polish_of=a.get("polish_of"), drop_upper_pp=a.get("drop_upper_pp"),
+            plan=a.get("plan")))
     return out
 
 
