@@ -51,7 +51,7 @@ EPOCHS = {"lenet300_100": 12.0, "lenet5_caffe": 6.0}
 BOARD = "nucleo-f446re"
 
 
-HELD_OUT = 5000   # the first training images: never seen by fit's baseline, they measure its drops
+HELD_OUT = 10000  # the first training images: never seen by fit's baseline, they measure its drops
 
 
 def _npz(path: Path, x: np.ndarray, y: np.ndarray) -> Path:
@@ -146,7 +146,7 @@ def print_table(name: str, rows: list[dict], result) -> None:
     if fit.get("candidate"):
         c = fit["candidate"]
         print("  found: " + ", ".join(f"{k} {s:.1%} pruned {c['bits'][k]}-bit" for k, s in c["sparsity"].items())
-              + f", distill {c['distill']:g}")
+              + f", distill {c['distill']:g}, --optimize {c.get('optimize', 'balanced')}")
     def point(t):
         lat = t.figures["latency_ms"]
         return f"#{t.number} {t.drop_pp:+.2f} (<= {t.upper:+.2f})/{t.figures['flash_bytes']:,}/{'-' if lat is None else f'{lat:.2f}'}"

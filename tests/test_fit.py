@@ -41,6 +41,10 @@ def test_centre_is_a_point_of_the_space():
     cand = space.suggest(optuna.trial.FixedTrial(params), ranges)
     assert cand.sparsity == {"fc1": 0.7, "c1": 0.25} and cand.bits == {"fc1": 4, "c1": 8}
     assert cand.distill == max(space.DISTILL) > 0
+    assert cand.optimize == "size"                      # the most weights within a flash budget
+    old = {"sparsity": {"fc1": 0.7}, "bits": {"fc1": 4}, "distill": 0.0}   # a study made before
+    assert Candidate.from_dict(old).optimize == "balanced"
+    assert Candidate.from_dict(cand.to_dict()) == cand
 
 
 def test_a_trial_is_not_stopped_during_the_ramp_or_within_budget():
@@ -273,5 +277,7 @@ def test_two_workers_share_one_journal_study(mlp, tmp_path, capsys):
     assert ok and res["best"]["number"] == best.number
     tflite = json.loads((out / "manifest.json").read_text())["tflite"]
     assert (out / tflite).read_bytes() == (Path(best.artifacts) / "model.tflite").read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())    # compiled as the trial was
+    assert manifest["optimize"] == res["best"]["candidate"]["optimize"] == best.candidate["optimize"]
     assert res["test"]["bit_exact"] is True and res["test"]["vectors"] == 200
     assert res["check"]["ok"] is True

@@ -549,6 +549,9 @@ class FitCandidate(Result):
     sparsity: dict[str, float] = doc("Layer -> fraction of its weights pruned.")
     bits: dict[str, int] = doc("Layer -> shared-weight bits.")
     distill: float = doc("Weight of the baseline's soft targets in the fine-tuning (0: labels only).")
+    optimize: Literal["balanced", "size"] = doc(
+        "The weight formats' goal: compile --weights auto --optimize (balanced: the fastest within 10% "
+        "of the fewest bytes; size: the fewest bytes).", default="balanced")
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,8 @@ def front_table(result):
         mark = "*" if result.best is not None and r.number == result.best.number else ""
         lat = "-" if f["latency_ms"] is None else f"{f['latency_ms']:.3f}"
         t.add_row(f"{r.number}{mark}", f"{r.drop_pp:+.2f}", f"{f['flash_bytes']:,}", f"{f['ram_bytes']:,}", lat,
-                  "yes" if r.feasible else "no", layers + (f", distill {c['distill']:g}" if c["distill"] else ""))
+                  "yes" if r.feasible else "no", layers + (f", distill {c['distill']:g}" if c["distill"] else "")
+                  + f", --optimize {c.get('optimize', 'balanced')}")
     return t
 
 

@@ -109,8 +109,8 @@ def split(x: np.ndarray, y: np.ndarray, val_split: float, max_val: int = 5000) -
     return Data(x[n_val:], y[n_val:], x[:n_val], y[:n_val])
 
 
-def deploy(model, data: Data, outdir: Path, board: str) -> tuple[bytes, Figures, dict]:
-    """Convert (INT8, per-tensor weights), compile for the board (weights auto), measure."""
+def deploy(model, data: Data, outdir: Path, board: str, optimize: str = "balanced") -> tuple[bytes, Figures, dict]:
+    """Convert (INT8, per-tensor weights), compile for the board (weights auto, ``optimize``), measure."""
     import absl.logging
 
     from tinycompress.check import check
@@ -123,7 +123,7 @@ def deploy(model, data: Data, outdir: Path, board: str) -> tuple[bytes, Figures,
     tflite = convert(model, shape, data.x_cal, "candidate", per_channel=False)
     tfl_path = outdir / "model.tflite"
     tfl_path.write_bytes(tflite)
-    manifest = compile_model(tfl_path, outdir / "c", board=board, weights="auto").manifest
+    manifest = compile_model(tfl_path, outdir / "c", board=board, weights="auto", optimize=optimize).manifest
     report = check(outdir / "c", board)
     m = report.measurement
     instr = m.get("instructions_per_inference")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tinycompress.errors import UserError
 from tinycompress.fit import measure, study as st
+from tinycompress.fit.space import Candidate
 
 KERAS_NAME = "model.keras"
 
@@ -18,7 +19,7 @@ def _artifacts(result, config: dict, log) -> Path:
     from optuna.trial import FixedTrial
 
     from tinycompress.fit.search import load_split
-    from tinycompress.fit.space import Candidate, ranges_from_json
+    from tinycompress.fit.space import ranges_from_json
 
     best = result.best
     where = Path(best.artifacts) if best.artifacts else None
@@ -31,8 +32,7 @@ def _artifacts(result, config: dict, log) -> Path:
                      plan, Path(config["workdir"]) / "rebuilt",
                      ranges_from_json(result.ranges), result.baseline_accuracy)
     trial = FixedTrial(best.params, best.number)
-    c = best.candidate
-    st.run_candidate(trial, setup, data, fixed=Candidate(c["sparsity"], c["bits"], c["distill"]))
+    st.run_candidate(trial, setup, data, fixed=Candidate.from_dict(best.candidate))
     return Path(trial.user_attrs["artifacts"])
 
 
@@ -43,20 +43,22 @@ def write_outputs(result, config: dict, outdir: Path, test, log) -> None:
 
     where = _artifacts(result, config, log)
     b = config["budgets"]
-    compile_model(where / "model.tflite", outdir, board=config["board"], weights="auto")
+    optimize = Candidate.from_dict(result.best.candidate).optimize
+    compile_model(where / "model.tflite", outdir, board=config["board"], weights="auto", optimize=optimize)
     report = check(outdir, config["board"], max_flash=b["max_flash"], max_ram=b["max_ram"],
                    max_latency_ms=b["max_latency_ms"])
     result.check = report.to_dict()
     shutil.copyfile(where / KERAS_NAME, outdir / KERAS_NAME)
     result.outdir, result.keras_path = outdir, outdir / KERAS_NAME
     if test is not None:
-        result.test = verify_on_test(outdir, Path(config["model"]), Path(test), log, config["board"])
+        result.test = verify_on_test(outdir, Path(config["model"]), Path(test), log, config["board"], optimize)
 
 
 QEMU_VECTORS = 20
 
 
-def verify_on_test(outdir: Path, model: Path, test: Path, log, board: str | None = None) -> dict:
+def verify_on_test(outdir: Path, model: Path, test: Path, log, board: str | None = None,
+                   optimize: str = "balanced") -> dict:
     """The generated C against the reference interpreter: the portable C (the same model compiled
     without a board, on the host) on every TEST.npz sample, and, with ``board``, OUTDIR's C for
     the board's core under QEMU on the first ``QEMU_VECTORS``; its accuracy against the float
@@ -73,7 +75,7 @@ def verify_on_test(outdir: Path, model: Path, test: Path, log, board: str | None
     log(f"verifying the generated C on {len(x)} test samples")
     tflite = outdir / read_manifest(outdir)["tflite"]
     with tempfile.TemporaryDirectory(prefix="tc-fit-host-") as tmp:
-        compile_model(tflite, Path(tmp) / "c", weights="auto")
+        compile_model(tflite, Path(tmp) / "c", weights="auto", optimize=optimize)
         v = verify(Path(tmp) / "c", target="host", count=0, data=test)
     q = verify(outdir, target="qemu", board=board, count=QEMU_VECTORS, data=test) if board else None
     if not v["bit_exact"] or (q is not None and not q["bit_exact"]):

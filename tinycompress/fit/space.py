@@ -1,4 +1,7 @@
-"""The search space of `fit`: per-layer sparsity and shared-weight bits, and distillation.
+"""The search space of `fit`: per-layer sparsity and shared-weight bits, distillation, and the
+weight formats' goal (`compile --weights auto --optimize balanced|size`: the fastest formats within
+10% of the fewest bytes, or the fewest bytes; on a flash budget the fewer bytes a format takes, the
+more weights a candidate keeps, at the latency the front shows).
 
 Per-layer sparsity ranges come from a sensitivity analysis of the baseline (every layer pruned
 alone at increasing sparsity, no fine-tuning; Deep Compression section 3): a layer is pruned at
@@ -23,6 +26,7 @@ MAX_SPARSITY = 0.98
 DENSE_BITS = (2, 6)
 CONV_BITS = (4, 8)
 DISTILL = (0.0, 0.5)
+OPTIMIZE = ("balanced", "size")   # --optimize of the candidate's compile --weights auto
 
 
 @dataclass(frozen=True)
@@ -41,9 +45,15 @@ class Candidate:
     sparsity: Mapping[str, float] = field(default_factory=dict)
     bits: Mapping[str, int] = field(default_factory=dict)
     distill: float = 0.0
+    optimize: str = "balanced"
 
     def to_dict(self) -> dict:
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> Candidate:
+        """The candidate a trial stored (a study made before the goal was searched: balanced)."""
+        return cls(d["sparsity"], d["bits"], d["distill"], d.get("optimize", "balanced"))
 
 
 def layer_ranges(curves: Mapping[str, list], sizes: Mapping[str, int],
@@ -75,19 +85,21 @@ def suggest(trial, ranges: list[LayerRange]) -> Candidate:
         sparsity[r.name] = trial.suggest_float(f"sparsity.{r.name}", *r.sparsity)
         bits[r.name] = 8 if r.bits is None else trial.suggest_int(f"bits.{r.name}", *r.bits)
     distill = trial.suggest_categorical("distill", DISTILL)
-    return Candidate(sparsity, bits, float(distill))
+    optimize = trial.suggest_categorical("optimize", OPTIMIZE)
+    return Candidate(sparsity, bits, float(distill), optimize)
 
 
 def centre(ranges: list[LayerRange]) -> dict:
-    """The params (as :func:`suggest` names them) of the middle of the space, distilled: the
-    study's first trial, so that its first fine-tuning is spent on a sensible point rather than a
-    random one."""
+    """The params (as :func:`suggest` names them) of the middle of the space, distilled, the
+    formats that take the fewest bytes (the most weights within a flash budget): the study's first
+    trial, so that its first fine-tuning is spent on a sensible point rather than a random one."""
     params = {}
     for r in ranges:
         params[f"sparsity.{r.name}"] = round((r.sparsity[0] + r.sparsity[1]) / 2, 3)
         if r.bits is not None:
             params[f"bits.{r.name}"] = (r.bits[0] + r.bits[1]) // 2
     params["distill"] = max(DISTILL)
+    params["optimize"] = "size"
     return params
 
 

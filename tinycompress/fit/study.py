@@ -112,7 +112,7 @@ def _prober(setup: Setup, data: measure.Data, where: Path):
         d = where / f"probe{count[0]}"
         count[0] += 1
         model = measure.compressed(setup.base_path, cand, data, None)
-        tflite, fig, manifest = measure.deploy(model, data, d, setup.board)
+        tflite, fig, manifest = measure.deploy(model, data, d, setup.board, cand.optimize)
         model.save(d / "model.keras")
         keras.backend.clear_session()
         return fig, (tflite, manifest, d)
@@ -153,8 +153,7 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     polish = trial.user_attrs.get("polish_of")
     if polish is not None:  # a promising candidate fine-tuned again, longer (polish())
-        c = trial.user_attrs["candidate"]
-        fixed = space.Candidate(c["sparsity"], c["bits"], c["distill"])
+        fixed = space.Candidate.from_dict(trial.user_attrs["candidate"])
         space.suggest(trial, setup.ranges)  # the enqueued params: the study sees the same point
     plan = setup.plan if polish is None else replace(
         setup.plan, prune_epochs=setup.plan.prune_epochs * POLISH_SCALE,
@@ -187,7 +186,7 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
             raise optuna.TrialPruned(f"held-out accuracy {acc:.2%} after epoch {epoch + 1}")
 
     model = measure.compressed(setup.base_path, cand, data, plan, on_epoch)
-    tflite, fig, manifest = measure.deploy(model, data, where, setup.board)
+    tflite, fig, manifest = measure.deploy(model, data, where, setup.board, cand.optimize)
     model.save(where / "model.keras")
     correct = measure.int8_correct(tflite, manifest, data.x_val, data.y_val)
     keras.backend.clear_session()
