@@ -5,8 +5,8 @@
     python benchmarks/fit.py --quick                          # smoke run (small data, 3 trials)
 
 Per model: the converged float baseline (trained as benchmarks/deep_compression.py does, cached
-in --cache-dir) on the Fashion-MNIST training images after the first 5,000, then `fit` fine-tuning
-on those and measuring accuracy drops on the first 5,000 (never seen by the baseline), for
+in --cache-dir) on the Fashion-MNIST training images after the first 10,000, then `fit` fine-tuning
+on those and measuring accuracy drops on the first 10,000 (never seen by the baseline), for
 nucleo-f446re with the issue's budgets (LeNet-300-100: flash 30K, drop 0.5 pp; the paper's
 LeNet-5 20-50-500, lenet5_caffe: flash 48K, drop 0.5 pp). The result's C is verified bit-exact
 on the 10,000 test images and its accuracy there compared with the float baseline's; the

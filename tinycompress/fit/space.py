@@ -25,7 +25,7 @@ WORKING_DROP = 0.25    # sparsity that costs at most this (untuned) is its high 
 MAX_SPARSITY = 0.98
 DENSE_BITS = (2, 6)
 CONV_BITS = (4, 8)
-DISTILL = (0.0, 0.5)
+DISTILL = (0.0, 0.5, 0.9)
 OPTIMIZE = ("balanced", "size")   # --optimize of the candidate's compile --weights auto
 
 
