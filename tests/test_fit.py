@@ -80,6 +80,21 @@ def test_flash_budget_scaling_converges_on_a_nonlinear_probe():
     assert ka / kb == pytest.approx(0.5 / 0.8, rel=1e-6)
 
 
+def test_flash_budget_scaling_brackets_an_overshoot():
+    """The probes of a LeNet-300-100 trial (fit5, trial 14: factor 0.212 -> 41,228 B, 0.079 ->
+    21,844 B, 0.123 -> 29,608 B, over the 29,538 B the study's expansion allowed): the last
+    overshoot is answered by a probe between the two closest, not by the 21,844 B one."""
+    pts = [(0.0, 3000.0), (0.079, 21844.0), (0.123, 29608.0), (0.212, 41228.0), (1.0, 100000.0)]
+
+    def probe(c):
+        f = (1 - c.sparsity["a"]) / 0.64
+        return _fig(int(np.interp(f, *zip(*pts))), int(np.interp(f, *zip(*pts))) - 3000), c
+
+    got, fig, _ = budget.to_flash_budget(Candidate({"a": 0.36}, {"a": 5}), probe, 30720, 1.04)
+    top = 30720 / 1.04
+    assert (budget.TARGET - budget.TOLERANCE) * top <= fig.flash_bytes <= top
+
+
 def test_small_layers_keep_their_sparsity_when_scaled():
     ranges = [space.LayerRange("big", "dense", 9900, (0.5, 0.9), space.DENSE_BITS),
               space.LayerRange("out", "dense", 100, (0.1, 0.9), None)]

@@ -23,7 +23,7 @@ from tinycompress.fit.space import Candidate
 MAX_SPARSITY = 0.99
 TARGET = 0.97      # aim at this fraction of the flash budget (Huffman streams vary after training)
 TOLERANCE = 0.03   # a probe within [TARGET - TOLERANCE, 1] x budget is taken as it is
-PROBES = 4
+PROBES = 6         # probes seconds each; a fine-tuning takes minutes
 
 
 def scaled(cand: Candidate, factor: float, keep: frozenset[str] = frozenset()) -> Candidate:
@@ -35,11 +35,19 @@ def scaled(cand: Candidate, factor: float, keep: frozenset[str] = frozenset()) -
 
 
 def _next_factor(points: list[tuple[float, object]], goal: float) -> float:
-    """The factor whose flash should be ``goal``: the secant through the last two probes, or,
-    after one, a line through the non-weight bytes (code, firmware, biases stay)."""
-    (f1, g1) = points[-1]
-    if len(points) > 1:
-        f0, g0 = points[-2]
+    """The factor whose flash should be ``goal``: once probes lie on both sides of it, the secant
+    through the closest one on each side (so an overshoot is not answered by a far smaller
+    probe); before that the secant through the last two, or, after one, a line through the
+    non-weight bytes (code, firmware, biases stay)."""
+    under = [p for p in points if p[1].flash_bytes <= goal]
+    over = [p for p in points if p[1].flash_bytes > goal]
+    if under and over:
+        pair = [max(under, key=lambda p: p[1].flash_bytes), min(over, key=lambda p: p[1].flash_bytes)]
+    else:
+        pair = points[-2:]
+    (f1, g1) = pair[-1]
+    if len(pair) > 1:
+        f0, g0 = pair[0]
         slope = (g1.flash_bytes - g0.flash_bytes) / (f1 - f0) if f1 != f0 else 0.0
         if slope > 0:
             return max(1e-3, f1 + (goal - g1.flash_bytes) / slope)
