@@ -95,6 +95,17 @@ def test_flash_budget_scaling_brackets_an_overshoot():
     assert (budget.TARGET - budget.TOLERANCE) * top <= fig.flash_bytes <= top
 
 
+def test_expansion_is_the_median_measured_or_the_prior():
+    from types import SimpleNamespace
+
+    def t(flash, probe, stage="full"):
+        return SimpleNamespace(user_attrs={"stage": stage, "figures": {"flash_bytes": flash}, "probe_flash": probe})
+
+    assert st.expansion([]) == st.EXPANSION > 1          # the first trial aims under the budget too
+    assert st.expansion([t(103, 100), t(110, 100), t(101, 100), t(500, 100, "probe")]) == pytest.approx(1.03)
+    assert st.expansion([t(95, 100)]) == 1.0              # never aims over the budget
+
+
 def test_small_layers_keep_their_sparsity_when_scaled():
     ranges = [space.LayerRange("big", "dense", 9900, (0.5, 0.9), space.DENSE_BITS),
               space.LayerRange("out", "dense", 100, (0.1, 0.9), None)]
