@@ -87,8 +87,8 @@ def test_flash_budget_scaling_brackets_an_overshoot():
     pts = [(0.0, 3000.0), (0.079, 21844.0), (0.123, 29608.0), (0.212, 41228.0), (1.0, 100000.0)]
 
     def probe(c):
-        f = (1 - c.sparsity["a"]) / 0.64
-        return _fig(int(np.interp(f, *zip(*pts))), int(np.interp(f, *zip(*pts))) - 3000), c
+        flash = int(np.interp((1 - c.sparsity["a"]) / 0.64, *zip(*pts)))
+        return _fig(flash, flash - 3000), c
 
     got, fig, _ = budget.to_flash_budget(Candidate({"a": 0.36}, {"a": 5}), probe, 30720, 1.04)
     top = 30720 / 1.04
@@ -301,9 +301,8 @@ def test_two_workers_share_one_journal_study(mlp, tmp_path, capsys):
     study = optuna.load_study(study_name="two", storage=st.open_storage(f"journal:{journal}"))
     best, ok = st.best(st.records(study.get_trials()))
     assert ok and res["best"]["number"] == best.number
-    tflite = json.loads((out / "manifest.json").read_text())["tflite"]
-    assert (out / tflite).read_bytes() == (Path(best.artifacts) / "model.tflite").read_bytes()
-    manifest = json.loads((out / "manifest.json").read_text())    # compiled as the trial was
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert (out / manifest["tflite"]).read_bytes() == (Path(best.artifacts) / "model.tflite").read_bytes()
     assert manifest["optimize"] == res["best"]["candidate"]["optimize"] == best.candidate["optimize"]
     assert res["test"]["bit_exact"] is True and res["test"]["vectors"] == 200
     assert res["check"]["ok"] is True

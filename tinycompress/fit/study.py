@@ -161,7 +161,6 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
     plan = setup.plan if polish is None else replace(
         setup.plan, prune_epochs=setup.plan.prune_epochs * POLISH_SCALE,
         cluster_epochs=setup.plan.cluster_epochs * POLISH_SCALE)
-    trial.set_user_attr("plan", asdict(plan))   # what a rebuild on another machine fine-tunes with
     cand = fixed if fixed is not None else space.suggest(trial, setup.ranges)
     b = setup.budgets
     if fixed is None and (b.max_flash, b.max_ram, b.max_latency_ms) != (None, None, None):
@@ -175,6 +174,7 @@ def run_candidate(trial, setup: Setup, data: measure.Data, log: Callable[[str], 
             correct = measure.int8_correct(tflite, manifest, data.x_val, data.y_val)
             return _record(trial, "probe", fig, correct, setup, pdir, time.perf_counter() - t0)
     trial.set_user_attr("candidate", cand.to_dict())
+    trial.set_user_attr("plan", asdict(plan))   # what a rebuild on another machine fine-tunes with
 
     def on_epoch(epoch: int, acc: float):
         if polish is not None:
