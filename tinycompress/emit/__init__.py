@@ -23,6 +23,7 @@ from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
 from ..ops.table import Refused
 from ..planner import CHAR_CTYPES, PARTS, Plan, part_of, plan
+from ..fusion import fuse_for_memory
 from ..schedule import best_order, reordered
 from .records import memory_plan, weight_stats
 
@@ -100,6 +101,16 @@ class Layer:
     kernel: Kernel
     const_names: dict[str, str]
     args: list[str] = field(default_factory=list)
+    parts: list["Part"] = field(default_factory=list)  # a fused layer's pieces (Kernel.parts)
+
+
+@dataclass
+class Part:
+    """A piece of a fused layer: a function of its own, which the layer's function calls."""
+
+    fn: str
+    kernel: Kernel
+    const_names: dict[str, str]
 
 
 @dataclass
@@ -256,6 +267,8 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     check_supported(g)
     kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
     check_activations(g, kernels)
+    ops_count = dict(sorted(Counter(op.kind for op in g.ops).items()))
+    g, kernels = fuse_for_memory(g, kernels, ctx)
     g, kernels = order_for_memory(g, kernels)
     mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
                {pos: k.scratch_ctype for pos, k in kernels.items()},
@@ -280,17 +293,25 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         k = kernels[pos]
         idx = len(layers)
         fn = f"{name}_l{idx}_{op.kind.lower()}"
-        cnames = {}
         own_bytes[idx] = 0
-        for c in k.consts:
-            key = (c.ctype, c.values.dtype.str, c.values.size, c.values.tobytes())
-            if key in stored:
-                cnames[c.name] = stored[key]
-                continue
-            cname = f"{name}_l{idx}_{c.name}"
-            cnames[c.name] = stored[key] = cname
-            own_bytes[idx] += c.nbytes
-            consts.append((cname, c, idx, op.kind, comment_safe(op.name)))
+
+        def const_names(kern: Kernel, prefix: str) -> dict[str, str]:
+            cnames = {}
+            for c in kern.consts:
+                key = (c.ctype, c.values.dtype.str, c.values.size, c.values.tobytes())
+                if key in stored:
+                    cnames[c.name] = stored[key]
+                    continue
+                cname = f"{prefix}_{c.name}"
+                cnames[c.name] = stored[key] = cname
+                own_bytes[idx] += c.nbytes
+                consts.append((cname, c, idx, op.kind, comment_safe(op.name)))
+            return cnames
+
+        cnames = const_names(k, f"{name}_l{idx}")
+        parts = [Part(f"{fn}_p{j}", part, const_names(part, f"{name}_l{idx}_p{j}"))
+                 for j, part in enumerate(k.parts)]
+        k.params["part_fns"] = [p.fn for p in parts]
         args = [_buffer_expr(g, mem, t, io_names)
                 for t in k.act_inputs + k.act_outputs + k.act_states]
         if k.scratch_bytes:
@@ -298,17 +319,16 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         k.params["_in_ctypes"] = [g.tensors[t].ctype for t in k.act_inputs]
         k.params["_out_ctypes"] = [g.tensors[t].ctype for t in k.act_outputs]
         k.params["_state_ctypes"] = [g.tensors[t].ctype for t in k.act_states]
-        layers.append(Layer(idx, pos, fn, op.kind, comment_safe(op.name), k, cnames, args))
+        layers.append(Layer(idx, pos, fn, op.kind, comment_safe(op.name), k, cnames, args, parts))
 
     portable = _environment()
     for layer in layers:
-        # A variant names its template exactly; other kernels take the core's override.
-        kenv = portable if layer.kernel.variant else env
         with op_boundary(g.ops[layer.op_pos]):
-            body = kenv.get_template(layer.kernel.template).render(
-                **layer.kernel.params, c=layer.const_names, name=name
-            )
-        layer.kernel.params["_body"] = body
+            for part in [*layer.parts, layer]:
+                # A variant names its template exactly; other kernels take the core's override.
+                kenv = portable if part.kernel.variant else env
+                part.kernel.params["_body"] = kenv.get_template(part.kernel.template).render(
+                    **part.kernel.params, c=part.const_names, name=name)
 
     def tinfo(t_name: str) -> dict:
         t = g.tensors[t_name]
@@ -325,7 +345,6 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     outputs = [dict(tinfo(t), arg=io_names[("output", k)]) for k, t in enumerate(g.outputs)]
     weights_bytes = sum(c[1].nbytes for c in consts)
     macs = sum(layer.kernel.macs for layer in layers)
-    ops_count = dict(sorted(Counter(op.kind for op in g.ops).items()))
     tpl = dict(
         name=name, NAME=name.upper(), version=__version__, sha256=model_sha256,
         layers=layers, consts=consts, inputs=inputs, outputs=outputs,

@@ -66,6 +66,9 @@ class Kernel:
     instructions: int | None = None  # the cost model's estimate per inference (ops/cost.py)
     work: Any = None  # what that estimate counts (ops/cost.py Work), None without a model
     inplace: tuple[Alias, ...] = ()  # outputs it may write over inputs, see the docstring
+    # A fused layer's pieces (ops/residual_rows.py): kernels rendered as functions of their own,
+    # which its template calls by the names the emitter gives it in `part_fns`.
+    parts: list["Kernel"] = field(default_factory=list)
 
 
 @dataclass
@@ -144,12 +147,15 @@ class VariantLowering(Lowering):
                 return v
         raise LookupError(f"{self.kind}: no kernel variant applies (the last must always)")
 
-    def build(self, op: Op, g: Graph, ctx: Context) -> Kernel:
-        """The kernel of the layer in ctx.weights (not auto), with its instruction estimate."""
+    def build(self, op: Op, g: Graph, ctx: Context, variant_name: str = "") -> Kernel:
+        """The kernel of the layer in ctx.weights (not auto), with its instruction estimate;
+        `variant_name` names the variant to build instead of the one `select` picks (a piece of
+        a layer that must run the whole layer's kernel, ops/residual_rows.py)."""
         from .cost import cost_key, instructions
 
         layer = self.prepare(op, g, ctx)
-        variant = self.select(layer, ctx)
+        variant = (self.select(layer, ctx) if not variant_name
+                   else next(v for v in self.variants if v.name == variant_name))
         kernel = variant.build(layer, ctx)
         kernel.template = variant.template
         kernel.variant = variant.name
