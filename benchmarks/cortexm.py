@@ -120,6 +120,16 @@ def optimizing(mode: str):
         compiler.context_for = plain
 
 
+def per_layer_baseline(ref: dict | None, layers: list[dict]) -> list[dict | None]:
+    """TFLM's per-operator figures by our layers, when its operators are ours in order: a fused
+    layer (the manifest's `fuses`) takes the sum of the operators it runs."""
+    groups = [L.get("fuses") or [L["op"]] for L in layers]
+    if not ref or [o["op"] for o in ref["per_op"]] != [k for grp in groups for k in grp]:
+        return [None] * len(layers)
+    ops = iter(ref["per_op"])
+    return [{"insns": sum(next(ops)["insns"] for _ in grp)} for grp in groups]
+
+
 def measure(key: str, board_name: str, out: Path, vectors: int = 1, portable: bool = False,
             base: dict | None = None, optimize: str = "balanced") -> dict:
     """Compiles MLPerf model `key` for `board_name` into `out` (unless there), runs it under
@@ -142,8 +152,7 @@ def measure(key: str, board_name: str, out: Path, vectors: int = 1, portable: bo
     ipi = int(r.instructions_per_inference)
     ref = (base or {}).get(MODELS[key]) if board.core == "cortex-m4" else None
     layers = manifest.get("layers") or []
-    ref_ops = ref["per_op"] if ref and [o["op"] for o in ref["per_op"]] == [
-        L["op"] for L in layers] else [None] * len(layers)
+    ref_ops = per_layer_baseline(ref, layers)
     return {
         "model": key, "board": board.name, "core": board.core, "machine": r.machine,
         "machine_note": r.note, "optimize": optimize,
@@ -154,7 +163,7 @@ def measure(key: str, board_name: str, out: Path, vectors: int = 1, portable: bo
         "stack_bytes": r.stack_bytes, "bit_exact": bool(np.array_equal(r.outputs, expected)),
         "tflite_bytes": len(path.read_bytes()), "count": r.count_method,
         "kernels": "portable" if portable else "board",
-        "layers": [{"op": L["op"], "variant": L.get("variant", ""), "macs": L.get("macs", 0),
+        "layers": [{"op": "+".join(L.get("fuses") or [L["op"]]), "variant": L.get("variant", ""), "macs": L.get("macs", 0),
                     "instructions": int(n),
                     "tflm_cmsis_nn_instructions": o["insns"] if o else None}
                    for L, n, o in zip(layers, r.layer_instructions, ref_ops)],

@@ -383,6 +383,8 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
                 "op_index": g.ops[layer.op_pos].index,
                 "macs": layer.kernel.macs, "kernel": layer.kernel.template,
                 "variant": layer.kernel.variant,
+                # a fused layer's operators in the source model's order (ops/residual_rows.py)
+                **({"fuses": layer.kernel.params["fuses"]} if layer.parts else {}),
                 "weight_format": layer.kernel.weight_format,
                 # (constants shared with an earlier layer are counted there)
                 "weights_bytes": own_bytes[layer.index],

@@ -146,9 +146,10 @@ def fused_kernel(g: Graph, b: Block, kernels: dict[int, Kernel], ctx: Context) -
     rt, at = g.tensors[c1.inputs[0]], g.tensors[c1.outputs[0]]
     h, row_r, row_a = int(rt.shape[1]), rt.size // int(rt.shape[1]), at.size // int(at.shape[1])
     kh1, kh2 = (int(g.tensors[op.inputs[1]].shape[1]) for op in (c1, c2))
+    # conv1's border window of R is filled after the ADD has read B's row: they share bytes
     awin, brow = 0, _align(kh2 * row_a)
-    rwin = brow + _align(row_r)
-    ks = _align(rwin + kh1 * row_r, 16)
+    rwin = brow
+    ks = _align(brow + max(row_r, kh1 * row_r if kh1 > 1 else 0), 16)
     scratch = ks + max(_align(k.scratch_bytes) for k in pieces)
     estimates = [k.instructions for k in pieces]
     return Kernel(
@@ -156,6 +157,7 @@ def fused_kernel(g: Graph, b: Block, kernels: dict[int, Kernel], ctx: Context) -
         params=dict(h=h, row_r=row_r, row_a=row_a, kh1=kh1, kh2=kh2, p1=kh1 // 2, p2=kh2 // 2,
                     zp_r=int(rt.quant.zp), zp_a=int(at.quant.zp), residual=b.residual,
                     awin=awin, brow=brow, rwin=rwin, ks_words=ks // 4,
+                    fuses=[g.ops[p].kind for p in (b.conv1, b.conv2, b.add)],
                     piece_scratch=[(k.scratch_ctype if k.scratch_bytes else "")
                                    for k in pieces]),
         act_inputs=[c1.inputs[0]], act_outputs=[g.ops[b.add].outputs[0]],
