@@ -23,19 +23,18 @@ def block(h, w, c, m, k1, k2, residual_first=False, act1=RELU, tail=True, seed=0
     ADD (y)]: r lives in the arena, and with `tail` s is not the graph's output; `wide`: then a
     1x1 CONV_2D to 8c channels (z) and an ADD (zz, the graph's output)."""
     rng = np.random.default_rng(seed)
-    ow = w
     tensors = {
         "x": T((1, h, w, c), scale=0.05, zero_point=-3),
         "k0": T((1, 1, 1, c), scale=0.05, data=rng.integers(-60, 60, (1, 1, 1, c))),
         "r": T((1, h, w, c), scale=0.06, zero_point=4),
         "f1": T((m, k1, k1, c), scale=0.005, data=rng.integers(-127, 128, (m, k1, k1, c))),
         "b1": T((m,), "int32", scale=0.06 * 0.005, data=rng.integers(-3000, 3000, m)),
-        "a": T((1, h, ow, m), scale=0.045 * k1 * np.sqrt(c) / 3, zero_point=-20),
+        "a": T((1, h, w, m), scale=0.045 * k1 * np.sqrt(c) / 3, zero_point=-20),
         "f2": T((c, k2, k2, m), scale=0.006, data=rng.integers(-127, 128, (c, k2, k2, m))),
         "b2": T((c,), "int32", scale=0.006 * 0.045 * k1 * np.sqrt(c) / 3,
                 data=rng.integers(-3000, 3000, c)),
-        "bt": T((1, h, ow, c), scale=0.05 * k1 * k2 * np.sqrt(c * m) / 9, zero_point=5),
-        "s": T((1, h, ow, c), scale=0.05 * k1 * k2 * np.sqrt(c * m) / 7, zero_point=-6),
+        "bt": T((1, h, w, c), scale=0.05 * k1 * k2 * np.sqrt(c * m) / 9, zero_point=5),
+        "s": T((1, h, w, c), scale=0.05 * k1 * k2 * np.sqrt(c * m) / 7, zero_point=-6),
     }
     pair = ["r", "bt"] if residual_first else ["bt", "r"]
     ops = [("ADD", ["x", "k0"], ["r"], {}),
@@ -46,15 +45,15 @@ def block(h, w, c, m, k1, k2, residual_first=False, act1=RELU, tail=True, seed=0
            ("ADD", pair, ["s"], dict(fused_activation_function=0))]
     if tail:
         tensors["k1"] = T((1, 1, 1, c), scale=tensors["s"].scale, data=rng.integers(-20, 20, (1, 1, 1, c)))
-        tensors["y"] = T((1, h, ow, c), scale=tensors["s"].scale * 0.6, zero_point=2)
+        tensors["y"] = T((1, h, w, c), scale=tensors["s"].scale * 0.6, zero_point=2)
         ops.append(("ADD", ["s", "k1"], ["y"], {}))
     if wide:
         tensors["f3"] = T((8 * c, 1, 1, c), scale=0.01, data=rng.integers(-127, 128, (8 * c, 1, 1, c)))
         tensors["b3"] = T((8 * c,), "int32", scale=0.01 * tensors["y"].scale, data=np.zeros(8 * c, np.int64))
-        tensors["z"] = T((1, h, ow, 8 * c), scale=0.3, zero_point=0)
+        tensors["z"] = T((1, h, w, 8 * c), scale=0.3, zero_point=0)
         ops.append(("CONV_2D", ["y", "f3", "b3"], ["z"], dict(padding=_PADDING["SAME"], stride_h=1, stride_w=1)))
         tensors["k2"] = T((1, 1, 1, 8 * c), scale=0.3, data=rng.integers(-20, 20, (1, 1, 1, 8 * c)))
-        tensors["zz"] = T((1, h, ow, 8 * c), scale=0.4, zero_point=0)
+        tensors["zz"] = T((1, h, w, 8 * c), scale=0.4, zero_point=0)
         ops.append(("ADD", ["z", "k2"], ["zz"], {}))
     return graph_model(tensors, ops, ["x"], ["zz" if wide else "y" if tail else "s"])
 

@@ -84,7 +84,7 @@ def blocks(g: Graph) -> list[Block]:
         if add.kind != "ADD" or sorted(add.inputs) != sorted([b, r]) or b == r:
             continue
         shapes = {tuple(g.tensors[t].shape) for t in (r, b, add.outputs[0])}
-        if len(shapes) == 1 and g.tensors[r].dtype == "int8":
+        if len(shapes) == 1 and all(g.tensors[t].dtype == "int8" for t in (r, a, b, add.outputs[0])):
             found.append(Block(k1, pos[id(c2)], pos[id(add)], add.inputs.index(r)))
     return found
 
