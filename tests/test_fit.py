@@ -98,12 +98,18 @@ def test_flash_budget_scaling_brackets_an_overshoot():
 def test_expansion_is_the_median_measured_or_the_prior():
     from types import SimpleNamespace
 
-    def t(flash, probe, stage="full"):
-        return SimpleNamespace(user_attrs={"stage": stage, "figures": {"flash_bytes": flash}, "probe_flash": probe})
+    def t(flash, probe, stage="full", optimize="size"):
+        return SimpleNamespace(user_attrs={"stage": stage, "figures": {"flash_bytes": flash}, "probe_flash": probe},
+                               params={"optimize": optimize})
 
     assert st.expansion([]) == st.EXPANSION > 1          # the first trial aims under the budget too
     assert st.expansion([t(103, 100), t(110, 100), t(101, 100), t(500, 100, "probe")]) == pytest.approx(1.03)
     assert st.expansion([t(95, 100)]) == 1.0              # never aims over the budget
+    # per formats' goal: Huffman (size) grows when fine-tuned, fixed-width formats (balanced) do not
+    mixed = [t(105, 100), t(104, 100), t(101, 100, optimize="balanced"), t(100, 100, optimize="balanced")]
+    assert st.expansion(mixed, "size") == pytest.approx(1.05)
+    assert st.expansion(mixed, "balanced") == pytest.approx(1.01)
+    assert st.expansion(mixed[:2], "balanced") == pytest.approx(1.05)  # none of its own yet: all
 
 
 def test_small_layers_keep_their_sparsity_when_scaled():
