@@ -37,11 +37,12 @@ def test_centre_is_a_point_of_the_space():
 
     ranges = [space.LayerRange("fc1", "dense", 1000, (0.5, 0.9), space.DENSE_BITS),
               space.LayerRange("c1", "conv", 100, (0.1, 0.4), None)]
-    params = space.centre(ranges)
-    cand = space.suggest(optuna.trial.FixedTrial(params), ranges)
-    assert cand.sparsity == {"fc1": 0.7, "c1": 0.25} and cand.bits == {"fc1": 4, "c1": 8}
-    assert cand.distill == max(space.DISTILL) > 0
-    assert cand.optimize == "size"                      # the most weights within a flash budget
+    first = [space.suggest(optuna.trial.FixedTrial(p), ranges) for p in space.first_trials(ranges)]
+    for cand in first:
+        assert cand.sparsity == {"fc1": 0.7, "c1": 0.25} and cand.bits == {"fc1": 4, "c1": 8}
+        assert cand.optimize == "size"                  # the most weights within a flash budget
+    assert [c.distill for c in first] == [0.0, max(space.DISTILL)]   # with and without
+    cand = first[1]
     old = {"sparsity": {"fc1": 0.7}, "bits": {"fc1": 4}, "distill": 0.0}   # a study made before
     assert Candidate.from_dict(old).optimize == "balanced"
     assert Candidate.from_dict(cand.to_dict()) == cand

@@ -4,8 +4,8 @@ A search that is cheap before it is expensive: a sensitivity analysis of the bas
 per-layer ranges; every candidate is first probed (its masks and codebooks on the untrained
 baseline, compiled and measured: exact bytes in seconds) and fine-tuned only when the probe fits;
 a fine-tuning whose held-out accuracy falls behind the other trials' at the same epoch is stopped
-(optuna's median pruner; :func:`.study.hopeless` says when it may be). The first trial is the
-centre of the space (:func:`.space.centre`). The survivors are measured as deployed (:mod:`.measure`).
+(optuna's median pruner; :func:`.study.hopeless` says when it may be). The first trials are the
+centre of the space, undistilled and distilled (:func:`.space.first_trials`). The survivors are measured as deployed (:mod:`.measure`).
 
 Processes share nothing but the optuna study (:mod:`.study`); whichever finishes writes OUTDIR
 from the study's best trial, rebuilt from its stored settings when its artifacts are on another
@@ -180,7 +180,8 @@ def run_trials(config: dict, worker: int, on_trial=None, log=None, storage=None)
     objective = lambda trial: _objective(trial, setup, data, log)  # noqa: E731
     if n is None or len(study.trials) < n:
         if worker == 0 and not study.trials:
-            study.enqueue_trial(space.centre(ranges))
+            for params in space.first_trials(ranges):
+                study.enqueue_trial(params)
         study.optimize(objective, timeout=timeout, callbacks=callbacks, catch=(UserError,), gc_after_trial=True)
     if config.get("polish") and worker == 0:
         st.polish(study, objective, config["polish"], log)

@@ -89,18 +89,26 @@ def suggest(trial, ranges: list[LayerRange]) -> Candidate:
     return Candidate(sparsity, bits, float(distill), optimize)
 
 
-def centre(ranges: list[LayerRange]) -> dict:
-    """The params (as :func:`suggest` names them) of the middle of the space, distilled, the
-    formats that take the fewest bytes (the most weights within a flash budget): the study's first
-    trial, so that its first fine-tuning is spent on a sensible point rather than a random one."""
+def centre(ranges: list[LayerRange], distill: float = 0.0) -> dict:
+    """The params (as :func:`suggest` names them) of the middle of the space, distilled by
+    `distill`, the formats that take the fewest bytes (the most weights within a flash budget)."""
     params = {}
     for r in ranges:
         params[f"sparsity.{r.name}"] = round((r.sparsity[0] + r.sparsity[1]) / 2, 3)
         if r.bits is not None:
             params[f"bits.{r.name}"] = (r.bits[0] + r.bits[1]) // 2
-    params["distill"] = max(DISTILL)
+    params["distill"] = distill
     params["optimize"] = "size"
     return params
+
+
+def first_trials(ranges: list[LayerRange]) -> list[dict]:
+    """The study's first trials, so that its first fine-tunings are spent on sensible points
+    rather than random ones: the centre undistilled and distilled (whether distillation helps
+    depends on the model: one candidate each, paired drops on 20,000 held-out and test images,
+    LeNet-5 0.01 pp undistilled against 0.53 pp with distillation 0.9, LeNet-300-100 0.52 against
+    0.32)."""
+    return [centre(ranges, 0.0), centre(ranges, max(DISTILL))]
 
 
 def ranges_to_json(ranges: list[LayerRange]) -> list[dict]:
