@@ -13,9 +13,10 @@ on the 10,000 test images and its accuracy there compared with the float baselin
 hand-tuned recipe of deep_compression.py, compiled and checked the same way, is the row to beat.
 Flash and RAM are `check`'s: the whole QEMU image for the board's core (model, startup, harness).
 
-Results: README has the table and this stop's runs (-fit5, -fit7: LeNet-300-100 still not
-feasible by fit's own test; the closest's C loses 0.51 pp on the test images within 29,556 B
-(fit5) and 0.46 pp within 30,104 B (fit7)).
+Results: README has the table and the runs (stop 19: -fit9, LeNet-5 feasible, 47,772 B, C +0.19 pp
+on the test images; -fit10, LeNet-300-100 still not feasible by fit's own test, the closest's C
+-0.41 pp within 29,976 B; stop 18: -fit5, -fit7, LeNet-300-100 -0.51 pp within 29,556 B and
+-0.46 pp within 30,104 B).
 The previous stop's runs (seed 0, 2 shared cores under heavy load from other jobs; study names
 end in -fit3, -fit3keep; 5,000 images held out then):
     python benchmarks/fit.py --model lenet5_caffe --time-budget 51 --polish 0 --no-recipe --study-suffix=-fit3
