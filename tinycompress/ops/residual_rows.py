@@ -149,7 +149,7 @@ def fused_kernel(g: Graph, b: Block, kernels: dict[int, Kernel], ctx: Context) -
     # conv1's border window of R is filled after the ADD has read B's row: they share bytes
     awin, brow = 0, _align(kh2 * row_a)
     rwin = brow
-    ks = _align(brow + max(row_r, kh1 * row_r if kh1 > 1 else 0), 16)
+    ks = _align(brow + kh1 * row_r, 16)  # (kh1 rows of R, at least B's one row)
     scratch = ks + max(_align(k.scratch_bytes) for k in pieces)
     estimates = [k.instructions for k in pieces]
     return Kernel(
