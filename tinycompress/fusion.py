@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from .ir import Graph
 from .ops import Context, Kernel
+from .ops.base import memory_needs
 from .ops.residual_rows import blocks, fuse, fused_kernel
 from .planner import plan
 
 
 def arena_bytes(g: Graph, kernels: dict[int, Kernel]) -> int:
     """The planned arena of the graph's ops lowered to `kernels` (by position)."""
-    return plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
-                {pos: k.scratch_ctype for pos, k in kernels.items()},
-                {pos: k.inplace for pos, k in kernels.items() if k.inplace}).arena_bytes
+    return plan(g, *memory_needs(kernels)).arena_bytes
 
 
 def fuse_for_memory(g: Graph, kernels: dict[int, Kernel],

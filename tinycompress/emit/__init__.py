@@ -21,6 +21,7 @@ from .. import __version__
 from ..errors import OpCompileError, UnsupportedModelError, UserError
 from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
+from ..ops.base import memory_needs
 from ..ops.table import Refused
 from ..planner import CHAR_CTYPES, PARTS, Plan, part_of, plan
 from ..fusion import fuse_for_memory
@@ -231,9 +232,7 @@ def _state_resets(g: Graph, p: Plan) -> list[dict]:
 def order_for_memory(g: Graph, kernels: dict[int, Kernel]) -> tuple[Graph, dict[int, Kernel]]:
     """The graph with its ops in the order that plans the smaller arena (schedule.best_order),
     and the kernels by their ops' new positions."""
-    order = best_order(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
-                       {pos: k.scratch_ctype for pos, k in kernels.items()},
-                       {pos: k.inplace for pos, k in kernels.items() if k.inplace})
+    order = best_order(g, *memory_needs(kernels))
     if order == list(range(len(g.ops))):
         return g, kernels
     return reordered(g, order), {new: kernels[old] for new, old in enumerate(order)}
@@ -270,9 +269,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     ops_count = dict(sorted(Counter(op.kind for op in g.ops).items()))
     g, kernels = fuse_for_memory(g, kernels, ctx)
     g, kernels = order_for_memory(g, kernels)
-    mem = plan(g, {pos: k.scratch_bytes for pos, k in kernels.items()},
-               {pos: k.scratch_ctype for pos, k in kernels.items()},
-               {pos: k.inplace for pos, k in kernels.items() if k.inplace})
+    mem = plan(g, *memory_needs(kernels))
     apply_inplace(g, kernels, mem)
     env = _environment(ctx.families)
 

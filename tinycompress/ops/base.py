@@ -71,6 +71,15 @@ class Kernel:
     parts: list["Kernel"] = field(default_factory=list)
 
 
+
+def memory_needs(kernels: dict[int, Kernel]) -> tuple[dict[int, int], dict[int, str],
+                                                     dict[int, tuple[Alias, ...]]]:
+    """What the planner needs of the kernels by op position: their scratch bytes, scratch
+    element types and aliases (planner.plan's, schedule.best_order's arguments)."""
+    return ({pos: k.scratch_bytes for pos, k in kernels.items()},
+            {pos: k.scratch_ctype for pos, k in kernels.items()},
+            {pos: k.inplace for pos, k in kernels.items() if k.inplace})
+
 @dataclass
 class Context:
     """What a lowering may know about the target.
