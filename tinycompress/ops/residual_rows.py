@@ -43,6 +43,8 @@ class Block:
     conv2: int
     add: int
     residual: int  # which ADD operand is R (0 or 1)
+    kh1: int  # the convolutions' filter heights (odd)
+    kh2: int
 
 
 def _rows_kept(g: Graph, op: Op) -> int | None:
@@ -85,7 +87,8 @@ def blocks(g: Graph) -> list[Block]:
             continue
         shapes = {tuple(g.tensors[t].shape) for t in (r, b, add.outputs[0])}
         if len(shapes) == 1 and all(g.tensors[t].dtype == "int8" for t in (r, a, b, add.outputs[0])):
-            found.append(Block(k1, pos[id(c2)], pos[id(add)], add.inputs.index(r)))
+            found.append(Block(k1, pos[id(c2)], pos[id(add)], add.inputs.index(r),
+                               2 * p1 + 1, 2 * p2 + 1))
     return found
 
 
@@ -103,10 +106,9 @@ def row_graph(g: Graph, b: Block) -> tuple[Graph, list[Op]]:
         tensors[new] = Tensor(new, (1, n, *t.shape[2:]), t.dtype, t.quant)
         return new
 
-    kh1, kh2 = (int(g.tensors[op.inputs[1]].shape[1]) for op in (c1, c2))
-    ops = [replace(c1, inputs=[rows(r, kh1, "window"), *c1.inputs[1:]],
+    ops = [replace(c1, inputs=[rows(r, b.kh1, "window"), *c1.inputs[1:]],
                    outputs=[rows(a, 1, "row")]),
-           replace(c2, inputs=[rows(a, kh2, "window"), *c2.inputs[1:]],
+           replace(c2, inputs=[rows(a, b.kh2, "window"), *c2.inputs[1:]],
                    outputs=[rows(bt, 1, "row")])]
     pair = [rows(bt, 1, "row"), rows(r, 1, "row")]
     ops.append(replace(add, inputs=pair[::-1] if b.residual == 0 else pair,
@@ -142,10 +144,10 @@ def fused_kernel(g: Graph, b: Block, kernels: dict[int, Kernel], ctx: Context) -
     pieces = [_piece(op, rg, ctx, whole) for op, whole in zip(ops, wholes)]
     # The ADD writes C's row over R's row: its R operand and output are not restrict.
     pieces[2].params.update(_alias_in=b.residual, _alias_out=0)
-    c1, c2 = g.ops[b.conv1], g.ops[b.conv2]
+    c1 = g.ops[b.conv1]
     rt, at = g.tensors[c1.inputs[0]], g.tensors[c1.outputs[0]]
     h, row_r, row_a = int(rt.shape[1]), rt.size // int(rt.shape[1]), at.size // int(at.shape[1])
-    kh1, kh2 = (int(g.tensors[op.inputs[1]].shape[1]) for op in (c1, c2))
+    kh1, kh2 = b.kh1, b.kh2
     # conv1's border window of R is filled after the ADD has read B's row: they share bytes
     awin, brow = 0, _align(kh2 * row_a)
     rwin = brow
