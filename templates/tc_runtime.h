@@ -22,6 +22,30 @@
 #define TC_NOINLINE static inline
 #endif
 
+/* x >> (e & 255) and a + (e & 255): a table entry's low byte is a code length (hcsr's decode,
+ * kernels/fully_connected_s8_hcsr.c.j2). Thumb-2's LSR by a register reads only that byte, and
+ * UXTAB (the DSP extension) adds it, one instruction each; gcc 12 extracts the byte first and
+ * reassociates the adds, one instruction more an entry. */
+TC_INLINE uint32_t tc_shr_low8(uint32_t x, uint32_t e)
+{
+#if defined(__GNUC__) && defined(__thumb2__)
+    __asm__("lsr %0, %0, %1" : "+r"(x) : "r"(e));
+    return x;
+#else
+    return x >> (e & 255u);
+#endif
+}
+
+TC_INLINE uint32_t tc_add_low8(uint32_t a, uint32_t e)
+{
+#if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+    __asm__("uxtab %0, %0, %1" : "+r"(a) : "r"(e));
+    return a;
+#else
+    return a + (e & 255u);
+#endif
+}
+
 #ifndef TC_WEIGHTS_SECTION
 #define TC_WEIGHTS_SECTION
 #endif

@@ -237,3 +237,15 @@ def test_fc_hcsr_raw_bias(case):
     m = on_m4(fc(w, per_channel, batch, in_zp=-128, bias_range=(-100, 100),
                  out_s=spread_scale(w)), "hcsr+raw", portable=False)
     assert m["layers"][0]["weight_format"] == "hcsr+raw"
+
+
+@pytest.mark.parametrize("board", ["mps2-an385-m0", "mps2-an385", "mps3-an547"])
+@pytest.mark.parametrize("case", ["lenet-fc1-like-8pct-64", "counts-0-to-19", "every-value"])
+def test_fc_hcsr_other_cores(board, case):
+    """hcsr's length-byte helpers (tc_runtime.h tc_shr_low8, tc_add_low8) on each of their
+    builds: C on the M0, Thumb-2 LSR with the C add on the M3, LSR and UXTAB on the M55."""
+    from test_weight_formats import HCSR_CASES, spread_scale
+    w, per_channel, batch = HCSR_CASES[case]
+    m = assert_bit_exact_on_qemu(fc(w, per_channel, batch, out_s=spread_scale(w)), board,
+                                 weights="hcsr", count=3, portable=False)
+    assert m["layers"][0]["variant"] == "hcsr"
