@@ -62,10 +62,8 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
               ``hcsr+raw`` is the same encoding with the narrowest of the raw and the folded
               bias (`packed_bias`): with the raw one the kernel adds the input offset to each
               input it multiplies (one add an entry), fewer bytes on a small layer.
-              Within a few percent of huffman's bytes, at about 15 instructions an entry on a
-              Cortex-M4: measured (benchmarks/weights_auto.py, the trained LeNet-300-100 92%
-              pruned, 64 clusters, M4) 34,451 B, 341k instructions against huffman's 32,355 B and
-              1.22M and the dense DSP kernels' 346,666.
+              Within a few percent of huffman's bytes, at about 14 instructions an entry on a
+              Cortex-M4 (the README's weights_auto table has the figures).
 
 Bias constants of a compressed layer (`packed_bias`): stored in the narrowest of int8/int16/int32
 that holds all of them. Folding `input offset * row sum` into the bias saves the kernel work but
