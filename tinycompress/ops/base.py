@@ -71,7 +71,6 @@ class Kernel:
     parts: list["Kernel"] = field(default_factory=list)
 
 
-
 def memory_needs(kernels: dict[int, Kernel]) -> tuple[dict[int, int], dict[int, str],
                                                      dict[int, tuple[Alias, ...]]]:
     """What the planner needs of the kernels by op position: their scratch bytes, scratch
@@ -79,6 +78,7 @@ def memory_needs(kernels: dict[int, Kernel]) -> tuple[dict[int, int], dict[int, 
     return ({pos: k.scratch_bytes for pos, k in kernels.items()},
             {pos: k.scratch_ctype for pos, k in kernels.items()},
             {pos: k.inplace for pos, k in kernels.items() if k.inplace})
+
 
 @dataclass
 class Context:
