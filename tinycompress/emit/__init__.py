@@ -259,6 +259,134 @@ def apply_inplace(g: Graph, kernels: dict[int, Kernel], mem: Plan) -> None:
         k.scratch_bytes = mem.scratch_bytes.get(pos, k.scratch_bytes)
 
 
+class _Consts:
+    """The model's constant arrays in emission order. Identical arrays (an unrolled recurrent
+    layer's weights at every step, shared requantisation tables) are stored once; later layers
+    refer to the first one's name, and its bytes count for the layer that stored it."""
+
+    def __init__(self) -> None:
+        self.arrays: list[tuple] = []        # (C name, Const, layer index, op kind, op name)
+        self.own_bytes: dict[int, int] = {}  # per layer index
+        self._stored: dict[tuple, str] = {}
+
+    def names(self, kern: Kernel, prefix: str, idx: int, op) -> dict[str, str]:
+        """The C name of each of ``kern``'s constants, storing the ones not seen before."""
+        self.own_bytes.setdefault(idx, 0)
+        cnames = {}
+        for c in kern.consts:
+            key = (c.ctype, c.values.dtype.str, c.values.size, c.values.tobytes())
+            if key not in self._stored:
+                self._stored[key] = f"{prefix}_{c.name}"
+                self.own_bytes[idx] += c.nbytes
+                self.arrays.append((self._stored[key], c, idx, op.kind, comment_safe(op.name)))
+            cnames[c.name] = self._stored[key]
+        return cnames
+
+
+def _io_names(g: Graph) -> dict[tuple[str, int], str]:
+    """The C argument names of the model's inputs and outputs (input, or input0, input1...)."""
+    names = {("input", k): f"input{k}" if len(g.inputs) > 1 else "input"
+             for k in range(len(g.inputs))}
+    names.update({("output", k): f"output{k}" if len(g.outputs) > 1 else "output"
+                  for k in range(len(g.outputs))})
+    return names
+
+
+def _layers(g: Graph, kernels: dict[int, Kernel], mem: Plan, name: str,
+            io_names: dict) -> tuple[list[Layer], _Consts]:
+    """One Layer per op the plan did not elide, in order, with its constants' names and its
+    call's arguments (activation buffers, then its scratch)."""
+    layers: list[Layer] = []
+    consts = _Consts()
+    for pos, op in enumerate(g.ops):
+        if pos in mem.elided:
+            continue
+        k = kernels[pos]
+        idx = len(layers)
+        fn = f"{name}_l{idx}_{op.kind.lower()}"
+        cnames = consts.names(k, f"{name}_l{idx}", idx, op)
+        parts = [Part(f"{fn}_p{j}", part, consts.names(part, f"{name}_l{idx}_p{j}", idx, op))
+                 for j, part in enumerate(k.parts)]
+        k.params["part_fns"] = [p.fn for p in parts]
+        args = [_buffer_expr(g, mem, t, io_names)
+                for t in k.act_inputs + k.act_outputs + k.act_states]
+        if k.scratch_bytes:
+            args.append(part_pointer("ARENA->", k.scratch_ctype, mem.scratch[pos]))
+        k.params["_in_ctypes"] = [g.tensors[t].ctype for t in k.act_inputs]
+        k.params["_out_ctypes"] = [g.tensors[t].ctype for t in k.act_outputs]
+        k.params["_state_ctypes"] = [g.tensors[t].ctype for t in k.act_states]
+        layers.append(Layer(idx, pos, fn, op.kind, comment_safe(op.name), k, cnames, args, parts))
+    return layers, consts
+
+
+def _render_bodies(g: Graph, layers: list[Layer], env: jinja2.Environment, name: str) -> None:
+    """Each layer's (and fused part's) kernel body, rendered into its params' ``_body``."""
+    portable = _environment()
+    for layer in layers:
+        with op_boundary(g.ops[layer.op_pos]):
+            for part in [*layer.parts, layer]:
+                # A variant names its template exactly; other kernels take the core's override.
+                kenv = portable if part.kernel.variant else env
+                part.kernel.params["_body"] = kenv.get_template(part.kernel.template).render(
+                    **part.kernel.params, c=part.const_names, name=name)
+
+
+def _tensor_info(g: Graph, t_name: str) -> dict:
+    t = g.tensors[t_name]
+    q = t.quant
+    return {
+        "name": t_name, "shape": list(t.shape), "dtype": t.dtype, "ctype": t.ctype,
+        "size": t.size, "bytes": t.nbytes,
+        "scale": q.scale[0] if q is not None else None,
+        "zero_point": q.zero_point[0] if q is not None else None,
+    }
+
+
+def _layer_record(g: Graph, layer: Layer, own_bytes: int, ctx: Context) -> dict:
+    """A layer's entry in manifest.json."""
+    k = layer.kernel
+    return {
+        "index": layer.index, "name": layer.name, "op": layer.kind,
+        # the op's position in the source model (the layers may run in another order)
+        "op_index": g.ops[layer.op_pos].index,
+        "macs": k.macs, "kernel": k.template, "variant": k.variant,
+        # a fused layer's operators in the source model's order (ops/residual_rows.py)
+        **({"fuses": k.params["fuses"]} if layer.parts else {}),
+        "weight_format": k.weight_format,
+        # (constants shared with an earlier layer are counted there)
+        "weights_bytes": own_bytes,
+        "dense_weights_bytes": k.dense_weights_bytes if k.dense_weights_bytes is not None else own_bytes,
+        "scratch_bytes": k.scratch_bytes,
+        "instructions_estimate": k.instructions,  # ops/cost.py
+        "weight_stats": weight_stats(g.ops[layer.op_pos], g, ctx.weights != "dense", k.weight_format),
+    }
+
+
+def _manifest(g: Graph, tpl: dict, layers: list[Layer], consts: _Consts, mem: Plan,
+              ctx: Context, ops_count: dict) -> dict:
+    name = tpl["name"]
+    return {
+        "tinycompress": __version__,
+        "name": name,
+        "model_sha256": tpl["sha256"],
+        "core": ctx.core,
+        "kernel_families": list(ctx.families),
+        "sources": [f"{name}.c", f"{name}_weights.c"],
+        "headers": [f"{name}.h", f"{name}_weights.h", "tc_runtime.h"],
+        "inputs": tpl["inputs"],
+        "outputs": tpl["outputs"],
+        "input": tpl["inputs"][0],
+        "output": tpl["outputs"][0],
+        "ops": ops_count,
+        "macs": tpl["macs"],
+        "weights_bytes": tpl["weights_bytes"],
+        "arena_bytes": mem.arena_bytes,
+        "state_bytes": mem.state_bytes,
+        "layers": [_layer_record(g, layer, consts.own_bytes[layer.index], ctx) for layer in layers],
+        "memory_plan": memory_plan(mem, [layer.op_pos for layer in layers]),
+    }
+
+
 def emit(g: Graph, name: str = "model", ctx: Context | None = None,
          model_sha256: str = "") -> EmitResult:
     ctx = ctx or Context()
@@ -273,80 +401,17 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     apply_inplace(g, kernels, mem)
     env = _environment(ctx.families)
 
-    io_names = {("input", k): f"input{k}" if len(g.inputs) > 1 else "input"
-                for k in range(len(g.inputs))}
-    io_names.update({("output", k): f"output{k}" if len(g.outputs) > 1 else "output"
-                     for k in range(len(g.outputs))})
-
-    layers: list[Layer] = []
-    consts = []
-    # Identical constant arrays (an unrolled recurrent layer's weights at every step, shared
-    # requantisation tables) are stored once; later layers refer to the first one's name.
-    stored: dict[tuple, str] = {}
-    own_bytes: dict[int, int] = {}
-    for pos, op in enumerate(g.ops):
-        if pos in mem.elided:
-            continue
-        k = kernels[pos]
-        idx = len(layers)
-        fn = f"{name}_l{idx}_{op.kind.lower()}"
-        own_bytes[idx] = 0
-
-        def const_names(kern: Kernel, prefix: str) -> dict[str, str]:
-            cnames = {}
-            for c in kern.consts:
-                key = (c.ctype, c.values.dtype.str, c.values.size, c.values.tobytes())
-                if key in stored:
-                    cnames[c.name] = stored[key]
-                    continue
-                cname = f"{prefix}_{c.name}"
-                cnames[c.name] = stored[key] = cname
-                own_bytes[idx] += c.nbytes
-                consts.append((cname, c, idx, op.kind, comment_safe(op.name)))
-            return cnames
-
-        cnames = const_names(k, f"{name}_l{idx}")
-        parts = [Part(f"{fn}_p{j}", part, const_names(part, f"{name}_l{idx}_p{j}"))
-                 for j, part in enumerate(k.parts)]
-        k.params["part_fns"] = [p.fn for p in parts]
-        args = [_buffer_expr(g, mem, t, io_names)
-                for t in k.act_inputs + k.act_outputs + k.act_states]
-        if k.scratch_bytes:
-            args.append(part_pointer("ARENA->", k.scratch_ctype, mem.scratch[pos]))
-        k.params["_in_ctypes"] = [g.tensors[t].ctype for t in k.act_inputs]
-        k.params["_out_ctypes"] = [g.tensors[t].ctype for t in k.act_outputs]
-        k.params["_state_ctypes"] = [g.tensors[t].ctype for t in k.act_states]
-        layers.append(Layer(idx, pos, fn, op.kind, comment_safe(op.name), k, cnames, args, parts))
-
-    portable = _environment()
-    for layer in layers:
-        with op_boundary(g.ops[layer.op_pos]):
-            for part in [*layer.parts, layer]:
-                # A variant names its template exactly; other kernels take the core's override.
-                kenv = portable if part.kernel.variant else env
-                part.kernel.params["_body"] = kenv.get_template(part.kernel.template).render(
-                    **part.kernel.params, c=part.const_names, name=name)
-
-    def tinfo(t_name: str) -> dict:
-        t = g.tensors[t_name]
-        q = t.quant
-        return {
-            "name": t_name, "shape": list(t.shape), "dtype": t.dtype, "ctype": t.ctype,
-            "size": t.size, "bytes": t.nbytes,
-            "scale": q.scale[0] if q is not None else None,
-            "zero_point": q.zero_point[0] if q is not None else None,
-        }
-
-    inputs = [dict(tinfo(t), arg=io_names[("input", k)]) for k, t in enumerate(g.inputs)]
-    state_resets = _state_resets(g, mem)
-    outputs = [dict(tinfo(t), arg=io_names[("output", k)]) for k, t in enumerate(g.outputs)]
-    weights_bytes = sum(c[1].nbytes for c in consts)
-    macs = sum(layer.kernel.macs for layer in layers)
+    io_names = _io_names(g)
+    layers, consts = _layers(g, kernels, mem, name, io_names)
+    _render_bodies(g, layers, env, name)
     tpl = dict(
         name=name, NAME=name.upper(), version=__version__, sha256=model_sha256,
-        layers=layers, consts=consts, inputs=inputs, outputs=outputs,
-        arena_bytes=mem.arena_bytes, weights_bytes=weights_bytes, macs=macs,
-        state_bytes=mem.state_bytes, state_resets=state_resets,
+        layers=layers, consts=consts.arrays,
+        inputs=[dict(_tensor_info(g, t), arg=io_names[("input", k)]) for k, t in enumerate(g.inputs)],
+        outputs=[dict(_tensor_info(g, t), arg=io_names[("output", k)]) for k, t in enumerate(g.outputs)],
+        arena_bytes=mem.arena_bytes, weights_bytes=sum(c[1].nbytes for c in consts.arrays),
+        macs=sum(layer.kernel.macs for layer in layers),
+        state_bytes=mem.state_bytes, state_resets=_state_resets(g, mem),
         arena_parts=part_decls(mem.arena_parts), state_parts=part_decls(mem.state_parts),
     )
     files = {
@@ -356,45 +421,5 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
         f"{name}_weights.c": env.get_template("weights.c.j2").render(**tpl),
         "tc_runtime.h": (templates_dir() / "tc_runtime.h").read_text(),
     }
-    manifest = {
-        "tinycompress": __version__,
-        "name": name,
-        "model_sha256": model_sha256,
-        "core": ctx.core,
-        "kernel_families": list(ctx.families),
-        "sources": [f"{name}.c", f"{name}_weights.c"],
-        "headers": [f"{name}.h", f"{name}_weights.h", "tc_runtime.h"],
-        "inputs": inputs,
-        "outputs": outputs,
-        "input": inputs[0],
-        "output": outputs[0],
-        "ops": ops_count,
-        "macs": macs,
-        "weights_bytes": weights_bytes,
-        "arena_bytes": mem.arena_bytes,
-        "state_bytes": mem.state_bytes,
-        "layers": [
-            {
-                "index": layer.index, "name": layer.name, "op": layer.kind,
-                # the op's position in the source model (the layers may run in another order)
-                "op_index": g.ops[layer.op_pos].index,
-                "macs": layer.kernel.macs, "kernel": layer.kernel.template,
-                "variant": layer.kernel.variant,
-                # a fused layer's operators in the source model's order (ops/residual_rows.py)
-                **({"fuses": layer.kernel.params["fuses"]} if layer.parts else {}),
-                "weight_format": layer.kernel.weight_format,
-                # (constants shared with an earlier layer are counted there)
-                "weights_bytes": own_bytes[layer.index],
-                "dense_weights_bytes": (layer.kernel.dense_weights_bytes
-                                        if layer.kernel.dense_weights_bytes is not None
-                                        else own_bytes[layer.index]),
-                "scratch_bytes": layer.kernel.scratch_bytes,
-                "instructions_estimate": layer.kernel.instructions,  # ops/cost.py
-                "weight_stats": weight_stats(g.ops[layer.op_pos], g, ctx.weights != "dense",
-                                             layer.kernel.weight_format),
-            }
-            for layer in layers
-        ],
-        "memory_plan": memory_plan(mem, [layer.op_pos for layer in layers]),
-    }
-    return EmitResult(files=files, manifest=manifest, plan=mem)
+    return EmitResult(files=files, manifest=_manifest(g, tpl, layers, consts, mem, ctx, ops_count),
+                      plan=mem)

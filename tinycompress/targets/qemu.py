@@ -302,6 +302,40 @@ def split_outputs(raw: np.ndarray, specs: list[dict]) -> list[np.ndarray]:
     return result
 
 
+def _probe(builder, inputs, board: Board, machine, in_bytes: int):
+    """Links a one-vector image: its sizes (whole image and the model's objects), the substitution
+    note, and the batch size, what the test-data region (or the flash left over) holds."""
+    probe = builder.link([x[:1] for x in inputs], "probe", use_testdata=machine.testdata_region is not None)
+    note = substitution_note(board, machine)
+    if note is not None:  # Armv6-M code on an Armv7-M machine (boards.runs_on)
+        isa.check_armv6m(probe.elf)
+    sizes = elfsize.measure(probe.elf)
+    model_sizes = elfsize.map_shares(probe.map, builder.model_objects)
+    if machine.testdata_region is not None:
+        room = machine.testdata_region.size
+    else:
+        room = machine.code_region.size - sizes.flash - 256
+    if room < in_bytes:
+        raise UserError(f"one test vector ({in_bytes} bytes) does not fit next to the model "
+                        f"on {machine.name}")
+    per_batch = max(1, min(MAX_VECTORS_PER_RUN, room // max(in_bytes, 1)))
+    return probe, sizes, model_sizes, note, per_batch
+
+
+def _vector_counts(r, exact: bool, machine, n_layers: int):
+    """(total, per layer) instructions of each vector of one QEMU run: the plugin's marks when
+    counting exactly, else SysTick ticks scaled to nanoseconds; less the calibration's count."""
+    if exact:
+        it = iter(r.marks)
+        cal_ev = [(e, next(it)) for e, _ in r.calibration]
+        vec_ev = [[(e, next(it)) for e, _ in evs] for evs in r.events]
+        scale = 1.0
+    else:
+        cal_ev, vec_ev, scale = r.calibration, r.events, 1e9 / machine.systick_hz
+    cal = (cal_ev[1][1] - cal_ev[0][1]) * scale
+    return [_counts([(e, t * scale) for e, t in evs], cal, n_layers) for evs in vec_ev]
+
+
 def run(outdir: Path | str, board: Board | str, inputs, workdir: Path | str | None = None,
         *, exact: bool = True, timeout: float | None = None) -> QemuResult:
     """Runs the model in OUTDIR on `board`'s QEMU machine for every test vector.
@@ -333,21 +367,7 @@ def run(outdir: Path | str, board: Board | str, inputs, workdir: Path | str | No
         plugin = plugin_path() if exact else None
         builder = cortexm.ImageBuilder(outdir, manifest, board, machine, workdir)
         use_td = machine.testdata_region is not None
-        # Batch size: what the test-data region (or the flash left over) holds.
-        probe = builder.link([x[:1] for x in inputs], "probe", use_testdata=use_td)
-        note = substitution_note(board, machine)
-        if note is not None:  # Armv6-M code on an Armv7-M machine (boards.runs_on)
-            isa.check_armv6m(probe.elf)
-        sizes = elfsize.measure(probe.elf)
-        model_sizes = elfsize.map_shares(probe.map, builder.model_objects)
-        if use_td:
-            room = machine.testdata_region.size
-        else:
-            room = machine.code_region.size - sizes.flash - 256
-        per_batch = max(1, min(MAX_VECTORS_PER_RUN, room // max(in_bytes, 1)))
-        if room < in_bytes:
-            raise UserError(f"one test vector ({in_bytes} bytes) does not fit next to the model "
-                            f"on {machine.name}")
+        probe, sizes, model_sizes, note, per_batch = _probe(builder, inputs, board, machine, in_bytes)
 
         outs, totals, layers = [], [], []
         cal_method = "exact" if plugin else "systick"
@@ -365,16 +385,7 @@ def run(outdir: Path | str, board: Board | str, inputs, workdir: Path | str | No
             batches += 1
             stack = max(stack, r.stack)
             lines = r.lines
-            if plugin:
-                it = iter(r.marks)
-                cal_ev = [(e, next(it)) for e, _ in r.calibration]
-                vec_ev = [[(e, next(it)) for e, _ in evs] for evs in r.events]
-                scale = 1.0
-            else:
-                cal_ev, vec_ev, scale = r.calibration, r.events, 1e9 / machine.systick_hz
-            cal = (cal_ev[1][1] - cal_ev[0][1]) * scale
-            for evs in vec_ev:
-                total, per_layer = _counts([(e, t * scale) for e, t in evs], cal, n_layers)
+            for total, per_layer in _vector_counts(r, bool(plugin), machine, n_layers):
                 totals.append(total)
                 layers.append(per_layer)
             outs.append(r.outputs)
