@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 #include <string.h>
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#if (defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP) || (defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT)
 #include <arm_acle.h>
 #endif
 #if defined(__ARM_FEATURE_MVE) && (__ARM_FEATURE_MVE & 1)
@@ -70,6 +70,20 @@ TC_INLINE int32_t tc_max_i32(int32_t a, int32_t b) { return a > b ? a : b; }
 TC_INLINE int32_t tc_clamp_i32(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
+}
+
+/* x clamped to [lo, hi] within int8's range, for an int8 output: on a core with SSAT (Armv7-M and
+ * later) one SSAT to int8's whole range, which gcc 12 does not make of the two compares, then
+ * whichever bound is narrower (lo and hi are constants: the compiler drops the others). */
+TC_INLINE int32_t tc_clamp_s8(int32_t x, int32_t lo, int32_t hi)
+{
+#if defined(__ARM_FEATURE_SAT) && __ARM_FEATURE_SAT
+    x = __ssat(x, 8);
+    x = lo > -128 ? tc_max_i32(x, lo) : x;
+    return hi < 127 ? tc_min_i32(x, hi) : x;
+#else
+    return tc_clamp_i32(x, lo, hi);
+#endif
 }
 
 /* gemmlowp SaturatingRoundingDoublingHighMul. */
