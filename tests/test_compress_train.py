@@ -151,3 +151,17 @@ def test_compress_command_bits_per_layer_and_grid(tmp_path, capsys):
     assert "per_layer['fc1'] must be an integer number of bits in 1..8, got 9" in capsys.readouterr().err
     assert main([*args, "--grid", "float"]) == 2
     assert not out.exists()
+
+
+def test_compress_command_refuses_data_sorted_by_class(tmp_path, capsys):
+    from tinycompress.cli import main
+
+    args = _compress_args(tmp_path, seed=2, bits=4)
+    with np.load(tmp_path / "train.npz") as d:
+        order = np.argsort(d["y"], kind="stable")
+        x, y = d["x"][order], d["y"][order]
+    np.savez(tmp_path / "train.npz", x=x, y=y)
+    assert main([*args, "--val-split", "0.3"]) == 2
+    err = capsys.readouterr().err
+    assert "--val-split 0.3 (the first 28 samples of the data) holds out" in err and "sorted by class" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "o.keras").exists()

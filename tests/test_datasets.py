@@ -128,3 +128,19 @@ def test_load_npz_errors(tmp_path, case, pattern):
     with pytest.raises(UserError, match=pattern) as e:
         load_npz(p, require_y=(case == "no_y"))
     assert "\n" not in str(e.value)
+
+
+def test_check_holdout_refuses_class_sorted_splits_and_passes_fair_ones():
+    from tinycompress.datasets import check_holdout
+
+    y = np.repeat(np.arange(10), 100)  # sorted by class
+    with pytest.raises(UserError, match=r"holds out every sample of class 0, so fine-tuning would never see it"):
+        check_holdout(y[100:], y[:100], "the first 100", "--val VAL.npz")
+    with pytest.raises(UserError, match=r"holds out no sample of class 1, 2, 3, 4, 5 and 4 more .*give --val"):
+        check_holdout(np.repeat(np.arange(10), 300)[150:], np.zeros(150, int), "the first 150", "--val VAL.npz")
+    shuffled = np.random.default_rng(0).permutation(y)
+    check_holdout(shuffled[100:], shuffled[:100], "the first 100", "--val VAL.npz")
+    # a class too rare to be expected in the held-out samples, and non-class targets, pass
+    rare = np.concatenate([shuffled, [10] * 9])
+    check_holdout(rare[100:], rare[:100], "the first 100", "--val VAL.npz")
+    check_holdout(np.sort(np.random.default_rng(1).normal(size=50)), np.zeros(5), "x", "y")

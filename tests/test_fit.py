@@ -313,3 +313,15 @@ def test_two_workers_share_one_journal_study(mlp, tmp_path, capsys):
     assert manifest["optimize"] == res["best"]["candidate"]["optimize"] == best.candidate["optimize"]
     assert res["test"]["bit_exact"] is True and res["test"]["vectors"] == 200
     assert res["check"]["ok"] is True
+
+
+def test_split_refuses_data_sorted_by_class():
+    from tinycompress.errors import UserError
+    from tinycompress.fit import measure
+
+    x, y = np.zeros((1000, 2), np.float32), np.repeat(np.arange(10), 100)
+    with pytest.raises(UserError, match=r"--val-split 0.1 \(the first 100 samples\) holds out every sample "
+                                        r"of class 0.*shuffle it or give --val VAL.npz"):
+        measure.split(x, y, 0.1)
+    d = measure.split(x, np.random.default_rng(0).permutation(y), 0.1)
+    assert len(d.y_val) == 100 and len(set(d.y_val.tolist())) == 10

@@ -266,7 +266,8 @@ def compress(model, data, out, *, sparsity: float | None = None, layer_sparsity=
     (.keras), as ``tinycompress compress``.
 
     model: a .keras/.h5 path or a keras.Model (changed in place). data: (x, y) arrays or a
-    TRAIN.npz path; the first val_split of it is held out to measure the metric. layer_sparsity /
+    TRAIN.npz path; the first val_split of it is held out to measure the metric (data sorted by
+    class, whose first samples would hold out a class or miss one, is refused). layer_sparsity /
     layer_bits: {layer name: value} (or "NAME=VALUE" strings). cluster=False: prune only.
     qat=True: finish with quantization-aware training (per-tensor int8 weights).
     The saved model carries a marker (frontends/marker.py) that a plain compile() recognises;
@@ -276,7 +277,7 @@ def compress(model, data, out, *, sparsity: float | None = None, layer_sparsity=
     """
     from .compress import compress as run
     from .compress.save import save_keras
-    from .datasets import load_npz
+    from .datasets import check_holdout, load_npz
 
     out = _check_keras_output(out)
     spec = _compress_spec(sparsity=sparsity, layer_sparsity=layer_sparsity,
@@ -297,6 +298,8 @@ def compress(model, data, out, *, sparsity: float | None = None, layer_sparsity=
 
         plan(keras_model)  # refuse a model QAT cannot simulate before compressing it
     n_val = int(len(x) * val_split)
+    check_holdout(y[n_val:], y[:n_val], f"--val-split {val_split:g} (the first {n_val} samples of the data)",
+                  "--val-split 0 (no held-out accuracy)")
     x_train, y_train = x[n_val:], y[n_val:]
     x_val, y_val = (x[:n_val], y[:n_val]) if n_val else (None, None)
     keras_model, report = run(keras_model, x_train, y_train, spec, x_val, y_val, progress=progress)

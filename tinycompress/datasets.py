@@ -17,7 +17,8 @@ import numpy as np
 
 from tinycompress.errors import UserError
 
-__all__ = ["FASHION_MNIST_ROOT", "FASHION_MNIST_CLASSES", "load_fashion_mnist", "load_npz", "load_train_test", "read_idx"]
+__all__ = ["FASHION_MNIST_ROOT", "FASHION_MNIST_CLASSES", "check_holdout", "load_fashion_mnist", "load_npz",
+           "load_train_test", "read_idx"]
 
 FASHION_MNIST_ROOT = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_ENV = "TINYCOMPRESS_FASHION_MNIST"
@@ -211,3 +212,31 @@ def load_train_test(path: str | os.PathLike, test_fraction: float = 0.1, seed: i
     order = np.random.default_rng(seed).permutation(len(x))
     test, train = order[:n_test], order[n_test:]
     return x[train], y[train], x[test], y[test]
+
+
+def check_holdout(y_tune: np.ndarray, y_held: np.ndarray, what: str, fix: str) -> None:
+    """Refuses a held-out split (the first samples of a file) that cannot stand for the data: a
+    class that only the held-out samples have (fine-tuning would never see it), or one they miss
+    although the data has enough of it that a fair split would hold out ten or more (the file
+    is sorted by class). Integer class labels only; other targets pass. ``what`` names the split
+    ("the first 10% of TRAIN.npz"), ``fix`` the option that avoids it."""
+    y_tune, y_held = np.asarray(y_tune), np.asarray(y_held)
+    if y_tune.dtype.kind not in "iu" or y_tune.size != len(y_tune) or not len(y_held) or not len(y_tune):
+        return
+    y_tune, y_held = y_tune.reshape(-1), y_held.reshape(-1)
+    tune, held = set(np.unique(y_tune).tolist()), set(np.unique(y_held).tolist())
+    only_held = sorted(held - tune)
+    if only_held:
+        raise UserError(f"{what} holds out every sample of class {_classes(only_held)}, so fine-tuning "
+                        f"would never see it: the file looks sorted by class; shuffle it or give {fix}")
+    share = len(y_held) / (len(y_held) + len(y_tune))
+    counts = dict(zip(*np.unique(y_tune, return_counts=True)))
+    missed = sorted(c for c in tune - held if counts[c] * share / (1 - share) >= 10)
+    if missed:
+        raise UserError(f"{what} holds out no sample of class {_classes(missed)} although a fair split "
+                        f"would hold out ten or more: the file looks sorted by class; shuffle it or give {fix}")
+
+
+def _classes(labels: list) -> str:
+    shown = ", ".join(str(c) for c in labels[:5])
+    return shown + (f" and {len(labels) - 5} more" if len(labels) > 5 else "")

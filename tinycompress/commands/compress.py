@@ -49,7 +49,8 @@ from ..ops.cost import OPTIMIZE
               help="Finish with quantization-aware training (per-tensor int8 weights, as compile "
                    "--per-tensor-weights quantises them; pruned and shared weights kept).")
 @click.option("--val-split", type=click.FloatRange(0.0, 0.5), default=0.1, show_default=True,
-              help="Fraction of TRAIN.npz held out to measure accuracy before and after.")
+              help="Fraction of TRAIN.npz held out (its first samples; data sorted by class is refused) "
+                   "to measure accuracy before and after.")
 @click.option("--board", default=None,
               help="Report the bytes 'compile --board BOARD' places (its core's auto choices).")
 @click.option("--optimize", type=click.Choice(OPTIMIZE), default="balanced", show_default=True,

@@ -83,7 +83,8 @@ def front_table(result):
                    "drops (default: --val-split of TRAIN.npz, where drops are overstated when the "
                    "baseline trained on them).")
 @click.option("--val-split", type=click.FloatRange(0.01, 0.5), default=0.1, show_default=True,
-              help="Without --val: fraction of TRAIN.npz held out (at most 5000 samples).")
+              help="Without --val: fraction of TRAIN.npz held out, its first samples (at most 5000; "
+                   "data sorted by class is refused).")
 @click.option("--test", type=click.Path(path_type=Path),
               help="TEST.npz: verify the result's C bit-exact on it and report its accuracy.")
 @click.option("--seed", type=click.IntRange(0), default=0, show_default=True)

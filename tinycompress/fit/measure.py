@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycompress.datasets import check_holdout
 from tinycompress.errors import UserError
 from tinycompress.fit.space import Candidate
 
@@ -106,6 +107,8 @@ def split(x: np.ndarray, y: np.ndarray, val_split: float, max_val: int = 5000) -
     if n_val < 1 or n_val >= len(x):
         raise UserError(f"--val-split {val_split:g} of {len(x)} samples holds out {n_val}: need at least "
                         "one held-out sample and one to fine-tune on; give more data or another split")
+    check_holdout(y[n_val:], y[:n_val], f"--val-split {val_split:g} (the first {n_val} samples)",
+                  "--val VAL.npz")
     return Data(x[n_val:], y[n_val:], x[:n_val], y[:n_val])
 
 
