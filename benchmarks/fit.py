@@ -108,7 +108,8 @@ def fit_row(name: str, base_path: Path, work: Path, train: Path, val: Path, test
 
     b = BUDGETS[name]
     epochs = args.epochs or EPOCHS[name]
-    plan = TrainPlan(prune_epochs=epochs, cluster_epochs=max(1.0, epochs / 4))
+    plan = TrainPlan(prune_epochs=epochs, cluster_epochs=max(1.0, epochs / 4),
+                     **({"prune_lr": args.prune_lr} if args.prune_lr else {}))
     t0 = time.perf_counter()
     storage = f"journal:{work / 'study.journal'}"  # a rerun continues the same study
     margin = "se" if args.accuracy_margin is None else f"{args.accuracy_margin:g}"
@@ -166,6 +167,8 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--epochs", type=float, default=None,
                    help="pruning fine-tuning epochs per candidate (default: 12 for LeNet-300-100, 6 for LeNet-5)")
+    p.add_argument("--prune-lr", type=float, default=None,
+                   help="the pruning fine-tuning's Adam learning rate (default: fit's, 2e-3)")
     p.add_argument("--polish", type=int, default=1, help="candidates fine-tuned again, twice as long (fit's --polish)")
     p.add_argument("--accuracy-margin", type=float, default=None, metavar="PP",
                    help="fit's margin on held-out drops (default: one paired standard error)")
