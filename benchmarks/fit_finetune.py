@@ -3,10 +3,12 @@ held-out drop stands from the test drop.
 
     python benchmarks/fit_finetune.py                        # the plans below, seeds 0 and 1
     python benchmarks/fit_finetune.py --plans 2e-3:12,4e-3:12 --seeds 0,1,2,3
+    python benchmarks/fit_finetune.py --model lenet5_caffe --plans 2e-3:6,4e-3:6
 
-One candidate of LeNet-300-100 (the closest `fit` found for 30K on nucleo-f446re in stop 19:
-fc1 93.0% pruned 4-bit, fc2 88.6% 6-bit, fc3 18.1% 8-bit, distillation 0.9) is compressed from
-benchmarks/fit.py's baseline (trained on the Fashion-MNIST training images after the first
+One candidate per model (LeNet-300-100: the closest `fit` found for 30K on nucleo-f446re in stop
+19, fc1 93.0% pruned 4-bit, fc2 88.6% 6-bit, fc3 18.1% 8-bit, distillation 0.9; LeNet-5
+20-50-500: fit9's result for 48K, conv1 49.1% 8-bit, conv2 80.8% 6-bit, fc1 93.2% 4-bit, fc2
+66.4% 8-bit, undistilled) is compressed from benchmarks/fit.py's baseline (trained on the Fashion-MNIST training images after the first
 10,000) once per plan (pruning learning rate : pruning epochs; 3 clustering epochs) and seed,
 converted to INT8, and run by the reference interpreter on the 10,000 held-out images (the first
 training images, fit's --val) and the 10,000 test images. Each drop is paired against the float
@@ -34,8 +36,12 @@ from _table import print_table, run  # noqa: E402
 
 from tinycompress import zoo  # noqa: E402
 
-CANDIDATE = {"sparsity": {"fc1": 0.930, "fc2": 0.886, "fc3": 0.181}, "bits": {"fc1": 4, "fc2": 6, "fc3": 8},
-             "distill": 0.9, "optimize": "size"}
+CANDIDATES = {  # per model: the closest or the result `fit` found (stop 19: fit10 trial 28, fit9 trial 0)
+    "lenet300_100": {"sparsity": {"fc1": 0.930, "fc2": 0.886, "fc3": 0.181}, "bits": {"fc1": 4, "fc2": 6, "fc3": 8},
+                     "distill": 0.9, "optimize": "size"},
+    "lenet5_caffe": {"sparsity": {"conv1": 0.491, "conv2": 0.808, "fc1": 0.932, "fc2": 0.664},
+                     "bits": {"conv1": 8, "conv2": 6, "fc1": 4, "fc2": 8}, "distill": 0.0, "optimize": "size"},
+}
 PLANS = "1e-3:12,2e-3:12,4e-3:12,8e-3:12,2e-3:24"
 
 
@@ -64,6 +70,7 @@ def paired(base: np.ndarray, cand: np.ndarray) -> str:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="lenet300_100", choices=sorted(CANDIDATES))
     ap.add_argument("--plans", default=PLANS, help="comma-separated LR:EPOCHS of the pruning stage")
     ap.add_argument("--seeds", default="0,1")
     ap.add_argument("--cache-dir", type=Path, default=Path(".cache/benchmarks"))
@@ -75,7 +82,7 @@ def main() -> int:
 
     x, y = zoo.fashion_arrays("train")
     held = fitbench.HELD_OUT
-    base_path = fitbench.fit_baseline("lenet300_100", dc.RECIPES["lenet300_100"], args.cache_dir, x[held:], y[held:])
+    base_path = fitbench.fit_baseline(args.model, dc.RECIPES[args.model], args.cache_dir, x[held:], y[held:])
     data = measure.Data(x[held:], y[held:], x[:held], y[:held])
     xt, yt = zoo.fashion_arrays("test")
     sets = {"held-out": (x[:held], y[:held].reshape(-1)), "test": (xt, yt.reshape(-1))}
@@ -87,7 +94,7 @@ def main() -> int:
         for seed in (int(s) for s in args.seeds.split(",")):
             t0 = time.perf_counter()
             tp = measure.TrainPlan(prune_epochs=epochs, cluster_epochs=3.0, prune_lr=lr, seed=seed)
-            model = measure.compressed(base_path, Candidate.from_dict(CANDIDATE), data, tp)
+            model = measure.compressed(base_path, Candidate.from_dict(CANDIDATES[args.model]), data, tp)
             ok = {k: int8_correct(model, data, *v) for k, v in sets.items()}
             both = paired(np.concatenate(list(base_ok.values())), np.concatenate(list(ok.values())))
             rows.append({"lr": lr, "epochs": epochs, "seed": seed, "seconds": round(time.perf_counter() - t0),

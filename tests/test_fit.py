@@ -42,10 +42,45 @@ def test_centre_is_a_point_of_the_space():
         assert cand.sparsity == {"fc1": 0.7, "c1": 0.25} and cand.bits == {"fc1": 4, "c1": 8}
         assert cand.optimize == "size"                  # the most weights within a flash budget
     assert [c.distill for c in first] == [0.0, max(space.DISTILL)]   # with and without
+    assert [c.lr_scale for c in first] == [1.0, 1.0]                 # at the plan's learning rate
     cand = first[1]
     old = {"sparsity": {"fc1": 0.7}, "bits": {"fc1": 4}, "distill": 0.0}   # a study made before
-    assert Candidate.from_dict(old).optimize == "balanced"
+    assert Candidate.from_dict(old).optimize == "balanced" and Candidate.from_dict(old).lr_scale == 1.0
     assert Candidate.from_dict(cand.to_dict()) == cand
+
+
+def test_the_candidates_learning_rate_scales_the_plans():
+    import optuna
+
+    ranges = [space.LayerRange("fc1", "dense", 1000, (0.5, 0.9), space.DENSE_BITS)]
+    params = {**space.centre(ranges), "lr_scale": 2.0}
+    cand = space.suggest(optuna.trial.FixedTrial(params), ranges)
+    plan = measure.TrainPlan(prune_lr=3e-3, cluster_lr=1e-4)
+    spec = measure._specs(cand, plan)
+    assert cand.lr_scale == 2.0 and spec.prune.train.learning_rate == pytest.approx(6e-3)
+    assert spec.cluster.train.learning_rate == pytest.approx(1e-4)     # weight sharing: the plan's own
+    assert measure._specs(Candidate.from_dict({**cand.to_dict(), "lr_scale": 1.0}), plan
+                          ).prune.train.learning_rate == pytest.approx(3e-3)
+
+
+def test_the_cli_passes_its_learning_rate_and_defaults_to_the_plans(mlp, tmp_path, monkeypatch, capsys):
+    import sys
+
+    from tinycompress.errors import UserError
+
+    fit_pkg = sys.modules["tinycompress.fit"]   # the package (tinycompress.fit is also the function)
+
+    plans = []
+
+    def fake_fit(*args, plan, **kwargs):
+        plans.append(plan)
+        raise UserError("stop here")
+
+    monkeypatch.setattr(fit_pkg, "fit", fake_fit)
+    for extra in ([], ["--learning-rate", "5e-3"]):
+        assert main(_args(mlp, "--board", "nucleo-f446re", "-o", str(tmp_path / "o"), *extra)) == 2
+    assert "stop here" in capsys.readouterr().err
+    assert [p.prune_lr for p in plans] == [measure.TrainPlan().prune_lr, 5e-3]
 
 
 def test_a_trial_is_not_stopped_during_the_ramp_or_within_budget():

@@ -552,6 +552,8 @@ class FitCandidate(Result):
     optimize: Literal["balanced", "size"] = doc(
         "The weight formats' goal: compile --weights auto --optimize (balanced: the fastest within 10% "
         "of the fewest bytes; size: the fewest bytes).", default="balanced")
+    lr_scale: float = doc("The pruning fine-tuning's learning rate: this times the plan's prune_lr.",
+                          default=1.0)
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ def front_table(result):
         lat = "-" if f["latency_ms"] is None else f"{f['latency_ms']:.3f}"
         t.add_row(f"{r.number}{mark}", f"{r.drop_pp:+.2f}", f"{f['flash_bytes']:,}", f"{f['ram_bytes']:,}", lat,
                   "yes" if r.feasible else "no", layers + (f", distill {c['distill']:g}" if c["distill"] else "")
+                  + (f", learning rate x{c['lr_scale']:g}" if c.get("lr_scale", 1.0) != 1.0 else "")
                   + f", --optimize {c.get('optimize', 'balanced')}")
     return t
 
@@ -76,6 +77,9 @@ def front_table(result):
               help="Local processes running trials of the study.")
 @click.option("--epochs", type=click.FloatRange(0.1, 1000), default=8.0, show_default=True,
               help="Pruning fine-tuning epochs per candidate (weight sharing: a quarter, at least 1).")
+@click.option("--learning-rate", type=click.FloatRange(0, min_open=True), default=2e-3, show_default=True,
+              help="The pruning fine-tuning's Adam learning rate (cosine decay); the search tries it "
+                   "and twice it.")
 @click.option("--polish", type=click.IntRange(0), default=1, show_default=True,
               help="Fine-tune this many of the most promising candidates again, twice as long, at the end.")
 @click.option("--val", type=click.Path(path_type=Path),
@@ -93,7 +97,7 @@ def front_table(result):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with the results.")
 @click.pass_context
 def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_accuracy_drop, accuracy_margin, trials,
-            time_budget, storage, study_name, workers, epochs, polish, val, val_split, test, seed, outdir, as_json):
+            time_budget, storage, study_name, workers, epochs, learning_rate, polish, val, val_split, test, seed, outdir, as_json):
     """Search per-layer sparsity and shared-weight bits (and distillation) of MODEL to meet every
     budget on BOARD with the least accuracy loss; every candidate measured as deployed. Exits 1,
     after writing the closest candidate, when none meets the budgets."""
@@ -102,7 +106,7 @@ def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_acc
     from ..fit import TrainPlan, fit
 
     err = Console(stderr=True, highlight=False)
-    plan = TrainPlan(prune_epochs=epochs, cluster_epochs=max(1.0, epochs / 4), seed=seed)
+    plan = TrainPlan(prune_epochs=epochs, cluster_epochs=max(1.0, epochs / 4), prune_lr=learning_rate, seed=seed)
     result = fit(model, data, board, outdir=outdir, max_flash=_size(max_flash), max_ram=_size(max_ram),
                  max_latency_ms=max_latency_ms, max_accuracy_drop=max_accuracy_drop,
                  accuracy_margin=accuracy_margin, trials=trials, time_budget=time_budget, storage=storage, study=study_name, workers=workers,

@@ -178,7 +178,7 @@ def _specs(cand: Candidate, plan: TrainPlan | None):
     p = plan or TrainPlan()
     return CompressSpec(
         prune=PruneSpec(per_layer=dict(cand.sparsity), schedule="polynomial" if plan else "oneshot", ramp=PRUNE_RAMP,
-                        train=train(p.prune_epochs, p.prune_lr)),
+                        train=train(p.prune_epochs, p.prune_lr * cand.lr_scale)),
         cluster=ClusterSpec(per_layer=dict(cand.bits), grid="int8",
                             train=train(p.cluster_epochs, p.cluster_lr)),
         huffman=False)

@@ -1,5 +1,5 @@
-"""The search space of `fit`: per-layer sparsity and shared-weight bits, distillation, and the
-weight formats' goal (`compile --weights auto --optimize balanced|size`: the fastest formats within
+"""The search space of `fit`: per-layer sparsity and shared-weight bits, distillation, the pruning
+fine-tuning's learning rate (a multiple of the plan's), and the weight formats' goal (`compile --weights auto --optimize balanced|size`: the fastest formats within
 10% of the fewest bytes, or the fewest bytes; on a flash budget the fewer bytes a format takes, the
 more weights a candidate keeps, at the latency the front shows).
 
@@ -26,6 +26,10 @@ MAX_SPARSITY = 0.98
 DENSE_BITS = (2, 6)
 CONV_BITS = (4, 8)
 DISTILL = (0.0, 0.5, 0.9)
+# The pruning fine-tuning's learning rate, a multiple of TrainPlan.prune_lr: the best one depends on
+# the model (benchmarks/fit_finetune.py: 2x took 0.1 pp off a distilled LeNet-300-100 candidate's
+# drop and added 0.1 pp to an undistilled LeNet-5 one's), so the study learns it.
+LR_SCALE = (1.0, 2.0)
 OPTIMIZE = ("balanced", "size")   # --optimize of the candidate's compile --weights auto
 
 
@@ -46,14 +50,17 @@ class Candidate:
     bits: Mapping[str, int] = field(default_factory=dict)
     distill: float = 0.0
     optimize: str = "balanced"
+    lr_scale: float = 1.0      # the pruning fine-tuning's learning rate: this times the plan's
 
     def to_dict(self) -> dict:
         return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in asdict(self).items()}
 
     @classmethod
     def from_dict(cls, d: Mapping) -> Candidate:
-        """The candidate a trial stored (a study made before the goal was searched: balanced)."""
-        return cls(d["sparsity"], d["bits"], d["distill"], d.get("optimize", "balanced"))
+        """The candidate a trial stored (a study made before the goal or the learning rate was
+        searched: balanced, the plan's rate)."""
+        return cls(d["sparsity"], d["bits"], d["distill"], d.get("optimize", "balanced"),
+                   float(d.get("lr_scale", 1.0)))
 
 
 def layer_ranges(curves: Mapping[str, list], sizes: Mapping[str, int],
@@ -86,12 +93,14 @@ def suggest(trial, ranges: list[LayerRange]) -> Candidate:
         bits[r.name] = 8 if r.bits is None else trial.suggest_int(f"bits.{r.name}", *r.bits)
     distill = trial.suggest_categorical("distill", DISTILL)
     optimize = trial.suggest_categorical("optimize", OPTIMIZE)
-    return Candidate(sparsity, bits, float(distill), optimize)
+    lr_scale = trial.suggest_categorical("lr_scale", LR_SCALE)
+    return Candidate(sparsity, bits, float(distill), optimize, float(lr_scale))
 
 
 def centre(ranges: list[LayerRange], distill: float = 0.0) -> dict:
     """The params (as :func:`suggest` names them) of the middle of the space, distilled by
-    `distill`, the formats that take the fewest bytes (the most weights within a flash budget)."""
+    `distill`, the formats that take the fewest bytes (the most weights within a flash budget),
+    fine-tuned at the plan's learning rate."""
     params = {}
     for r in ranges:
         params[f"sparsity.{r.name}"] = round((r.sparsity[0] + r.sparsity[1]) / 2, 3)
@@ -99,6 +108,7 @@ def centre(ranges: list[LayerRange], distill: float = 0.0) -> dict:
             params[f"bits.{r.name}"] = (r.bits[0] + r.bits[1]) // 2
     params["distill"] = distill
     params["optimize"] = "size"
+    params["lr_scale"] = LR_SCALE[0]
     return params
 
 
