@@ -98,9 +98,9 @@ def front_table(result):
 @click.pass_context
 def command(ctx, model, data, board, max_flash, max_ram, max_latency_ms, max_accuracy_drop, accuracy_margin, trials,
             time_budget, storage, study_name, workers, epochs, learning_rate, polish, val, val_split, test, seed, outdir, as_json):
-    """Search per-layer sparsity and shared-weight bits (and distillation) of MODEL to meet every
-    budget on BOARD with the least accuracy loss; every candidate measured as deployed. Exits 1,
-    after writing the closest candidate, when none meets the budgets."""
+    """Search per-layer sparsity and shared-weight bits (and distillation, the learning rate) of
+    MODEL to meet every budget on BOARD with the least accuracy loss; every candidate measured as
+    deployed. Exits 1, after writing the closest candidate, when none meets the budgets."""
     from rich.console import Console
 
     from ..fit import TrainPlan, fit

@@ -64,7 +64,8 @@ class Budgets:
 
 @dataclass(frozen=True)
 class TrainPlan:
-    """Fine-tuning of every candidate that passes the probe (Adam, cosine decay)."""
+    """Fine-tuning of every candidate that passes the probe (Adam, cosine decay; the pruning
+    stage's learning rate is ``prune_lr`` times the candidate's ``lr_scale``)."""
 
     prune_epochs: float = 8.0
     cluster_epochs: float = 2.0
