@@ -156,7 +156,8 @@ def print_table(name: str, rows: list[dict], result) -> None:
     if fit.get("candidate"):
         c = fit["candidate"]
         print("  found: " + ", ".join(f"{k} {s:.1%} pruned {c['bits'][k]}-bit" for k, s in c["sparsity"].items())
-              + f", distill {c['distill']:g}, --optimize {c.get('optimize', 'balanced')}")
+              + f", distill {c['distill']:g}, learning rate x{c.get('lr_scale', 1.0):g}"
+              + f", --optimize {c.get('optimize', 'balanced')}")
     def point(t):
         lat = t.figures["latency_ms"]
         return f"#{t.number} {t.drop_pp:+.2f} (<= {t.upper:+.2f})/{t.figures['flash_bytes']:,}/{'-' if lat is None else f'{lat:.2f}'}"
