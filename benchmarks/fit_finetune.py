@@ -9,8 +9,8 @@ One candidate per model (LeNet-300-100: the closest `fit` found for 30K on nucle
 19, fc1 93.0% pruned 4-bit, fc2 88.6% 6-bit, fc3 18.1% 8-bit, distillation 0.9; LeNet-5
 20-50-500: fit9's result for 48K, conv1 49.1% 8-bit, conv2 80.8% 6-bit, fc1 93.2% 4-bit, fc2
 66.4% 8-bit, undistilled) is compressed from benchmarks/fit.py's baseline (trained on the
-Fashion-MNIST training images after the first 10,000) once per plan (pruning learning rate : pruning epochs; 3 clustering epochs) and seed,
-converted to INT8, and run by the reference interpreter on the 10,000 held-out images (the first
+Fashion-MNIST training images after the first 10,000) once per plan (pruning learning rate :
+pruning epochs; 3 clustering epochs) and seed, converted to INT8, and run by the reference interpreter on the 10,000 held-out images (the first
 training images, fit's --val) and the 10,000 test images. Each drop is paired against the float
 baseline on the same images (fit's estimate), with its standard error. Flash is not measured:
 the candidate is the same in every row. Downloads nothing; trains nothing but the baseline (cached).

@@ -27,9 +27,9 @@ MAX_SPARSITY = 0.98
 DENSE_BITS = (2, 6)
 CONV_BITS = (4, 8)
 DISTILL = (0.0, 0.5, 0.9)
-# The pruning fine-tuning's learning rate, a multiple of TrainPlan.prune_lr: the best one depends on
-# the model (benchmarks/fit_finetune.py: 2x took 0.1 pp off a distilled LeNet-300-100 candidate's
-# drop and added 0.1 pp to an undistilled LeNet-5 one's), so the study learns it.
+# The pruning fine-tuning's learning rate, a multiple of TrainPlan.prune_lr: the better one depends
+# on the model (benchmarks/fit_finetune.py, README: 2x helped a distilled LeNet-300-100 candidate
+# and hurt an undistilled LeNet-5 one), so the study learns it.
 LR_SCALE = (1.0, 2.0)
 OPTIMIZE = ("balanced", "size")   # --optimize of the candidate's compile --weights auto
 
