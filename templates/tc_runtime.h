@@ -22,10 +22,9 @@
 #define TC_NOINLINE static inline
 #endif
 
-/* x >> (e & 255) and a + (e & 255): a table entry's low byte is a code length (hcsr's decode,
- * kernels/fully_connected_s8_hcsr.c.j2). Thumb-2's LSR by a register reads only that byte, and
- * UXTAB (the DSP extension) adds it, one instruction each; gcc 12 extracts the byte first and
- * reassociates the adds, one instruction more an entry. */
+/* x >> (e & 255): a table entry's low byte is a code length (hcsr's decode,
+ * kernels/fully_connected_s8_hcsr.c.j2). Thumb-2's LSR by a register reads only that byte, one
+ * instruction; gcc 12 extracts the byte first, one instruction more a code. */
 TC_INLINE uint32_t tc_shr_low8(uint32_t x, uint32_t e)
 {
 #if defined(__GNUC__) && defined(__thumb2__)
@@ -36,15 +35,32 @@ TC_INLINE uint32_t tc_shr_low8(uint32_t x, uint32_t e)
 #endif
 }
 
-TC_INLINE uint32_t tc_add_low8(uint32_t a, uint32_t e)
+/* acc + (the high halfword of v, signed) * x, x within int16: SMLATB on a DSP core. */
+TC_INLINE int32_t tc_smlatb(int32_t acc, uint32_t v, int32_t x)
 {
 #if defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
-    __asm__("uxtab %0, %0, %1" : "+r"(a) : "r"(e));
-    return a;
+    __asm__("smlatb %0, %1, %2, %0" : "+r"(acc) : "r"(v), "r"(x));
+    return acc;
 #else
-    return a + (e & 255u);
+    return acc + (int32_t)(int16_t)(v >> 16) * x;
 #endif
 }
+
+/* hcsr advances its bit position by leading zeros where the core counts them in one
+   instruction (all but Armv6-M), else by the code lengths it takes. */
+#if defined(__ARM_FEATURE_CLZ) || !defined(__arm__)
+#define TC_HCSR_CLZ 1
+#else
+#define TC_HCSR_CLZ 0
+#endif
+
+/* Hides a value from the optimiser, which otherwise may re-derive it from an older one (a load
+   at p + k after p += k: one instruction more). */
+#if defined(__GNUC__)
+#define TC_OPAQUE(x) __asm__("" : "+r"(x))
+#else
+#define TC_OPAQUE(x) ((void)0)
+#endif
 
 #ifndef TC_WEIGHTS_SECTION
 #define TC_WEIGHTS_SECTION
@@ -197,6 +213,16 @@ TC_INLINE int tc_clz32(uint32_t x)
         ++n;
     }
     return n;
+#endif
+}
+
+/* Leading zero bits of a nonzero 32-bit value. */
+TC_INLINE int tc_clz32_nz(uint32_t x)
+{
+#if defined(__GNUC__)
+    return __builtin_clz(x);
+#else
+    return tc_clz32(x);
 #endif
 }
 

@@ -219,10 +219,12 @@ def test_fc_csr_mve(case):
 
 
 @pytest.mark.parametrize("case", ["lenet-fc1-like-8pct-64", "784-cols-long-gaps", "counts-0-to-19",
-                                  "empty-rows-start-middle-end", "every-value", "all-zero"])
+                                  "empty-rows-start-middle-end", "every-value", "all-zero",
+                                  "pairs-take-fillers"])
 def test_fc_hcsr(case):
-    """hcsr compiled for the board (gcc's SMLABB and unaligned loads): fillers past the cap,
-    every remainder of the unrolled loop, empty rows, 256 values, no weights, batches of 2."""
+    """hcsr compiled for the board (SMLATB, CLZ and unaligned loads): fillers past the cap,
+    every remainder of the unrolled loop of pairs and odd rows, empty rows, 256 values, no
+    weights, batches of 2."""
     from test_weight_formats import HCSR_CASES, spread_scale
     w, per_channel, batch = HCSR_CASES[case]
     m = on_m4(fc(w, per_channel, batch, out_s=spread_scale(w)), "hcsr", portable=False)
@@ -240,10 +242,10 @@ def test_fc_hcsr_raw_bias(case):
 
 
 @pytest.mark.parametrize("board", ["mps2-an385-m0", "mps2-an385", "mps3-an547"])
-@pytest.mark.parametrize("case", ["lenet-fc1-like-8pct-64", "counts-0-to-19", "every-value"])
+@pytest.mark.parametrize("case", ["pairs-take-fillers", "counts-0-to-19", "every-value"])
 def test_fc_hcsr_other_cores(board, case):
-    """hcsr's length-byte helpers (tc_runtime.h tc_shr_low8, tc_add_low8) on each of their
-    builds: C on the M0, Thumb-2 LSR with the C add on the M3, LSR and UXTAB on the M55."""
+    """hcsr's builds on each core: no CLZ on the M0 (the bit offset advanced by the code
+    lengths), CLZ and Thumb-2 LSR without SMLATB on the M3, CLZ, LSR and SMLATB on the M55."""
     from test_weight_formats import HCSR_CASES, spread_scale
     w, per_channel, batch = HCSR_CASES[case]
     m = assert_bit_exact_on_qemu(fc(w, per_channel, batch, out_s=spread_scale(w)), board,

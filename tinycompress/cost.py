@@ -65,9 +65,13 @@ class Estimate:
 
 def _kernels(g, ctx: Context) -> list[Kernel]:
     """Every op's kernel in ctx.weights; int4 for a layer whose weights lie beyond -8..7 (which
-    compile refuses) is costed dense, as a format a layer cannot take falls back to dense."""
-    from .emit import _lower
+    compile refuses) is costed dense, as a format a layer cannot take falls back to dense; with
+    auto, the layers' formats chosen together, as compile chooses them."""
+    from .emit import _lower, lower_all
     from .errors import UserError
+
+    if ctx.weights == "auto":
+        return lower_all(g, ctx)
 
     def lower(op):
         try:

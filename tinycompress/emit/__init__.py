@@ -22,6 +22,7 @@ from ..errors import OpCompileError, UnsupportedModelError, UserError
 from ..ir import Graph, IRError
 from ..ops import OPERATORS, REGISTRY, Context, Kernel
 from ..ops.base import memory_needs
+from ..ops.cost import choose_model
 from ..ops.table import Refused
 from ..planner import CHAR_CTYPES, PARTS, Plan, part_of, plan
 from ..fusion import fuse_for_memory
@@ -162,14 +163,32 @@ def check_supported(g: Graph) -> None:
 
 
 def _lower(op, g: Graph, ctx: Context) -> Kernel:
-    """The op's kernel, its template one the operator table declares for it."""
+    """The op's kernel (with auto, chosen for this layer alone), its template one the operator
+    table declares for it."""
     with op_boundary(op):
         kernel = REGISTRY[op.kind].lower(op, g, ctx)
+    return _declared(op, kernel)
+
+
+def _declared(op, kernel: Kernel) -> Kernel:
     declared = OPERATORS[op.kind].templates
     if kernel.template not in declared:
         raise IRError(f"{op.describe()}: template {kernel.template} is not declared for "
                       f"{op.kind} in ops/table.py ({', '.join(declared)})")
     return kernel
+
+
+def lower_all(g: Graph, ctx: Context) -> list[Kernel]:
+    """Every op's kernel, in order; with auto, the layers' formats chosen together
+    (ops/cost.py `choose_model`: balanced bounds the whole model's bytes)."""
+    if ctx.weights != "auto":
+        return [_lower(op, g, ctx) for op in g.ops]
+    options = []
+    for op in g.ops:
+        with op_boundary(op):
+            options.append(REGISTRY[op.kind].options(op, g, ctx))
+    picks = choose_model(options, ctx.optimize)
+    return [_declared(op, c.item) for op, c in zip(g.ops, picks)]
 
 
 def check_activations(g: Graph, kernels: dict[int, Kernel]) -> None:
@@ -392,7 +411,7 @@ def emit(g: Graph, name: str = "model", ctx: Context | None = None,
     ctx = ctx or Context()
     name = validate_name(name)
     check_supported(g)
-    kernels = {pos: _lower(op, g, ctx) for pos, op in enumerate(g.ops)}
+    kernels = dict(enumerate(lower_all(g, ctx)))
     check_activations(g, kernels)
     ops_count = dict(sorted(Counter(op.kind for op in g.ops).items()))
     g, kernels = fuse_for_memory(g, kernels, ctx)

@@ -1,27 +1,31 @@
-"""The ``hcsr`` weight format: Huffman-coded compressed sparse rows, decoded by table lookup.
+"""The ``hcsr`` weight format: Huffman-coded compressed sparse rows, decoded by table lookup,
+two entries a 32-bit load.
 
 FULLY_CONNECTED only (a ROW_FORMAT, as ``csr``). Per row the count of its entries, then one bit
 stream over the rows in order: per entry the gap from the previous entry of the row (the first
 from column -1) and the entry's int8 value, each canonical-Huffman coded (one code for gaps, one
 for values). A gap longer than the layer's `cap` (16..128: the one of the fewest fillers within
-CAP_SLACK of the fewest bytes) is bridged by filler entries of value 0 (the value code then has
-a symbol for 0). Codes are written
-least significant bit first and limited in length (`limited_lengths`) so that each code is
-decoded by one lookup of its table with no fallback:
+CAP_SLACK of the fewest bytes) is bridged by filler entries of value 0 (the value code always
+has a symbol for 0). Codes are written least significant bit first and limited in length
+(`limited_lengths`) so that each code is decoded by one lookup of its table with no fallback:
 
 * ``gap_table``  uint16 [2^gap_peek]: the next gap_peek bits -> gap << 8 | code length;
-* ``val_table``  int32 [2^val_peek]: the next val_peek bits -> code length << 16 | value
-                 (the value in the low halfword: gcc multiplies it with SMLABB on a DSP core).
+* ``val_table``  uint32 [2^val_peek]: the next val_peek bits -> value << 16 | code length
+                 (the value in the high halfword: SMLATB multiplies it on a DSP core).
 
-One entry takes at most gap_peek + val_peek <= 25 bits, so the kernel (fully_connected_s8_hcsr
-.c.j2) reads each entry with one unaligned little-endian 32-bit load at byte bp / 8 shifted right
-by bp % 8 (the stream padded with 4 bytes), then two lookups, a shift, the column update, an
-input load and a multiply-add: no bit-serial loop, no refill, no branch but the loop's. The
-lengths are chosen per layer (peek 1..MAX_PEEK bits for each code) to minimise the bytes of the
-stream and both tables together. The bias is the folded one (bias + input offset * row sums)
-in the narrowest integer type that holds it (fully_connected.py `_hcsr`), so the kernel
-multiplies the raw int8 inputs; ``hcsr+raw`` (`raw_bias`) is the same encoding with the narrowest
-of the raw and the folded bias, the kernel then adding the input offset to each input.
+The kernel (fully_connected_s8_hcsr.c.j2) reads a row's entries two at a time (a last odd one
+alone) from one unaligned little-endian 32-bit load at byte p with a sentinel in its top bit,
+shifted right by the bit offset o (0..7): two lookups and two shifts an entry, each shift by the
+table entry's low byte, then the column update, an input load and a multiply-add. The leading
+zeros of what is left are then o plus the bits the pair took, which advance p and o (no running
+bit count). So a pair's codes must end by bit 31 of its load (`ROOM`): where a pair would not,
+the encoder (`_pair_row`) puts a filler entry of value 0 into it, splitting a gap. The stream is
+padded with 4 bytes. The lengths are chosen per layer (peek 1..MAX_PEEK bits for each code) to
+minimise the bytes of the stream and both tables together. The bias is the folded one
+(bias + input offset * row sums) in the narrowest integer type that holds it (fully_connected.py
+`_hcsr`), so the kernel multiplies the raw int8 inputs; ``hcsr+raw`` (`raw_bias`) is the same
+encoding with the narrowest of the raw and the folded bias, the kernel then adding the input
+offset to each input.
 """
 
 from __future__ import annotations
@@ -35,12 +39,18 @@ from .base import ConstArray
 
 CAPS = (16, 32, 64, 128)  # longest gap one entry holds (longer ones take fillers)
 # The cap with the fewest entries among those within CAP_SLACK of the fewest bytes: a filler
-# costs a whole entry's decode (LeNet-300-100 8%/64 trained, fc1: cap 64 25,038 B 424 fillers,
-# cap 128 25,383 B 54 fillers).
-CAP_SLACK = 0.02
+# costs a whole entry's decode.
+CAP_SLACK = 0.03
 MAX_PEEK = 10  # table bits at most (1,024 entries)
-MAX_ENTRY_BITS = 25  # a 32-bit load shifted by up to 7 bits holds 25 of them
+ROOM = 31  # a load's bits o.. that codes may take: bit 31 holds the sentinel
+MAX_ENTRY_BITS = 24  # gap_peek + val_peek: one entry alone fits at any bit offset (0..7)
+# Code length limits tried in turn until every pair fits: the last one fits any pair at cap 16
+# (4-bit gaps, 8-bit values: a pair 24 bits at most).
+LIMITS = ((MAX_PEEK, MAX_PEEK), (8, 8), (6, 7), (4, 8))
+FILLER_GAPS = 8  # the gaps of the shortest codes a splitting filler may take
 STREAM_PAD = 4  # the kernel's 32-bit load at the last entry stays inside the array
+
+Entry = tuple[int, int]  # (gap from the previous entry of the row, value)
 
 
 def limited_lengths(freqs: Counter, limit: int) -> dict[int, int]:
@@ -85,10 +95,12 @@ def lookup(codes: dict[int, tuple[int, int]], peek: int, entry) -> np.ndarray:
     return table
 
 
-def _best_code(freqs: Counter, table_bytes: int) -> tuple[int, dict[int, int], int]:
-    """(peek, lengths, bytes of stream bits + table) of the cheapest length limit."""
+def _best_code(freqs: Counter, table_bytes: int,
+               limit: int = MAX_PEEK) -> tuple[int, dict[int, int], float] | None:
+    """(peek, lengths, bytes of stream bits + table) of the cheapest length limit up to `limit`
+    (None if `freqs` has more symbols than codes of `limit` bits)."""
     best = None
-    for peek in range(max(1, (len(freqs) - 1).bit_length()), MAX_PEEK + 1):
+    for peek in range(max(1, (len(freqs) - 1).bit_length()), limit + 1):
         lengths = limited_lengths(freqs, peek)
         used = max(lengths.values(), default=1)
         bits = sum(freqs[s] * n for s, n in lengths.items())
@@ -134,6 +146,81 @@ def _pack_lsb(codes: list[tuple[int, int]]) -> np.ndarray:
     return out
 
 
+def _rows(w: np.ndarray, cap: int) -> list[list[Entry]]:
+    counts, gaps, vals = _row_entries(w, cap)
+    ends = np.cumsum(counts).tolist()
+    entries = list(zip(gaps, vals))
+    return [entries[e - int(n):e] for n, e in zip(counts, ends)]
+
+
+def _fit(a: Entry, b: Entry, o: int, gl: dict, vl: dict, fill: list[int]):
+    """The next pair at bit offset o: (a, b) if it fits in ROOM, else the fitting split of the
+    fewest extra bits (a filler F = (f, 0) taking part of a gap): (a, F), (F, a') or (F, F');
+    returns (the pair, what replaces a and b in the row) or None."""
+    bits = lambda e: gl[e[0]] + vl[e[1]]  # noqa: E731
+    if o + bits(a) + bits(b) <= ROOM:
+        return (a, b), []
+    options = []
+    for f in fill:
+        if f < b[0] and b[0] - f in gl and o + bits(a) + gl[f] + vl[0] <= ROOM:
+            options.append((gl[f] + vl[0] + gl[b[0] - f] - gl[b[0]], (a, (f, 0)), [(b[0] - f, b[1])]))
+        rest = (a[0] - f, a[1])
+        if f < a[0] and rest[0] in gl and o + gl[f] + vl[0] + bits(rest) <= ROOM:
+            options.append((gl[f] + vl[0] + gl[rest[0]] - gl[a[0]], ((f, 0), rest), [b]))
+        for f2 in fill:
+            rest = (a[0] - f - f2, a[1])
+            if rest[0] in gl and o + gl[f] + gl[f2] + 2 * vl[0] <= ROOM:
+                options.append((gl[f] + gl[f2] + 2 * vl[0] + gl[rest[0]] - gl[a[0]],
+                                ((f, 0), (f2, 0)), [rest, b]))
+    return min(options, key=lambda t: t[0])[1:] if options else None
+
+
+def _pair(rows: list[list[Entry]], gl: dict, vl: dict) -> list[list[Entry]] | None:
+    """The rows as the kernel reads them (pairs, a last odd entry alone), fillers put in where a
+    pair would not fit its load; None if one cannot be made to."""
+    fill = sorted((g for g in gl if g > 0), key=lambda g: (gl[g], g))[:FILLER_GAPS]
+    bp, out = 0, []
+    for row in rows:
+        rest, done = list(row), []
+        while len(rest) >= 2:
+            fit = _fit(rest[0], rest[1], bp & 7, gl, vl, fill)
+            if fit is None:
+                return None
+            pair, rest[:2] = fit
+            done += pair
+            bp += sum(gl[g] + vl[v] for g, v in pair)
+        done += rest
+        bp += sum(gl[g] + vl[v] for g, v in rest)
+        out.append(done)
+    return out
+
+
+def _code(rows: list[list[Entry]]):
+    """(paired rows, gap peek and lengths, value peek and lengths, bytes of stream and tables)
+    under the first of LIMITS where every pair fits, or None. The codes are built from the
+    entries (and value 0), then again from the entries with the fillers the first pairing put
+    in (every symbol of the entries kept), and the rows paired again with the second codes
+    (the first pairing stands if the second fails)."""
+    gaps = Counter(g for row in rows for g, _ in row)
+    vals = Counter(v for row in rows for _, v in row) + Counter([0])
+    for g_limit, v_limit in LIMITS:
+        gf, vf, found = gaps, vals, None
+        for _ in range(2):
+            g, v = _best_code(gf, 2, g_limit), _best_code(vf, 4, v_limit)
+            paired = _pair(rows, g[1], v[1]) if g and v else None
+            if paired is None:
+                break
+            found = paired, g, v
+            flat = [e for row in paired for e in row]
+            gf = Counter(e[0] for e in flat) + Counter(set(gaps))
+            vf = Counter(e[1] for e in flat) + Counter(set(vals))
+        if found is not None:
+            paired, g, v = found
+            bits = sum(g[1][a] + v[1][b] for row in paired for a, b in row)
+            return paired, g[:2], v[:2], bits / 8 + 2 * (1 << g[0]) + 4 * (1 << v[0])
+    return None
+
+
 def hcsr(w: np.ndarray, raw_bias: bool = False):
     """The hcsr Encoding of `w` (rows x cols int8 values) with the cap and code lengths that take
     the fewest bytes; `raw_bias` (label hcsr+raw): the kernel takes the narrowest bias, raw or
@@ -143,21 +230,20 @@ def hcsr(w: np.ndarray, raw_bias: bool = False):
     rows, cols = w.shape
     found = []
     for cap in CAPS:
-        counts, gaps, vals = _row_entries(w, cap)
-        g_peek, g_len, g_cost = _best_code(Counter(gaps), 2)
-        v_peek, v_len, v_cost = _best_code(Counter(vals), 4)
-        if g_peek + v_peek <= MAX_ENTRY_BITS:
-            found.append((g_cost + v_cost, cap, counts, gaps, vals, g_peek, g_len, v_peek, v_len))
+        coded = _code(_rows(w, cap))
+        if coded is not None:
+            found.append((coded[3], sum(len(r) for r in coded[0]), cap, *coded[:3]))
         if cap >= cols:
             break  # no gap is longer than the row
     fewest = min(f[0] for f in found)
-    best = min((f for f in found if f[0] <= (1 + CAP_SLACK) * fewest), key=lambda f: len(f[4]))
-    _, cap, counts, gaps, vals, g_peek, g_len, v_peek, v_len = best
+    _, n_entries, cap, paired, (g_peek, g_len), (v_peek, v_len) = min(
+        (f for f in found if f[0] <= (1 + CAP_SLACK) * fewest), key=lambda f: f[1])
     g_code, v_code = lsb_codes(g_len), lsb_codes(v_len)
-    stream = [c for g, v in zip(gaps, vals) for c in (g_code[g], v_code[v])]
+    stream = [c for row in paired for g, v in row for c in (g_code[g], v_code[v])]
+    counts = np.array([len(r) for r in paired], np.int64)
     ctype, cdt = ("uint8_t", np.uint8) if counts.max(initial=0) <= 255 else ("uint16_t", np.uint16)
     g_tab = lookup(g_code, g_peek, lambda g, n: g << 8 | n)
-    v_tab = lookup(v_code, v_peek, lambda v, n: n << 16 | (v & 0xFFFF))
+    v_tab = lookup(v_code, v_peek, lambda v, n: (v & 0xFFFF) << 16 | n)
     nbits = sum(n for _, n in stream)
     consts = [
         ConstArray("counts", ctype, counts.astype(cdt), f"[{rows}] entries per row (fillers too)"),
@@ -165,12 +251,12 @@ def hcsr(w: np.ndarray, raw_bias: bool = False):
                    f"{nbits} bits: per entry the Huffman codes of its gap and value, LSB first"),
         ConstArray("gap_table", "uint16_t", g_tab.astype(np.uint16),
                    f"[{1 << g_peek}] next {g_peek} bits -> gap << 8 | code length"),
-        ConstArray("val_table", "int32_t", v_tab.astype(np.int32),
-                   f"[{1 << v_peek}] next {v_peek} bits -> code length << 16 | value"),
+        ConstArray("val_table", "uint32_t", v_tab.astype(np.uint32),
+                   f"[{1 << v_peek}] next {v_peek} bits -> value << 16 | code length"),
     ]
-    fillers = len(vals) - int(np.count_nonzero(w))
+    fillers = n_entries - int(np.count_nonzero(w))
     return Encoding("hcsr", "hcsr+raw" if raw_bias else "hcsr", consts,
-                    dict(n_entries=len(vals), n_fillers=fillers, cap=cap, gap_peek=g_peek,
+                    dict(n_entries=n_entries, n_fillers=fillers, cap=cap, gap_peek=g_peek,
                          val_peek=v_peek, raw_bias=raw_bias))
 
 
@@ -181,18 +267,22 @@ def decode(enc, rows: int, cols: int) -> np.ndarray:
     gt, vt = c["gap_table"].astype(np.int64), c["val_table"].astype(np.int64)
     gm, vm = (1 << enc.params["gap_peek"]) - 1, (1 << enc.params["val_peek"]) - 1
     out = np.zeros((rows, cols), np.int64)
-    bp = 0
+    p = o = 0
     for r in range(rows):
-        pos = -1
-        for _ in range(int(c["counts"][r])):
-            w = int.from_bytes(stream[bp >> 3:(bp >> 3) + 4], "little") >> (bp & 7)
-            g = int(gt[w & gm])
-            w >>= g & 255
-            pos += g >> 8
-            v = int(vt[w & vm])
-            bp += (g & 255) + (v >> 16)
-            value = ((v & 0xFFFF) ^ 0x8000) - 0x8000
-            if not 0 <= pos < cols:
-                raise ValueError(f"row {r}: an entry at column {pos} of {cols}")
-            out[r, pos] = value
+        pos, k = -1, int(c["counts"][r])
+        for n in [2] * (k // 2) + [1] * (k % 2):
+            w = (int.from_bytes(stream[p:p + 4], "little") | 1 << 31) >> o
+            for _ in range(n):
+                g = int(gt[w & gm])
+                w >>= g & 255
+                pos += g >> 8
+                v = int(vt[w & vm])
+                w >>= v & 255
+                if not 0 <= pos < cols:
+                    raise ValueError(f"row {r}: an entry at column {pos} of {cols}")
+                out[r, pos] = ((v >> 16) ^ 0x8000) - 0x8000
+            if w == 0:
+                raise ValueError(f"row {r}: a pair's codes ran past its load")
+            k_bits = 32 - w.bit_length()
+            p, o = p + (k_bits >> 3), k_bits & 7
     return out

@@ -115,6 +115,11 @@ class Lowering:
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
         raise NotImplementedError
 
+    def options(self, op: Op, g: Graph, ctx: Context) -> list:
+        """The kernels `--weights auto` chooses among for the layer (ops/cost.py Candidates):
+        here the one kernel `lower` builds (an op without weight formats)."""
+        return [candidate(self.lower(op, g, ctx))]
+
 
 def _always(layer: Any, ctx: Context) -> bool:
     return True
@@ -142,8 +147,8 @@ class VariantLowering(Lowering):
     """A Lowering whose kernels are a table of Variants, most specific first: `prepare` derives
     what every variant needs from the op once (shapes, quantisation, encoded weights), and the
     first variant whose families the core has and whose `when` holds builds the kernel. With
-    `--weights auto` the layer is built once per weight format and ops/cost.py `choose` picks
-    one by bytes and estimated instructions (`ctx.optimize`)."""
+    `--weights auto` the layer is built once per weight format (`options`) and ops/cost.py
+    `choose_model` picks one a layer by bytes and estimated instructions (`ctx.optimize`)."""
 
     variants: ClassVar[tuple[Variant, ...]]
 
@@ -195,14 +200,27 @@ class VariantLowering(Lowering):
             kernels.setdefault(k.weight_format, k)
         return list(kernels.values())
 
+    def options(self, op: Op, g: Graph, ctx: Context) -> list:
+        """With auto, the layer's kernel in every format (`candidates`), else the one kernel."""
+        if ctx.weights != "auto":
+            return [candidate(self.build(op, g, ctx))]
+        return [candidate(k) for k in self.candidates(op, g, ctx)]
+
     def lower(self, op: Op, g: Graph, ctx: Context) -> Kernel:
+        """The layer's kernel; with auto, the one `choose` picks for this layer alone (a whole
+        model's layers are chosen together: emit `lower_all`)."""
         if ctx.weights != "auto":
             return self.build(op, g, ctx)
-        from .cost import Candidate, choose
+        from .cost import choose
 
-        cands = [Candidate(k.weight_format, sum(c.nbytes for c in k.consts), k.instructions, k)
-                 for k in self.candidates(op, g, ctx)]
-        return choose(cands, ctx.optimize).item
+        return choose(self.options(op, g, ctx), ctx.optimize).item
+
+
+def candidate(k: Kernel):
+    """A kernel as what ops/cost.py `choose` ranks: its bytes and estimated instructions."""
+    from .cost import Candidate
+
+    return Candidate(k.weight_format, sum(c.nbytes for c in k.consts), k.instructions, k)
 
 
 REGISTRY: dict[str, Lowering] = {}

@@ -25,11 +25,14 @@ specific of the core's kernel families (mve, dsp) or "portable". A new weight fo
 one `COEFFS` entry per operator and family; a key without one has no estimate (None), and
 `choose` then ranks the layer by bytes alone.
 
-`choose` is `--weights auto`'s rule, by `--optimize`:
-  size      the fewest bytes (ties: the fewest instructions);
-  speed     the fewest instructions (ties: the fewest bytes);
-  balanced  (default) the fewest instructions among the candidates within BALANCED_SLACK (10%)
-            of the fewest bytes.
+`choose_model` is `--weights auto`'s rule over a model's layers, by `--optimize`:
+  size      per layer the fewest bytes (ties: the fewest instructions);
+  speed     per layer the fewest instructions (ties: the fewest bytes);
+  balanced  (default) the fewest instructions of the whole model among the choices whose bytes
+            are within BALANCED_SLACK (10%) of the fewest the model can take: a layer may take
+            more than a tenth over its own fewest where another takes less (a multiple-choice
+            knapsack, solved over each layer's Pareto front of bytes and instructions).
+`choose` is the same rule for one layer alone.
 """
 
 from __future__ import annotations
@@ -167,6 +170,38 @@ def choose(cands: list[Candidate], optimize: str = "balanced") -> Candidate:
         return min(cands, key=lambda c: (c.bytes, speed(c)[0]))
     if optimize == "speed":
         return min(cands, key=speed)
-    smallest = min(c.bytes for c in cands)
-    near = [c for c in cands if c.bytes <= (1 + BALANCED_SLACK) * smallest]
-    return min(near, key=speed)
+    return choose_model([cands], optimize)[0]
+
+
+FRONT_CAP = 4096  # the most (bytes, instructions) points balanced keeps between layers
+
+
+def choose_model(layers: list[list[Candidate]], optimize: str = "balanced") -> list[Candidate]:
+    """One candidate a layer, by `optimize` (module docstring); unknown instructions rank after
+    known ones (they count as one unknown each, compared before the instructions)."""
+    if optimize != "balanced":
+        return [choose(cands, optimize) for cands in layers]
+    budget = (1 + BALANCED_SLACK) * sum(min(c.bytes for c in cands) for cands in layers)
+    front: list[tuple[int, tuple[int, int], tuple[int, ...]]] = [(0, (0, 0), ())]
+    for cands in layers:
+        grown = [(b + c.bytes, (u + (c.instructions is None), i + (c.instructions or 0)),
+                  picks + (k,))
+                 for b, (u, i), picks in front for k, c in enumerate(cands)
+                 if b + c.bytes <= budget]
+        front = _pareto(grown)
+    _, _, picks = min(front, key=lambda t: (t[1], t[0]))
+    return [cands[k] for cands, k in zip(layers, picks)]
+
+
+def _pareto(points: list) -> list:
+    """The points no other beats on both bytes and cost (the fewest bytes first), thinned to
+    FRONT_CAP evenly along the front (its ends kept)."""
+    front, best = [], None
+    for p in sorted(points, key=lambda t: (t[0], t[1], t[2])):
+        if best is None or p[1] < best:
+            front.append(p)
+            best = p[1]
+    if len(front) > FRONT_CAP:
+        step = (len(front) - 1) / (FRONT_CAP - 1)
+        front = [front[round(j * step)] for j in range(FRONT_CAP)]
+    return front

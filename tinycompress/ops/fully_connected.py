@@ -231,7 +231,7 @@ def _csr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
     return Work(macs=b * int(np.count_nonzero(fc.weights)), outputs=b * fc.n_out)
 
 
-# hcsr entries a pass (LeNet-300-100 8%/64 trained, M4: 4 -> 346k, 8 -> 341k, 16 -> 338k)
+# hcsr pairs of entries a pass (benchmarks/sparse_fc.py measures the kernel)
 HCSR_UNROLL = 8
 
 
