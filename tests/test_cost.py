@@ -15,7 +15,7 @@ from test_weight_formats import conv, dw, fc, structured
 from tinycompress.compiler import compile_tflite
 from tinycompress.cost import estimate
 from tinycompress.ops._weight_formats import FORMATS
-from tinycompress.ops.cost import BALANCED_SLACK, Candidate, choose
+from tinycompress.ops.cost import BALANCED_SLACK, Candidate, choose, choose_model
 
 BOARD = "mps2-an386"  # Cortex-M4: DSP kernels for dense layers
 
@@ -32,6 +32,23 @@ def test_choose_by_optimize():
     assert choose([Candidate("a", 100, None), Candidate("b", 105, 50)]).weight_format == "b"
     with pytest.raises(ValueError, match="known: balanced, size, speed"):
         choose(cands, "fast")
+
+
+def test_balanced_bounds_the_model_not_each_layer():
+    """balanced: the fewest instructions of the model within 10% of its fewest bytes (110 B:
+    121 B), a layer taking more than a tenth over its own fewest (12 B against 10 B) where the
+    other leaves room; size and speed choose layer by layer."""
+    layers = [[Candidate("a", 100, 1000), Candidate("b", 105, 500), Candidate("c", 115, 1)],
+              [Candidate("d", 10, 100), Candidate("e", 12, 10)]]
+    assert [c.weight_format for c in choose_model(layers)] == ["b", "e"]  # 117 B, 510
+    assert [choose(cands).weight_format for cands in layers] == ["b", "d"]  # 115 B, 600
+    assert [c.weight_format for c in choose_model(layers, "size")] == ["a", "d"]
+    assert [c.weight_format for c in choose_model(layers, "speed")] == ["c", "e"]
+    # an unknown estimate ranks after every known one, whatever the instructions
+    unknown = [[Candidate("a", 100, None), Candidate("b", 101, 10**9)], [Candidate("d", 10, 1)]]
+    assert [c.weight_format for c in choose_model(unknown)] == ["b", "d"]
+    with pytest.raises(ValueError, match="known: balanced, size, speed"):
+        choose_model(layers, "fast")
 
 
 def _layers():

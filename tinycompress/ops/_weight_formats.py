@@ -55,15 +55,16 @@ Formats (every array below is a `ConstArray`, so `weights_bytes` counts all of i
 * ``hcsr``    FULLY_CONNECTED only (a ROW_FORMAT, as csr): Huffman-coded compressed sparse rows
               (`_hcsr.py`): per row the count of its entries, then per entry its gap from the
               previous entry of the row and its int8 value, each canonical-Huffman coded with
-              length-limited codes written LSB first, so that the kernel decodes an entry with
-              one 32-bit load and one lookup per code (gap_table: gap << 8 | length, uint16;
-              val_table: length << 16 | value, int32), no bit-serial fallback; gaps past the
-              cap (16..128) take filler entries of value 0. The bias is the folded one, narrow;
-              ``hcsr+raw`` is the same encoding with the narrowest of the raw and the folded
-              bias (`packed_bias`): with the raw one the kernel adds the input offset to each
-              input it multiplies (one add an entry), fewer bytes on a small layer.
-              Within a few percent of huffman's bytes, at about 14 instructions an entry on a
-              Cortex-M4 (the README's weights_auto table has the figures).
+              length-limited codes written LSB first, so that the kernel decodes two entries
+              from one 32-bit load, one lookup per code (gap_table: gap << 8 | length, uint16;
+              val_table: value << 16 | length, uint32), no bit-serial fallback, and advances by
+              the leading zeros past a sentinel bit; gaps past the cap (16..128), and pairs
+              that would run past their load, take filler entries of value 0. The bias is the
+              folded one, narrow; ``hcsr+raw`` is the same encoding with the narrowest of the
+              raw and the folded bias (`packed_bias`): with the raw one the kernel adds the
+              input offset to each input it multiplies (one add an entry), fewer bytes on a
+              small layer. Within a few percent of huffman's bytes, at about 12 instructions an
+              entry on a Cortex-M4 (the README's weights_auto table has the figures).
 
 Bias constants of a compressed layer (`packed_bias`): stored in the narrowest of int8/int16/int32
 that holds all of them. Folding `input offset * row sum` into the bias saves the kernel work but

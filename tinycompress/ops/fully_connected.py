@@ -236,12 +236,11 @@ HCSR_UNROLL = 8
 
 
 def _hcsr(fc: FcLayer, ctx: Context) -> Kernel:
-    """hcsr weights (_hcsr.py): rows walked whole, each entry decoded by two lookups. The bias is
-    the folded one in the narrowest type that holds it: the raw one would cost an add per entry
-    (or an int16 copy of the input, whose scratch address gcc re-adds at every load), measured
-    more than its bytes save (LeNet-300-100 8%/64 trained, M4, two entries a pass: raw
-    358,780 instructions 33,183 B, folded 352,800 and 34,003 B). hcsr+raw takes the narrowest,
-    the raw one adding the input offset to each input multiplied."""
+    """hcsr weights (_hcsr.py): rows walked whole, two entries a 32-bit load, each decoded by
+    two lookups. The bias is the folded one in the narrowest type that holds it: the raw one
+    costs an add per entry (or an int16 copy of the input, whose scratch address gcc re-adds at
+    every load). hcsr+raw takes the narrowest, the raw one adding the input offset to each input
+    multiplied (the README's weights_auto table has both)."""
     enc, n_out = fc.enc, fc.n_out
     folded = f"[{n_out}] bias + input offset * row sums"
     if enc.params["raw_bias"]:  # hcsr+raw: the narrowest bias
@@ -260,9 +259,9 @@ def _hcsr(fc: FcLayer, ctx: Context) -> Kernel:
 
 
 def _hcsr_work(fc: FcLayer, ctx: Context, k: Kernel) -> Work:
-    """hcsr (fully_connected_s8_hcsr.c.j2): per stored entry (fillers too) a load, two lookups
-    and a multiply-add; per output its count and requant; with the raw bias (`macs`) the input
-    offset added to each input multiplied."""
+    """hcsr (fully_connected_s8_hcsr.c.j2): per stored entry (fillers too) two lookups and a
+    multiply-add, a load a pair; per output its count, its odd last entry and requant; with the
+    raw bias (`macs`) the input offset added to each input multiplied."""
     b, n = fc.batches, fc.enc.params["n_entries"]
     return Work(macs=b * n if k.params["bias_raw"] else 0, stored=b * n, outputs=b * fc.n_out)
 
