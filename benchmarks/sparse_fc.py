@@ -117,7 +117,7 @@ def main(argv=None) -> int:
                  "per layer", "x dense", "bit-exact"],
                 ([r["format"], ", ".join(r["labels"]), f"{r['weights_bytes']:,}",
                   f"{r['instructions']:,}", " / ".join(f"{v:,}" for v in r["layers"]),
-                  f"{r['instructions'] / dense['instructions']:.2f}" if dense else "n/a",
+                  f"{r['instructions'] / dense['instructions']:.3f}" if dense else "n/a",
                   yes_no(r["bit_exact"])] for r in rows))
     return finish(rows, args.json)
 

@@ -115,7 +115,7 @@ def main(argv=None) -> int:
                   f"{float32 / r['weights_bytes']:.1f}",
                   f"{r['weights_bytes'] / dense['weights_bytes']:.3f}",
                   f"{r['instructions']:,}", f"{r['estimate']:,}",
-                  f"{r['instructions'] / dense['instructions']:.2f}", yes_no(r["bit_exact"])]
+                  f"{r['instructions'] / dense['instructions']:.3f}", yes_no(r["bit_exact"])]
                  for r in rows))
     return finish(rows, args.json)
 

@@ -105,7 +105,7 @@ def compile(model, outdir, *, calibration=None, board: str | None = None, name: 
     weight-shared model, the scales QAT simulated or the per-tensor grid compress shared on),
     else dense and per channel (``recognised`` in the result). optimize: what auto ranks by
     for the board's core, and the DSP kernels' int16-weight choice: balanced (the fastest
-    within 10% of the fewest bytes), size or speed. weight_bits=4: the weight layers quantised onto 4-bit grids per channel (stored int4
+    within 10% of the model's fewest bytes), size or speed. weight_bits=4: the weight layers quantised onto 4-bit grids per channel (stored int4
     unless `weights` names another format), by weight_method "rtn" (round to nearest) or "gptq"
     (error compensation from the calibration data).
     """

@@ -551,7 +551,7 @@ class FitCandidate(Result):
     distill: float = doc("Weight of the baseline's soft targets in the fine-tuning (0: labels only).")
     optimize: Literal["balanced", "size"] = doc(
         "The weight formats' goal: compile --weights auto --optimize (balanced: the fastest within 10% "
-        "of the fewest bytes; size: the fewest bytes).", default="balanced")
+        "of the model's fewest bytes; size: the fewest bytes).", default="balanced")
     lr_scale: float = doc("The pruning fine-tuning's learning rate: this times the plan's prune_lr.",
                           default=1.0)
 

@@ -31,7 +31,7 @@ from ..ops.cost import OPTIMIZE
 @click.option("--optimize", type=click.Choice(OPTIMIZE), default="balanced", show_default=True,
               help="What --weights auto ranks by for the --board's core: size (fewest bytes), "
                    "speed (fewest estimated instructions) or balanced (the fastest within 10% "
-                   "of the fewest bytes); also the DSP kernels' int16-weight choice.")
+                   "of the model's fewest bytes); also the DSP kernels' int16-weight choice.")
 @click.option("--per-tensor-weights/--per-channel-weights", default=None,
               help="Quantise each weight tensor with one scale instead of one per output channel "
                    "(keeps the shared values of a weight-shared model few; float models only). "

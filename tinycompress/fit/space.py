@@ -1,7 +1,7 @@
 """The search space of `fit`: per-layer sparsity and shared-weight bits, distillation, the pruning
 fine-tuning's learning rate (a multiple of the plan's), and the weight formats' goal (`compile
---weights auto --optimize balanced|size`: the fastest formats within 10% of the fewest bytes, or
-the fewest bytes; on a flash budget the fewer bytes a format takes, the more weights a candidate
+--weights auto --optimize balanced|size`: the fastest formats within 10% of the model's fewest
+bytes, or the fewest bytes; on a flash budget the fewer bytes a format takes, the more weights a candidate
 keeps, at the latency the front shows).
 
 Per-layer sparsity ranges come from a sensitivity analysis of the baseline (every layer pruned

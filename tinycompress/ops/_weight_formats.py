@@ -134,8 +134,8 @@ FULLY_CONNECTED on a Helium core (above).
 kernel is built (int4 only for a layer whose weights all lie in -8..7, `fits_int4`; csr and hcsr
 only for FULLY_CONNECTED), its bytes counted (all of the layer's arrays, bias and requantisation included)
 and its instructions estimated for the target core (a dense layer on a DSP or Helium core runs
-that core's kernel), and `--optimize` picks (balanced: the fastest within 10% of the fewest
-bytes). `encode(w, "auto")` alone takes the format of the fewest bytes of the weights.
+that core's kernel), and `--optimize` picks (balanced: the model's fewest instructions within 10%
+of its fewest bytes, ops/cost.py `choose_model`). `encode(w, "auto")` alone takes the format of the fewest bytes of the weights.
 Measured on Cortex-M4 (QEMU, instructions per inference, portable C,
 `python benchmarks/weight_formats.py`): FULLY_CONNECTED 64x256 90% sparse 16 clusters: dense 83k,
 sparse+lut 73k, lut 100k, huffman 85k (the bit-serial decoders before: lut 317k, huffman 340k);
