@@ -13,7 +13,7 @@ import bisect
 import numpy as np
 
 from ..ir import Graph, Op
-from ..ops._weight_formats import huffman, lut, sparse_candidates
+from ..ops._weight_formats import FORMATS, encode, huffman, lut, sparse_candidates
 from ..planner import PARTS, Plan
 
 # Ops whose second input is a weight matrix the compressed formats can store.
@@ -104,4 +104,6 @@ def _stored_bytes(rows: np.ndarray, label: str, cands: list, coded) -> int:
         return min(c.nbytes for c in cands)
     if label == "huffman" and coded is not None:
         return coded.nbytes
+    if label in FORMATS and label not in ("dense", "huffman"):  # int4, csr, hcsr, hcsr+raw
+        return encode(rows, label, rows_format=True).nbytes
     return int(rows.size)
