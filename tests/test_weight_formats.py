@@ -935,3 +935,22 @@ def test_hcsr_pair_past_its_load_takes_a_filler():
     gaps = hcsr_mod._row_entries(w, enc.params["cap"])[1]
     assert enc.params["n_entries"] > len(gaps)  # pairs took fillers beyond the cap's
     assert np.array_equal(decode(enc, *w.shape), w)
+
+
+def test_hcsr_tighter_codes_where_no_filler_fits(monkeypatch):
+    """Where a layer's pairs cannot all be made to fit their loads under a code length limit
+    (`_pair` None: rare, a large layer of long codes), the layer takes the next, tighter limit
+    of LIMITS and still decodes back; the last limit fits any pair at cap 16."""
+    pair = hcsr_mod._pair
+
+    def refuse_long_gaps(rows, gl, vl):  # as if a pair with a gap code over 6 bits could not fit
+        return None if max(gl.values()) > 6 else pair(rows, gl, vl)
+
+    w = structured(64, 784, 0.8, 100, seed=5)
+    assert encode(w, "hcsr", rows_format=True).params["gap_peek"] > 6  # when every pair fits
+    monkeypatch.setattr(hcsr_mod, "_pair", refuse_long_gaps)
+    enc = encode(w, "hcsr", rows_format=True)
+    assert enc.params["gap_peek"] <= 6 and enc.params["val_peek"] <= 7  # LIMITS' (6, 7)
+    assert np.array_equal(decode(enc, *w.shape), w)
+    g, v = hcsr_mod.LIMITS[-1]
+    assert 2 * (g + v) + 7 <= hcsr_mod.ROOM and 16 <= 1 << g and 256 <= 1 << v
