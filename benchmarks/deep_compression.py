@@ -45,10 +45,11 @@ not help (classic net, before the int8 grid: a flip+shift baseline, 90.88%, fine
 flip+shift and distillation 0.5: -1.92 pp at 52.8x; distillation 0.5 with adjusted dropout:
 89.13% against 89.45% without); scaling dropout to the kept weights did (87.68% -> 89.13% at 42x).
 Instructions per inference on the Cortex-M4 (the C built for the board, dense layers on its DSP
-kernels; compressed layers run portable C): LeNet-300-100 402k dense, 1.11M compressed (auto);
-lenet5_caffe 4.15M, 5.42M; classic LeNet-5 1.10M, 1.01M. The compressed FULLY_CONNECTED layers
-decode Huffman streams and are the slower part; compressed convolutions multiply only the
-nonzero taps.
+kernels; compressed layers run portable C), re-measured 2026-12-04 on another machine (baselines
+retrained there; LeNet-300-100 then lost 0.73 pp): LeNet-300-100 283k dense, 317k compressed
+(auto: hcsr, hcsr, csr); lenet5_caffe 2.65M, 2.76M; classic LeNet-5 694k, 732k (before hcsr and
+the current DSP kernels: 402k and 1.11M, 4.15M and 5.42M, 1.10M and 1.01M). Compressed
+convolutions multiply only the nonzero taps.
 Wall time on 2 cores: about 140 s with everything cached; from scratch about 50 min (baselines
 about 3 + 13 + 20 min, compression about 2 + 5 + 4 min).
 """
