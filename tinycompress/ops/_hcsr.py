@@ -18,8 +18,8 @@ alone) from one unaligned little-endian 32-bit load at byte p with a sentinel in
 shifted right by the bit offset o (0..7): two lookups and two shifts an entry, each shift by the
 table entry's low byte, then the column update, an input load and a multiply-add. The leading
 zeros of what is left are then o plus the bits the pair took, which advance p and o (no running
-bit count). So a pair's codes must end by bit 31 of its load (`ROOM`): where a pair would not,
-the encoder (`_pair_row`) puts a filler entry of value 0 into it, splitting a gap. The stream is
+bit count). So a pair's codes must end by bit 30 of its load (`ROOM`): where a pair would not,
+the encoder (`_fit`, `_pair`) puts a filler entry of value 0 into it, splitting a gap. The stream is
 padded with 4 bytes. The lengths are chosen per layer (peek 1..MAX_PEEK bits for each code) to
 minimise the bytes of the stream and both tables together. The bias is the folded one
 (bias + input offset * row sums) in the narrowest integer type that holds it (fully_connected.py
@@ -43,7 +43,7 @@ CAPS = (16, 32, 64, 128)  # longest gap one entry holds (longer ones take filler
 CAP_SLACK = 0.03
 MAX_PEEK = 10  # table bits at most (1,024 entries)
 ROOM = 31  # a load's bits o.. that codes may take: bit 31 holds the sentinel
-MAX_ENTRY_BITS = 24  # gap_peek + val_peek: one entry alone fits at any bit offset (0..7)
+MAX_ENTRY_BITS = ROOM - 7  # gap_peek + val_peek: one entry alone fits at any bit offset (0..7)
 # Code length limits tried in turn until every pair fits: the last one fits any pair at cap 16
 # (4-bit gaps, 8-bit values: a pair 24 bits at most).
 LIMITS = ((MAX_PEEK, MAX_PEEK), (8, 8), (6, 7), (4, 8))
@@ -163,7 +163,8 @@ def _fit(a: Entry, b: Entry, o: int, gl: dict, vl: dict, fill: list[int]):
     options = []
     for f in fill:
         if f < b[0] and b[0] - f in gl and o + bits(a) + gl[f] + vl[0] <= ROOM:
-            options.append((gl[f] + vl[0] + gl[b[0] - f] - gl[b[0]], (a, (f, 0)), [(b[0] - f, b[1])]))
+            options.append((gl[f] + vl[0] + gl[b[0] - f] - gl[b[0]], (a, (f, 0)),
+                            [(b[0] - f, b[1])]))
         rest = (a[0] - f, a[1])
         if f < a[0] and rest[0] in gl and o + gl[f] + vl[0] + bits(rest) <= ROOM:
             options.append((gl[f] + vl[0] + gl[rest[0]] - gl[a[0]], ((f, 0), rest), [b]))
